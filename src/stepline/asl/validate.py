@@ -547,7 +547,7 @@ class _Validator:
 
     def _task(self, state: dict, path: str, lang: str, edges: list) -> None:
         for field in ("TimeoutSeconds", "HeartbeatSeconds"):
-            if field in state and field + "Path" in state:
+            if lang == JSONPATH and field in state and field + "Path" in state:
                 self.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
         if _is_int(timeout) and _is_int(heartbeat) and heartbeat >= timeout:
@@ -566,21 +566,15 @@ class _Validator:
 
     def _fail(self, state: dict, path: str, lang: str, edges: list) -> None:
         for field in ("Error", "Cause"):
-            if field in state and field + "Path" in state:
+            if lang == JSONPATH and field in state and field + "Path" in state:
                 self.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
 
     def _choice(self, state: dict, path: str, lang: str, edges: list) -> None:
-        default = state.get("Default")
-        if isinstance(default, str):
-            edges.append((default, _ptr(path, "Default")))
         choices = state.get("Choices")
-        if "Choices" not in state:
-            return
         choices_path = _ptr(path, "Choices")
-        if not isinstance(choices, list) or not choices:
+        if "Choices" in state and (not isinstance(choices, list) or not choices):
             self.add(choices_path, "must be a non-empty array of Choice rules")
-            return
-        for i, rule in enumerate(choices):
+        for i, rule in enumerate(choices if isinstance(choices, list) else []):
             rule_path = _ptr(choices_path, i)
             if lang == JSONATA:
                 self._jsonata_rule(rule, rule_path, lang)
@@ -588,6 +582,9 @@ class _Validator:
                 self._rule(rule, rule_path, top=True)
             if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
                 edges.append((rule["Next"], _ptr(rule_path, "Next")))
+        default = state.get("Default")
+        if isinstance(default, str):
+            edges.append((default, _ptr(path, "Default")))
 
     def _jsonata_rule(self, rule: Any, path: str, lang: str) -> None:
         if not isinstance(rule, dict):
@@ -701,7 +698,7 @@ class _Validator:
         if "Parameters" in state and "ItemSelector" in state:
             self.add(path, '"Parameters" and "ItemSelector" are mutually exclusive')
         for field in ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"):
-            if field in state and field + "Path" in state:
+            if lang == JSONPATH and field in state and field + "Path" in state:
                 self.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
 
     def _processor(self, processor: Any, path: str, lang: str) -> None:
