@@ -821,3 +821,37 @@ def test_validation_does_not_modify_the_definition() -> None:
     before = copy.deepcopy(definition)
     assert validate(definition) == []
     assert definition == before
+
+
+def test_jsonata_item_reader_and_credentials() -> None:
+    ok = _map(
+        "JSONata",
+        ItemProcessor={
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "I",
+            "States": {"I": PASS_END},
+        },
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Arguments": {"Bucket": "{% $bucket %}"},
+            "ReaderConfig": {"MaxItems": "{% $n %}"},
+        },
+    )
+    assert validate(ok) == []
+    bad = _map(
+        "JSONata",
+        ItemReader={
+            "Resource": "s3",
+            "Parameters": {},
+            "ReaderConfig": {"MaxItemsPath": "$.n", "CSVHeaders": "a,b"},
+        },
+    )
+    assert _paths(bad) == [
+        "/States/S/ItemReader/Resource",
+        "/States/S/ItemReader/Parameters",
+        "/States/S/ItemReader/ReaderConfig/MaxItemsPath",
+        "/States/S/ItemReader/ReaderConfig/CSVHeaders",
+    ]
+    task = _one({**TASK, "Credentials": {"RoleArn.$": "$.role"}})
+    assert validate(task) == []
+    assert _paths(_one({**TASK, "Credentials": "role"})) == ["/States/S/Credentials"]
