@@ -1,0 +1,186 @@
+"""The runtime interface: what a job layer hands a runtime and what it gets back."""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stepline.images.registry import Image
+
+
+@dataclass(frozen=True)
+class Mount:
+    """Bind ``host`` at ``target`` (a container path such as ``/opt/ml``)."""
+
+    host: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a job may use: CPUs, memory, and GPUs (``gpu_ids`` are the devices handed over)."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int = 0
+    gpu_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class RunSpec:
+    """One run of an image.  ``command``/``entrypoint`` of None mean the image's CMD/ENTRYPOINT."""
+
+    image: Image
+    log_path: Path
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = field(default_factory=list)
+    resources: Resources | None = None
+    #: False is SageMaker's EnableNetworkIsolation: no network at all.
+    network: bool = True
+    #: Host folder backing the job's ``/tmp`` (None: a tmpfs in the sandbox, host /tmp without).
+    scratch: Path | None = None
+    #: A name for the run (container name; also shown in process listings).
+    name: str | None = None
+
+
+@dataclass
+class Prepared:
+    """How a run will start: the final command line and the effective paths.
+
+    ``paths`` maps container paths to the host paths that back them (mounts, the image's
+    files).  Inside a sandbox or container the job sees the container paths; in the
+    unsandboxed fallback (``sandboxed`` False) the job sees the host paths, and a job layer
+    uses ``paths`` / :meth:`host_path` to point environment variables at them.
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    paths: dict[str, Path]
+    sandboxed: bool
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def host_path(self, container_path: str) -> Path | None:
+        """The host path behind a container path (longest matching prefix), or None."""
+        return host_path(self.paths, container_path)
+
+
+def host_path(paths: dict[str, Path], container_path: str) -> Path | None:
+    """Resolve ``container_path`` through a container-to-host ``paths`` map."""
+    best = None
+    for prefix in paths:
+        if container_path == prefix or container_path.startswith(prefix.rstrip("/") + "/"):
+            if best is None or len(prefix) > len(best):
+                best = prefix
+    if best is None:
+        return None
+    rest = container_path[len(best) :].lstrip("/")
+    return paths[best] / rest if rest else paths[best]
+
+
+def exit_code(status: int) -> int:
+    """Popen's ``-N`` (killed by signal N) as the shell/docker code ``128 + N``."""
+    return 128 - status if status < 0 else status
+
+
+class RunHandle(ABC):
+    """A started run.  Exit codes are docker-style: ``128 + N`` when killed by signal N."""
+
+    #: Give this to :meth:`Runtime.reattach` to find the run again (e.g. after a restart).
+    identifier: str
+    prepared: Prepared | None = None
+
+    @abstractmethod
+    def poll(self) -> int | None:
+        """The exit code, or None while running."""
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the exit code; None when ``timeout`` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            code = self.poll()
+            if code is not None:
+                return code
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    @abstractmethod
+    def stop(self, grace_seconds: float = 120) -> None:
+        """SIGTERM, then SIGKILL after ``grace_seconds`` (SageMaker: ``docker stop -t 120``)."""
+
+
+class Runtime(ABC):
+    """Runs images.  Implementations: ``process`` and ``container`` (see ``get_runtime``)."""
+
+    name: str
+
+    @abstractmethod
+    def available(self) -> bool:
+        """Whether this runtime can run anything on this machine."""
+
+    @abstractmethod
+    def prepare(self, spec: RunSpec) -> Prepared:
+        """Work out the command line and paths without starting anything."""
+
+    @abstractmethod
+    def start(self, spec: RunSpec) -> RunHandle:
+        """Start the run; output goes to ``spec.log_path`` as it is written."""
+
+    @abstractmethod
+    def reattach(self, identifier: str) -> RunHandle:
+        """A handle on a run started earlier, possibly by another process."""
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel start time of ``pid`` (to tell a reused pid from ours), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live pids in process group ``pgid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
+def signal_group(pgid: int, sig: int, *, skip: int | None = None) -> None:
+    """Send ``sig`` to every process of a group, except ``skip`` (the sandbox monitor)."""
+    if skip is None:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        return
+    for pid in group_members(pgid):
+        if pid != skip:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
