@@ -212,7 +212,12 @@ class Path:
             cur = _root(p, self.expr, input, context, variables)
         steps = self._steps
         if steps is None:
-            return [m.value for m in _jsonpath(p.rest).find(cur)]
+            rest = p.rest
+            if isinstance(cur, dict) and rest.startswith("[*]"):
+                # Jayway (AWS) treats [*] on an object as its values; jsonpath-ng would
+                # match the object itself.
+                rest = ".*" + rest[3:]
+            return [m.value for m in _jsonpath(rest).find(cur)]
         for key in steps:
             if type(key) is str:
                 if isinstance(cur, dict):

@@ -1,0 +1,64 @@
+"""Task resources by ARN.
+
+An integration is a small object with ``matches(resource)`` and ``invoke(request)``;
+``INTEGRATIONS`` is the plain list the :class:`Router` consults in order.  The language
+(:mod:`stepline.asl`) knows nothing of them: it hands every Task to a task port, and the
+router is that port.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from stepline.asl.errors import StatesError
+from stepline.asl.program import TaskRequest
+from stepline.integrations.lambda_ import LambdaIntegration, function, register_function
+from stepline.integrations.states import StatesIntegration, register_state_machine
+
+
+class Integration(Protocol):
+    """One family of Task resources."""
+
+    def matches(self, resource: str) -> bool: ...
+
+    def invoke(self, request: TaskRequest) -> Any: ...
+
+
+#: The registry, consulted in order.  Append to add an integration.
+INTEGRATIONS: list[Integration] = [LambdaIntegration(), StatesIntegration()]
+
+
+class Router:
+    """The task port that dispatches each Task to the first integration that matches."""
+
+    def __init__(self, integrations: list[Integration] | None = None, **options: Any) -> None:
+        self.integrations = list(INTEGRATIONS if integrations is None else integrations)
+        self.options = options
+
+    def invoke(self, request: TaskRequest) -> Any:
+        for integration in self.integrations:
+            if integration.matches(request.resource):
+                return integration.invoke(request)
+        raise StatesError(
+            "States.Runtime",
+            f"No integration is registered for resource '{request.resource}'. Known resource "
+            "families: local functions (arn:aws:lambda:...:function:NAME, "
+            "arn:aws:states:::lambda:invoke), arn:aws:states:::states:startExecution.",
+            in_state=False,
+        )
+
+
+def default_task_port(**options: Any) -> Router:
+    """The router over every registered integration."""
+    return Router(**options)
+
+
+__all__ = [
+    "INTEGRATIONS",
+    "Integration",
+    "Router",
+    "default_task_port",
+    "function",
+    "register_function",
+    "register_state_machine",
+]

@@ -1,0 +1,319 @@
+"""Map: run the item processor once per item of an array, inline or distributed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stepline.asl import errors as E
+from stepline.asl.definition import build_graph
+from stepline.asl.errors import StatesError
+from stepline.asl.jsonata import compile_jsonata_template
+from stepline.asl.paths import PathNotFound, compile_path
+from stepline.asl.states.base import (
+    JSONATA,
+    NO_VALUE,
+    State,
+    StateGen,
+    Transition,
+    compile_value,
+    dumps,
+    json_size,
+)
+from stepline.asl.templates import compile_template
+
+if TYPE_CHECKING:
+    from stepline.asl.program import Fiber
+
+
+class MapState(State):
+    """Iterations run as child fibers, ``MaxConcurrency`` at a time."""
+
+    type = "Map"
+
+    def __init__(self, name: str, spec: dict, query_language: str) -> None:
+        super().__init__(name, spec, query_language)
+        ql = self.query_language
+        processor = spec.get("ItemProcessor") or spec.get("Iterator") or {}
+        config = processor.get("ProcessorConfig") or {}
+        self.distributed = config.get("Mode") == "DISTRIBUTED"
+        self.processor = build_graph(processor, query_language)
+        # In a Map, legacy "Parameters" is the per-item selector, not the state's input.
+        selector = spec.get("ItemSelector", spec.get("Parameters"))
+        self.parameters = None
+        if selector is None:
+            self.item_selector = None
+        elif ql == JSONATA:
+            self.item_selector = compile_jsonata_template(selector, "ItemSelector")
+        else:
+            self.item_selector = compile_template(selector, "ItemSelector")
+        self.items_path = (
+            compile_path(spec["ItemsPath"])
+            if ql != JSONATA and spec.get("ItemsPath") not in (None, "$")
+            else None
+        )
+        self.items = compile_value(spec["Items"], "Items", ql) if "Items" in spec else NO_VALUE
+        self.compile_fields("MaxConcurrency", "ToleratedFailureCount", "ToleratedFailurePercentage")
+        self.batcher = spec.get("ItemBatcher")
+        if self.batcher:
+            self._batch_fields = {
+                k: compile_value(v, k, ql) for k, v in self.batcher.items() if k != "BatchInput"
+            }
+        self.item_reader = spec.get("ItemReader")
+        self.result_writer = spec.get("ResultWriter")
+        self.label = spec.get("Label")
+
+    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import ChildSpec, Sleep, Spawn
+
+        while True:
+            try:
+                data = raw_input
+                if self.query_language != JSONATA and self.input_path is not NO_VALUE:
+                    data = self._select(self.input_path, raw_input, fiber, "InputPath")
+                items = yield from self._items(fiber, raw_input, data)
+                max_concurrency = self._int_field(fiber, "MaxConcurrency", raw_input, data, 0)
+                tolerated_count, tolerated_pct = self._tolerance(fiber, raw_input, data)
+                if self.batcher:
+                    items = self._batch(fiber, raw_input, data, items)
+                inputs = [
+                    self._item_input(fiber, raw_input, data, i, v) for i, v in enumerate(items)
+                ]
+                fiber.emit("MapStateStarted", "mapStateStartedEventDetails", length=len(inputs))
+                children = [
+                    ChildSpec(self.processor, value, i, isolated_variables=self.distributed)
+                    for i, value in enumerate(inputs)
+                ]
+                results = yield Spawn(
+                    "map",
+                    children,
+                    max_concurrency=max_concurrency,
+                    tolerated_count=tolerated_count,
+                    tolerated_percentage=tolerated_pct,
+                    state_name=self.name,
+                )
+                failures = [v for s, v in (r or ("ok", None) for r in results) if s == "err"]
+                tolerance_given = tolerated_count is not None or tolerated_pct is not None
+                within = self._within(len(failures), len(results), tolerated_count, tolerated_pct)
+                if failures and not within:
+                    if tolerance_given:
+                        failure = StatesError(
+                            E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                            "The specified tolerated failure threshold was exceeded",
+                            in_state=False,
+                        )
+                    else:
+                        failure = failures[0]
+                    fiber.emit("MapStateFailed")
+                    raise failure
+                fiber.emit("MapStateSucceeded")
+                outputs = [
+                    v if s == "ok" else {"Error": v.error, "Cause": v.cause} for s, v in results
+                ]
+                if self.result_writer:
+                    outputs = yield from self._write_results(fiber, raw_input, outputs)
+                return self.finish(fiber, raw_input, outputs)
+            except StatesError as err:
+                decision = self.handle_error(fiber, raw_input, err)
+                if isinstance(decision, Transition):
+                    return decision
+                yield Sleep(fiber.program.clock.now() + decision)
+
+    # -- items -----------------------------------------------------------------------------
+    def _items(self, fiber: Fiber, raw_input: Any, data: Any):
+        if self.item_reader:
+            items = yield from self._read_items(fiber, raw_input, data)
+            return items
+        if self.query_language == JSONATA:
+            if self.items is NO_VALUE:
+                items = raw_input
+                expr = None
+            else:
+                items = self.eval_field(fiber, self.items, raw_input)
+                expr = self.spec["Items"]
+            if not isinstance(items, list):
+                shown = expr[2:-2].strip() if isinstance(expr, str) else dumps(expr)
+                raise StatesError(
+                    E.QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{shown}' specified for the field 'Items' returned "
+                    f"an unexpected result type. Expected 'array', but was "
+                    f"'{_json_type(items)}' for value: {dumps(items)}",
+                )
+            return items
+        if self.items_path is None:
+            items = data
+        else:
+            try:
+                items = self.items_path.get(data, fiber.context, fiber.variables)
+            except PathNotFound:
+                raise StatesError(
+                    E.RUNTIME,
+                    f"Invalid path '{self.items_path.expr}' : No results for path: "
+                    f"{self.items_path.expr}",
+                ) from None
+        if not isinstance(items, list):
+            raise StatesError(
+                E.RUNTIME,
+                f"Item path {self.spec.get('ItemsPath', '$')} points to a non-array value: "
+                f"{dumps(items)}",
+            )
+        return items
+        yield  # noqa: B901
+
+    def _read_items(self, fiber: Fiber, raw_input: Any, data: Any):
+        """ItemReader: ask the task port to read items from the object store."""
+        from stepline.asl.program import Invoke
+
+        reader = self.item_reader
+        params = reader.get("Parameters") or reader.get("Arguments") or {}
+        if self.query_language == JSONATA:
+            params = compile_value(params, "ItemReader/Arguments", JSONATA)
+            params = self.eval_field(fiber, params, raw_input)
+        else:
+            params = compile_template(params, "ItemReader/Parameters").render(
+                data, fiber.context, fiber.variables
+            )
+        payload = {"Parameters": params, "ReaderConfig": reader.get("ReaderConfig", {})}
+        status, value = yield Invoke(reader["Resource"], payload, self.name)
+        if status == "err":
+            raise StatesError(E.ITEM_READER_FAILED, value.cause or value.error, in_state=False)
+        if not isinstance(value, list):
+            raise StatesError(
+                E.ITEM_READER_FAILED, "the item reader did not return a list", in_state=False
+            )
+        return value
+
+    def _write_results(self, fiber: Fiber, raw_input: Any, outputs: list):
+        from stepline.asl.program import Invoke
+
+        writer = self.result_writer
+        params = writer.get("Parameters") or writer.get("Arguments") or {}
+        payload = {
+            "Parameters": params,
+            "WriterConfig": writer.get("WriterConfig", {}),
+            "Results": outputs,
+            "ExecutionName": fiber.program.info.name,
+            "MapStateName": self.name,
+        }
+        status, value = yield Invoke(writer["Resource"], payload, self.name)
+        if status == "err":
+            raise StatesError(E.RESULT_WRITER_FAILED, value.cause or value.error, in_state=False)
+        return value
+
+    def _item_input(self, fiber: Fiber, raw_input: Any, data: Any, index: int, value: Any) -> Any:
+        if self.item_selector is None:
+            return value
+        context = dict(fiber.context)
+        context["Map"] = {"Item": {"Index": index, "Value": value}}
+        if self.query_language == JSONATA:
+            states = {"input": raw_input, "context": context}
+            return self.item_selector.render(states, fiber.variables)
+        return self.item_selector.render(data, context, fiber.variables)
+
+    def _batch(self, fiber: Fiber, raw_input: Any, data: Any, items: list) -> list:
+        fields = {}
+        for name in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            if name in self._batch_fields:
+                fields[name] = self.eval_field(fiber, self._batch_fields[name], raw_input)
+            elif name + "Path" in self.batcher:
+                fields[name] = compile_path(self.batcher[name + "Path"]).get(
+                    data, fiber.context, fiber.variables
+                )
+        max_items = int(fields.get("MaxItemsPerBatch") or len(items) or 1)
+        max_bytes = int(fields.get("MaxInputBytesPerBatch") or E.PAYLOAD_LIMIT_BYTES)
+        batch_input = self.batcher.get("BatchInput")
+        if batch_input is not None and self.query_language != JSONATA:
+            batch_input = compile_template(batch_input, "BatchInput").render(
+                data, fiber.context, fiber.variables
+            )
+        batches: list[list] = []
+        current: list = []
+        size = 0
+        for item in items:
+            item_size = json_size(item)
+            if current and (len(current) >= max_items or size + item_size > max_bytes):
+                batches.append(current)
+                current, size = [], 0
+            current.append(item)
+            size += item_size
+        if current:
+            batches.append(current)
+        out = []
+        for batch in batches:
+            entry = {"Items": batch}
+            if batch_input is not None:
+                entry["BatchInput"] = batch_input
+            out.append(entry)
+        return out
+
+    # -- limits ----------------------------------------------------------------------------
+    def _int_field(self, fiber: Fiber, name: str, raw_input: Any, data: Any, default: int) -> int:
+        value = self.field_value(fiber, name, raw_input, data)
+        if value is NO_VALUE:
+            return default
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                pass
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not value.is_integer())
+        ):
+            raise StatesError(
+                E.RUNTIME,
+                f'The {name}Path field refers to value "{_plain(value)}" which is not a valid '
+                f"integer: {self.spec.get(name + 'Path')}",
+            )
+        if value < 0:
+            raise StatesError(E.RUNTIME, f"{name} cannot be negative.")
+        return int(value)
+
+    def _tolerance(self, fiber: Fiber, raw_input: Any, data: Any) -> tuple[Any, Any]:
+        count = pct = None
+        if "ToleratedFailureCount" in self._fields or "ToleratedFailureCountPath" in self._fields:
+            count = self._int_field(fiber, "ToleratedFailureCount", raw_input, data, 0)
+        if (
+            "ToleratedFailurePercentage" in self._fields
+            or "ToleratedFailurePercentagePath" in self._fields
+        ):
+            value = self.field_value(fiber, "ToleratedFailurePercentage", raw_input, data)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise StatesError(
+                    E.RUNTIME,
+                    f"The ToleratedFailurePercentagePath field refers to value "
+                    f'"{_plain(value)}" which is not a valid number: '
+                    f"{self.spec.get('ToleratedFailurePercentagePath')}",
+                )
+            if value < 0 or value > 100:
+                raise StatesError(
+                    E.RUNTIME, "ToleratedFailurePercentage must be between 0 and 100."
+                )
+            pct = float(value)
+        return count, pct
+
+    @staticmethod
+    def _within(failures: int, total: int, count: Any, pct: Any) -> bool:
+        if count is None and pct is None:
+            return failures == 0
+        if count is not None and failures <= count:
+            return True
+        return pct is not None and total > 0 and failures * 100.0 / total <= pct
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else dumps(value)

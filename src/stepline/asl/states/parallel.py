@@ -1,0 +1,57 @@
+"""Parallel: run every branch on the same input; the result is the list of their outputs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stepline.asl.definition import build_graph
+from stepline.asl.errors import StatesError
+from stepline.asl.states.base import JSONATA, State, StateGen, Transition
+
+if TYPE_CHECKING:
+    from stepline.asl.program import Fiber
+
+
+class ParallelState(State):
+    """Branches run as child fibers; the first failure aborts the others (fail fast)."""
+
+    type = "Parallel"
+
+    def __init__(self, name: str, spec: dict, query_language: str) -> None:
+        super().__init__(name, spec, query_language)
+        # Nested graphs default to the top-level query language, as AWS specifies.
+        self.branches = [build_graph(b, query_language) for b in spec.get("Branches", [])]
+
+    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import ChildSpec, Sleep, Spawn
+
+        while True:
+            try:
+                if self.query_language == JSONATA:
+                    branch_input = (
+                        self.arguments.render(fiber.states_var(raw_input, None), fiber.variables)
+                        if self.arguments is not None
+                        else raw_input
+                    )
+                else:
+                    branch_input = self.effective_input(fiber, raw_input)
+                fiber.emit("ParallelStateStarted")
+                children = [ChildSpec(g, branch_input, i) for i, g in enumerate(self.branches)]
+                results = yield Spawn("parallel", children, state_name=self.name)
+                failure = next((v for s, v in results if s == "err"), None) if results else None
+                if failure is not None:
+                    fiber.emit(
+                        "ParallelStateFailed",
+                        "parallelStateFailedEventDetails",
+                        error=failure.error,
+                        cause=failure.cause or "",
+                    )
+                    raise failure
+                fiber.emit("ParallelStateSucceeded")
+                outputs = [value for _, value in results]
+                return self.finish(fiber, raw_input, outputs)
+            except StatesError as err:
+                decision = self.handle_error(fiber, raw_input, err)
+                if isinstance(decision, Transition):
+                    return decision
+                yield Sleep(fiber.program.clock.now() + decision)

@@ -1,0 +1,161 @@
+"""Task: hand parameters to an integration and shape what comes back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stepline.asl import errors as E
+from stepline.asl.errors import StatesError
+from stepline.asl.states.base import JSONATA, NO_VALUE, State, StateGen, Transition, dumps
+
+if TYPE_CHECKING:
+    from stepline.asl.program import Fiber
+
+DEFAULT_TIMEOUT = 99999999
+
+
+def resource_parts(resource: str) -> tuple[str, str, bool]:
+    """(resourceType, resource, is_lambda_function) as AWS names them in history events."""
+    parts = resource.split(":")
+    if len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function":
+        return "lambda", resource, True
+    if len(parts) >= 7 and parts[2] == "states":
+        return parts[5], ":".join(parts[6:]), False
+    return parts[2] if len(parts) > 2 else "unknown", resource, False
+
+
+class TaskState(State):
+    """Runs a Resource through the program's task port, with Retry, Catch and timeouts."""
+
+    type = "Task"
+
+    def __init__(self, name: str, spec: dict, query_language: str) -> None:
+        super().__init__(name, spec, query_language)
+        self.resource: str = spec["Resource"]
+        self.resource_type, self.resource_name, self.is_lambda = resource_parts(self.resource)
+        self.compile_fields("TimeoutSeconds", "HeartbeatSeconds")
+        self.credentials = spec.get("Credentials")
+
+    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import Invoke, Sleep
+
+        while True:
+            try:
+                if self.query_language == JSONATA:
+                    if self.arguments is not None:
+                        states = fiber.states_var(raw_input, None)
+                        parameters = self.arguments.render(states, fiber.variables)
+                    else:
+                        parameters = raw_input
+                else:
+                    parameters = self.effective_input(fiber, raw_input)
+                timeout = self._seconds(fiber, "TimeoutSeconds", raw_input)
+                heartbeat = self._seconds(fiber, "HeartbeatSeconds", raw_input)
+                self._emit_scheduled(fiber, parameters, timeout, heartbeat)
+                status, value = yield Invoke(
+                    self.resource,
+                    parameters,
+                    self.name,
+                    timeout=timeout,
+                    heartbeat=heartbeat,
+                    credentials=self.credentials,
+                )
+                if status == "err":
+                    self._emit_failed(fiber, value)
+                    raise value
+                self._emit_succeeded(fiber, value)
+                self.check_size(value)
+                return self.finish(fiber, raw_input, value)
+            except StatesError as err:
+                decision = self.handle_error(fiber, raw_input, err)
+                if isinstance(decision, Transition):
+                    return decision
+                yield Sleep(fiber.program.clock.now() + decision)
+                fiber.context["State"] = dict(fiber.context["State"])
+                fiber.context["State"]["RetryCount"] = sum(fiber.retry_counts.values())
+
+    def _seconds(self, fiber: Fiber, name: str, raw_input: Any) -> float | None:
+        value = self.field_value(fiber, name, raw_input, raw_input)
+        if value is NO_VALUE:
+            return DEFAULT_TIMEOUT if name == "TimeoutSeconds" else None
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise StatesError(
+                E.RUNTIME,
+                f"The {name} field must be a positive integer, got: {dumps(value)}",
+            )
+        return float(value)
+
+    # -- events ----------------------------------------------------------------------------
+    def _emit_scheduled(
+        self, fiber: Fiber, parameters: Any, timeout: float | None, heartbeat: float | None
+    ) -> None:
+        if self.is_lambda:
+            details: dict[str, Any] = {
+                "resource": self.resource,
+                "input": dumps(parameters),
+                "inputDetails": {"truncated": False},
+            }
+            if timeout is not None and timeout != DEFAULT_TIMEOUT:
+                details["timeoutInSeconds"] = int(timeout)
+            fiber.emit("LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", **details)
+            fiber.emit("LambdaFunctionStarted")
+            return
+        details = {
+            "resourceType": self.resource_type,
+            "resource": self.resource_name,
+            "region": "local",
+            "parameters": dumps(parameters),
+        }
+        if timeout is not None and timeout != DEFAULT_TIMEOUT:
+            details["timeoutInSeconds"] = int(timeout)
+        if heartbeat is not None:
+            details["heartbeatInSeconds"] = int(heartbeat)
+        fiber.emit("TaskScheduled", "taskScheduledEventDetails", **details)
+        fiber.emit(
+            "TaskStarted",
+            "taskStartedEventDetails",
+            resourceType=self.resource_type,
+            resource=self.resource_name,
+        )
+
+    def _emit_succeeded(self, fiber: Fiber, value: Any) -> None:
+        output = {"output": dumps(value), "outputDetails": {"truncated": False}}
+        if self.is_lambda:
+            fiber.emit("LambdaFunctionSucceeded", "lambdaFunctionSucceededEventDetails", **output)
+            return
+        fiber.emit(
+            "TaskSucceeded",
+            "taskSucceededEventDetails",
+            resourceType=self.resource_type,
+            resource=self.resource_name,
+            **output,
+        )
+
+    def _emit_failed(self, fiber: Fiber, err: StatesError) -> None:
+        details: dict[str, Any] = {"error": err.error}
+        if err.cause is not None:
+            details["cause"] = err.cause
+        if err.error == E.TIMEOUT:
+            if self.is_lambda:
+                fiber.emit(
+                    "LambdaFunctionTimedOut", "lambdaFunctionTimedOutEventDetails", **details
+                )
+            else:
+                fiber.emit(
+                    "TaskTimedOut",
+                    "taskTimedOutEventDetails",
+                    resourceType=self.resource_type,
+                    resource=self.resource_name,
+                    **details,
+                )
+            return
+        if self.is_lambda:
+            fiber.emit("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails", **details)
+            return
+        fiber.emit(
+            "TaskFailed",
+            "taskFailedEventDetails",
+            resourceType=self.resource_type,
+            resource=self.resource_name,
+            **details,
+        )
