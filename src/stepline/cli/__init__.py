@@ -16,6 +16,7 @@ import typer
 GROUPS: list[tuple[str, str, str]] = [
     ("states", "states", "Validate and run Amazon States Language definitions."),
     ("executions", "executions", "List, inspect, stop, redrive and resume executions."),
+    ("images", "images", "Build, list, tag and remove job images."),
 ]
 
 app = typer.Typer(
