@@ -333,7 +333,8 @@ class State:
         try:
             return path.get(data, fiber.context, fiber.variables)
         except PathNotFound:
-            raise StatesError(E.RUNTIME, self.missing_path_message(name + "Path", path.expr, data))
+            message = self.missing_path_message(name + "Path", path.expr, data)
+            raise StatesError(E.RUNTIME, message) from None
 
     def missing_path_message(self, field: str, expr: str, data: Any) -> str:
         return f"The {field} field references an invalid value: {expr}"
