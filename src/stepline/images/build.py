@@ -20,6 +20,7 @@ hostile: they must stay inside the build context, and targets must stay inside `
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import glob
 import hashlib
 import json
@@ -62,11 +63,27 @@ def _suggest(line: int, what: str) -> DockerfileError:
     )
 
 
+@functools.cache
+def _reported_version(executable: str) -> str | None:
+    try:
+        proc = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def find_python(version: str) -> str:
     """An interpreter for ``X.Y``: the host's own (its base, not a venv), else ``pythonX.Y``."""
     if version == f"{sys.version_info.major}.{sys.version_info.minor}":
         return getattr(sys, "_base_executable", None) or sys.executable
     found = shutil.which(f"python{version}")
+    if found and _reported_version(found) != version:
+        found = None  # e.g. a pyenv shim for a version that is not installed
     if not found:
         host = f"{sys.version_info.major}.{sys.version_info.minor}"
         raise DockerfileError(

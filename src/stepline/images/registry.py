@@ -37,7 +37,9 @@ _ECR = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<rest>.+)$"
 )
-_HOSTED = re.compile(r"^(?P<host>[A-Za-z0-9.-]+(?::\d+)?)/(?P<rest>.+)$")
+_HOSTED = re.compile(
+    r"^(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*(?::\d+)?)/(?P<rest>.+)$"
+)
 
 
 @dataclass(frozen=True)
