@@ -1,0 +1,109 @@
+"""Which object store to use: the embedded one unless an S3 endpoint is configured.
+
+Looked up in this order (first that says something wins):
+
+1. ``STEPLINE_STORE=local|s3`` in the environment;
+2. ``STEPLINE_S3_ENDPOINT_URL`` in the environment -> S3 at that endpoint;
+3. ``$STEPLINE_HOME/config.toml`` (or ``config.json``, same shape)::
+
+       [storage]
+       backend = "s3"                       # "local" (default) or "s3"
+       [storage.s3]
+       endpoint_url = "http://127.0.0.1:8333"
+       access_key_id = "..."                # else boto3's chain: AWS_ACCESS_KEY_ID, profile...
+       secret_access_key = "..."
+       region = "us-east-1"
+       profile = "dev"
+
+   An ``endpoint_url`` without ``backend`` means S3;
+4. the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` -> S3 (boto3 reads them);
+5. otherwise the embedded store in ``$STEPLINE_HOME/objects``.
+
+Credentials alone never switch to S3: a machine with AWS keys for other reasons keeps the
+local-first default.  Use ``backend = "s3"`` (or ``STEPLINE_STORE=s3``) for AWS itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from stepline import config
+from stepline.storage.base import ObjectStore, StorageError
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The resolved choice of backend and S3 connection details."""
+
+    backend: str = "local"
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+
+def _file_section() -> dict[str, Any]:
+    home = config.home()
+    toml_path, json_path = home / "config.toml", home / "config.json"
+    try:
+        if toml_path.exists():
+            data = tomllib.loads(toml_path.read_text())
+        elif json_path.exists():
+            data = json.loads(json_path.read_text())
+        else:
+            return {}
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"cannot read stepline config in {home}: {exc}") from None
+    section = data.get("storage", {}) if isinstance(data, dict) else {}
+    if not isinstance(section, dict):
+        raise StorageError("config: [storage] must be a table")
+    return section
+
+
+def load_settings() -> StoreSettings:
+    """Resolve the settings from the environment and ``$STEPLINE_HOME/config.toml``."""
+    section = _file_section()
+    s3 = section.get("s3", {}) or {}
+    env_endpoint = os.environ.get("STEPLINE_S3_ENDPOINT_URL") or None
+    endpoint = env_endpoint or s3.get("endpoint_url")
+    backend = os.environ.get("STEPLINE_STORE") or section.get("backend")
+    if not backend:
+        aws_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        backend = "s3" if (endpoint or aws_endpoint) else "local"
+    backend = str(backend).lower()
+    if backend not in ("local", "s3"):
+        raise StorageError(f"unknown storage backend {backend!r} (expected 'local' or 's3')")
+    return StoreSettings(
+        backend=backend,
+        endpoint_url=endpoint,
+        access_key_id=s3.get("access_key_id"),
+        secret_access_key=s3.get("secret_access_key"),
+        session_token=s3.get("session_token"),
+        region=s3.get("region"),
+        profile=s3.get("profile"),
+    )
+
+
+def get_store(settings: StoreSettings | None = None) -> ObjectStore:
+    """The object store stepline is configured to use (the embedded one by default)."""
+    settings = settings or load_settings()
+    if settings.backend == "local":
+        from stepline.storage.local import LocalStore
+
+        return LocalStore(config.home() / "objects")
+    from stepline.storage.s3 import S3Store
+
+    return S3Store.connect(
+        settings.endpoint_url,
+        access_key_id=settings.access_key_id,
+        secret_access_key=settings.secret_access_key,
+        session_token=settings.session_token,
+        region=settings.region,
+        profile=settings.profile,
+    )
