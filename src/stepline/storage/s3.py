@@ -102,7 +102,7 @@ class S3Store(ObjectStore):
         Path-style addressing when an endpoint is given, since local servers rarely serve
         ``bucket.host`` names; a connection pool big enough for the transfer concurrency.
         """
-        session = boto3.session.Session(profile_name=profile) if profile else boto3.session
+        session = boto3.session.Session(profile_name=profile)
         config = Config(
             s3={"addressing_style": "path" if endpoint_url else "auto"},
             max_pool_connections=TRANSFER_CONFIG.max_request_concurrency + 4,
