@@ -183,6 +183,8 @@ class ExecutionInfo:
     role_arn: str = "arn:aws:iam::000000000000:role/stepline"
     start_time: float | None = None
     redrive_count: int = 0
+    #: When the execution timeout starts counting (the redrive time after a redrive).
+    timeout_from: float | None = None
 
 
 @dataclass
@@ -361,6 +363,8 @@ class Program:
         on_event: Callable[[dict], None] | None = None,
         max_workers: int = 32,
         seed: int | None = None,
+        poll: Callable[[Program], None] | None = None,
+        poll_interval: float = 0.25,
     ) -> None:
         self.definition = definition
         self.input = {} if input is None else input
@@ -369,6 +373,8 @@ class Program:
         self.tasks = tasks or NoTasks()
         self.sink = sink
         self.on_event = on_event
+        self.poll = poll
+        self.poll_interval = poll_interval
         self.rng = random.Random(seed)
         self.events: list[dict] = []
         self.pending_events: list[dict] = []
@@ -499,7 +505,8 @@ class Program:
             )
         timeout = self.definition.timeout_seconds
         if timeout is not None:
-            self._add_timer(self.info.start_time + timeout, root, -1)
+            base = self.info.timeout_from or self.info.start_time
+            self._add_timer(base + timeout, root, -1)
         self._ready.append((root, None))
         while self._outcome is None:
             if self._stop is not None:
@@ -517,30 +524,33 @@ class Program:
 
     # -- the loop --------------------------------------------------------------------------
     def _wait(self) -> None:
-        """Nothing is ready: wait for a task to finish or the next timer to fire."""
+        """Nothing is ready: wait for a task to finish, the next timer, or a stop request."""
         deadline = self._timers[0][0] if self._timers else None
-        if self._inflight or self._stop is not None:
-            timeout = None
-            if deadline is not None and not self.clock.virtual:
-                timeout = max(0.0, deadline - self.clock.now())
-            try:
-                item = self._completions.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is not None:
-                self._complete(*item)
-                while True:
-                    try:
-                        more = self._completions.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is not None:
-                        self._complete(*more)
+        if self.clock.virtual and not self._inflight and self._stop is None:
+            if deadline is None:
+                raise RuntimeError("program is stuck: nothing running and nothing scheduled")
+            self.clock.advance_to(deadline)
             self._fire_timers()
             return
-        if deadline is None:
+        timeout: float | None = None
+        if deadline is not None and not self.clock.virtual:
+            timeout = max(0.0, deadline - self.clock.now())
+        if self.poll is not None:
+            timeout = self.poll_interval if timeout is None else min(timeout, self.poll_interval)
+        if timeout is None and not self._inflight and self._stop is None:
             raise RuntimeError("program is stuck: nothing running and nothing scheduled")
-        self.clock.advance_to(deadline)
+        try:
+            item = self._completions.get(timeout=timeout)
+        except queue.Empty:
+            item = None
+        while item is not None:
+            self._complete(*item)
+            try:
+                item = self._completions.get_nowait()
+            except queue.Empty:
+                item = None
+        if self.poll is not None:
+            self.poll(self)
         self._fire_timers()
 
     def _fire_timers(self) -> None:

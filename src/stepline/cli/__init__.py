@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the typer app, turning unexpected errors into one clear line."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -66,3 +66,5 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"stepline: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
