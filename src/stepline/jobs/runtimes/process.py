@@ -409,6 +409,16 @@ class ProcessHandle(RunHandle):
         code = self._status_code()
         return self._finish(code if code is not None else UNKNOWN_EXIT)
 
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the exit code (blocking in ``waitpid`` when this process is the parent)."""
+        if self._popen is not None and self._code is None:
+            try:
+                self._popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+            return self.poll()
+        return super().wait(timeout)
+
     def stop(self, grace_seconds: float = 120) -> None:
         """SIGTERM the job (not the sandbox monitor), SIGKILL everything after the grace."""
         if self.poll() is not None:
