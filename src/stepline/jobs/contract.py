@@ -1,0 +1,310 @@
+"""The SageMaker container contract: what a job's container sees under ``/opt/ml``.
+
+Pure functions from a (validated) request to config files, environment and command line, so
+the contract can be read and tested in one place.  Sources are in
+``shared/design/sagemaker-contract.md``: the platform contract ([doc]) and what the SageMaker
+training toolkit adds for framework and script-mode jobs ([toolkit]).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+ML = "/opt/ml"
+CODE_DIR = "/opt/ml/code"
+CURRENT_HOST = "algo-1"
+HOSTS = [CURRENT_HOST]
+NETWORK_INTERFACE = "eth0"
+INSTANCE_GROUP = "homogeneousCluster"
+#: Hyperparameters the toolkit keeps for itself ([toolkit] ``params.py``).
+FRAMEWORK_PREFIXES = ("sagemaker_", "_tuning_objective_metric")
+
+
+def default_checkpoint_path() -> str:
+    """``CheckpointConfig.LocalPath``'s default."""
+    return "/opt/ml/checkpoints"
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+def resource_config(instance_type: str) -> dict[str, Any]:
+    """``/opt/ml/input/config/resourceconfig.json`` for the single local host."""
+    return {
+        "current_host": CURRENT_HOST,
+        "current_instance_type": instance_type,
+        "current_group_name": INSTANCE_GROUP,
+        "hosts": list(HOSTS),
+        "instance_groups": [
+            {
+                "instance_group_name": INSTANCE_GROUP,
+                "instance_type": instance_type,
+                "hosts": list(HOSTS),
+            }
+        ],
+        "network_interface_name": NETWORK_INTERFACE,
+    }
+
+
+def input_data_config(request: dict[str, Any]) -> dict[str, Any]:
+    """``/opt/ml/input/config/inputdataconfig.json``: one entry per channel."""
+    default_mode = request.get("AlgorithmSpecification", {}).get("TrainingInputMode", "File")
+    out: dict[str, Any] = {}
+    for channel in request.get("InputDataConfig", []):
+        entry: dict[str, Any] = {}
+        if "ContentType" in channel:
+            entry["ContentType"] = channel["ContentType"]
+        entry["TrainingInputMode"] = channel.get("InputMode", default_mode)
+        s3 = channel.get("DataSource", {}).get("S3DataSource", {})
+        entry["S3DistributionType"] = s3.get("S3DataDistributionType", "FullyReplicated")
+        entry["RecordWrapperType"] = channel.get("RecordWrapperType", "None")
+        out[channel["ChannelName"]] = entry
+    return out
+
+
+def decode_hyperparameter(value: str) -> Any:
+    """The toolkit's reading of a hyperparameter: JSON if it parses, else the raw string."""
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        return value
+
+
+def split_hyperparameters(hps: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(user hyperparameters, framework ``sagemaker_*`` parameters), decoded."""
+    user, framework = {}, {}
+    for key, value in hps.items():
+        target = framework if key.startswith(FRAMEWORK_PREFIXES) else user
+        target[key] = decode_hyperparameter(value)
+    return user, framework
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def to_cmd_args(hps: dict[str, Any]) -> list[str]:
+    """``--key value`` per user hyperparameter, sorted ([toolkit] ``mapping.to_cmd_args``)."""
+    args: list[str] = []
+    for key in sorted(hps):
+        value = hps[key]
+        flag = f"-{key}" if len(key) == 1 else f"--{key}"
+        if isinstance(value, dict):
+            text = ",".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value)
+        args.extend([flag, text])
+    return args
+
+
+def script_mode(request: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"program", "submit_directory"}`` when the job is a script-mode job, else None.
+
+    Script mode = the ``sagemaker_program`` hyperparameter (or ``SAGEMAKER_PROGRAM`` in the
+    environment), as the SageMaker Python SDK's framework estimators send it.
+    """
+    _, framework = split_hyperparameters(request.get("HyperParameters", {}))
+    env = request.get("Environment", {})
+    program = framework.get("sagemaker_program") or env.get("SAGEMAKER_PROGRAM")
+    if not program:
+        return None
+    submit = framework.get("sagemaker_submit_directory") or env.get("SAGEMAKER_SUBMIT_DIRECTORY")
+    return {"program": str(program), "submit_directory": submit}
+
+
+def training_env(
+    request: dict[str, Any],
+    arn: str,
+    *,
+    cpus: int,
+    gpus: int,
+    region: str,
+) -> dict[str, str]:
+    """Environment of a training container: the platform's variables, the request's
+    ``Environment``, and the ``SM_*`` variables of the training toolkit (framework images
+    compute the same values themselves; plain images running script mode get them from us).
+    """
+    name = request["TrainingJobName"]
+    instance_type = request["ResourceConfig"]["InstanceType"]
+    user, framework = split_hyperparameters(request.get("HyperParameters", {}))
+    channels = sorted(c["ChannelName"] for c in request.get("InputDataConfig", []))
+    script = script_mode(request) or {}
+    program = script.get("program", "")
+    module_name = program[:-3] if program.endswith(".py") else program
+    rc = resource_config(instance_type)
+    idc = input_data_config(request)
+    sm: dict[str, Any] = {
+        "hosts": HOSTS,
+        "network_interface_name": NETWORK_INTERFACE,
+        "hps": user,
+        "user_entry_point": program,
+        "framework_params": framework,
+        "resource_config": rc,
+        "input_data_config": idc,
+        "output_data_dir": "/opt/ml/output/data",
+        "channels": channels,
+        "current_host": CURRENT_HOST,
+        "current_instance_type": instance_type,
+        "current_instance_group": INSTANCE_GROUP,
+        "current_instance_group_hosts": HOSTS,
+        "instance_groups": [INSTANCE_GROUP],
+        "instance_groups_dict": {
+            INSTANCE_GROUP: {
+                "instance_group_name": INSTANCE_GROUP,
+                "instance_type": instance_type,
+                "hosts": HOSTS,
+            }
+        },
+        "distribution_instance_groups": [],
+        "is_hetero": False,
+        "module_name": module_name,
+        "log_level": int(framework.get("sagemaker_container_log_level", 20)),
+        "framework_module": "",
+        "input_dir": "/opt/ml/input",
+        "input_config_dir": "/opt/ml/input/config",
+        "output_dir": "/opt/ml/output",
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+        "num_neurons": 0,
+        "model_dir": "/opt/ml/model",
+        "module_dir": script.get("submit_directory") or "",
+        "user_args": to_cmd_args(user),
+        "output_intermediate_dir": "/opt/ml/output/intermediate",
+    }
+    training_env_doc = dict(sm)
+    training_env_doc["job_name"] = name
+    training_env_doc["channel_input_dirs"] = {c: f"/opt/ml/input/data/{c}" for c in channels}
+    training_env_doc["hyperparameters"] = user
+    env = {f"SM_{key.upper()}": _env_value(value) for key, value in sm.items()}
+    env["SM_TRAINING_ENV"] = _env_value(training_env_doc)
+    for channel in channels:
+        env[f"SM_CHANNEL_{channel.upper()}"] = f"/opt/ml/input/data/{channel}"
+    for key, value in user.items():
+        env[f"SM_HP_{key.upper()}"] = _env_value(value)
+    env.update(
+        {
+            "SAGEMAKER_JOB_NAME": name,
+            "SAGEMAKER_REGION": region,
+            "CURRENT_HOST": CURRENT_HOST,
+            "AWS_REGION": region,
+            "TRAINING_JOB_NAME": name,
+            "TRAINING_JOB_ARN": arn,
+        }
+    )
+    env.update(request.get("Environment", {}))
+    return env
+
+
+def training_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+    """(entrypoint, command) with Docker semantics for ``docker run IMAGE train``.
+
+    Neither override: the image's ENTRYPOINT gets ``train``.  ``ContainerEntrypoint`` only:
+    it replaces ENTRYPOINT and no ``train`` is passed.  ``ContainerArguments`` only: they
+    replace ``train``.  Both: both replaced.  In script mode without overrides stepline does
+    what the toolkit's ``train`` does: run the program from ``/opt/ml/code`` with the user
+    hyperparameters as ``--key value`` arguments.
+    """
+    spec = request.get("AlgorithmSpecification", {})
+    entrypoint = spec.get("ContainerEntrypoint")
+    arguments = spec.get("ContainerArguments")
+    script = script_mode(request)
+    if script and entrypoint is None and arguments is None:
+        user, _ = split_hyperparameters(request.get("HyperParameters", {}))
+        program = script["program"]
+        args = to_cmd_args(user)
+        if program.endswith(".py"):
+            run = 'cd "$0" && exec python "$@"'
+        elif program.endswith(".sh"):
+            run = 'cd "$0" && exec /bin/sh "$@"'
+        else:
+            run = 'cd "$0" && p="$1" && shift && exec "./$p" "$@"'
+        return ["/bin/sh", "-c", run, CODE_DIR, program, *args], []
+    if entrypoint is not None:
+        return list(entrypoint), list(arguments) if arguments is not None else []
+    return None, list(arguments) if arguments is not None else ["train"]
+
+
+# -- processing ----------------------------------------------------------------------------
+
+
+def processing_job_config(request: dict[str, Any], arn: str) -> dict[str, Any]:
+    """``/opt/ml/config/processingjobconfig.json``: the request echoed, defaults filled in,
+    nulls kept for unset fields (as SageMaker writes it)."""
+    app = request["AppSpecification"]
+    inputs = []
+    for item in request.get("ProcessingInputs", []):
+        entry = {"InputName": item["InputName"], "AppManaged": item.get("AppManaged", False)}
+        if "S3Input" in item:
+            s3 = item["S3Input"]
+            entry["S3Input"] = {
+                "LocalPath": s3.get("LocalPath"),
+                "S3Uri": s3["S3Uri"],
+                "S3DataDistributionType": s3.get("S3DataDistributionType", "FullyReplicated"),
+                "S3DataType": s3["S3DataType"],
+                "S3InputMode": s3.get("S3InputMode", "File"),
+                "S3CompressionType": s3.get("S3CompressionType", "None"),
+                "S3DownloadMode": "StartOfJob",
+            }
+        inputs.append(entry)
+    outputs = []
+    for item in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
+        entry = {"OutputName": item["OutputName"], "AppManaged": item.get("AppManaged", False)}
+        if "S3Output" in item:
+            entry["S3Output"] = {
+                "LocalPath": item["S3Output"].get("LocalPath"),
+                "S3Uri": item["S3Output"]["S3Uri"],
+                "S3UploadMode": item["S3Output"]["S3UploadMode"],
+            }
+        outputs.append(entry)
+    cluster = request["ProcessingResources"]["ClusterConfig"]
+    return {
+        "ProcessingJobArn": arn,
+        "ProcessingJobName": request["ProcessingJobName"],
+        "AppSpecification": {
+            "ImageUri": app["ImageUri"],
+            "ContainerEntrypoint": app.get("ContainerEntrypoint"),
+            "ContainerArguments": app.get("ContainerArguments"),
+        },
+        "Environment": request.get("Environment", {}),
+        "NetworkConfig": request.get("NetworkConfig"),
+        "ProcessingInputs": inputs,
+        "ProcessingOutputConfig": {
+            "Outputs": outputs,
+            "KmsKeyId": request.get("ProcessingOutputConfig", {}).get("KmsKeyId"),
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": cluster["InstanceCount"],
+                "InstanceType": cluster["InstanceType"],
+                "VolumeSizeInGB": cluster["VolumeSizeInGB"],
+                "VolumeKmsKeyId": cluster.get("VolumeKmsKeyId"),
+            }
+        },
+        "RoleArn": request["RoleArn"],
+        "StoppingCondition": {
+            "MaxRuntimeInSeconds": request.get("StoppingCondition", {}).get(
+                "MaxRuntimeInSeconds", 86400
+            )
+        },
+    }
+
+
+def processing_resource_config() -> dict[str, Any]:
+    """``/opt/ml/config/resourceconfig.json`` for processing."""
+    return {"current_host": CURRENT_HOST, "hosts": list(HOSTS)}
+
+
+def processing_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+    """(entrypoint, command): ``docker run IMAGE`` with the overrides' Docker semantics."""
+    app = request["AppSpecification"]
+    entrypoint = app.get("ContainerEntrypoint")
+    arguments = app.get("ContainerArguments")
+    return (
+        list(entrypoint) if entrypoint is not None else None,
+        list(arguments) if arguments is not None else None,
+    )

@@ -1,0 +1,154 @@
+"""Moving job data between the object store and the job folder.
+
+Jobs only ever touch local files: inputs are staged into the job's ``/opt/ml`` tree before
+the container starts (hard links on the embedded store, so no bytes are copied) and outputs
+are uploaded after it exits, one atomic object at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from stepline.storage import NoSuchKey, ObjectStore, parse_s3_uri
+
+
+def stage_prefix(store: ObjectStore, uri: str, dest: Path) -> list[Path]:
+    """Stage an ``S3Prefix`` input into ``dest``.
+
+    A prefix that names a "folder" (``s3://b/data/train`` with objects under
+    ``data/train/``) stages that folder's contents at the top of ``dest``: what SageMaker
+    does for ``TrainingInput("s3://b/prefix/train")`` and what every training script
+    reading ``$SM_CHANNEL_TRAIN/train.csv`` relies on.  Anything else (a single object, a
+    partial name) follows :meth:`ObjectStore.stage`.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    bucket, key = parse_s3_uri(uri, allow_prefix=True)
+    if key and not key.endswith("/"):
+        folder = uri + "/"
+        if store.list_page(folder, max_keys=1).objects:
+            return store.stage(folder, dest)
+    return store.stage(uri, dest)
+
+
+def stage_manifest(store: ObjectStore, uri: str, dest: Path) -> list[Path]:
+    """Stage a ``ManifestFile`` input: ``[{"prefix": P}, "rel1", ...]`` -> ``dest/rel1``..."""
+    manifest = json.loads(store.get_bytes(uri))
+    if not isinstance(manifest, list) or not manifest or "prefix" not in manifest[0]:
+        raise ValueError(f"{uri} is not a SageMaker manifest ([{{'prefix': ...}}, 'key', ...])")
+    prefix = manifest[0]["prefix"]
+    out = []
+    for rel in manifest[1:]:
+        target = dest / rel
+        if not os.path.realpath(target).startswith(os.path.realpath(dest) + os.sep):
+            raise ValueError(f"manifest entry {rel!r} would escape the channel folder")
+        out.append(store.download_file(prefix + rel, target))
+    return out
+
+
+def stage_input(store: ObjectStore, uri: str, data_type: str, dest: Path) -> list[Path]:
+    """Stage one input of type ``S3Prefix`` or ``ManifestFile`` into ``dest``."""
+    if data_type == "ManifestFile":
+        return stage_manifest(store, uri, dest)
+    return stage_prefix(store, uri, dest)
+
+
+def stage_if_any(store: ObjectStore, uri: str, dest: Path) -> list[Path]:
+    """Like :func:`stage_prefix`, but an empty prefix stages nothing (checkpoints)."""
+    try:
+        return stage_prefix(store, uri, dest)
+    except NoSuchKey:
+        dest.mkdir(parents=True, exist_ok=True)
+        return []
+
+
+def make_tarball(src: Path, dest: Path) -> Path:
+    """``tar czf dest -C src .`` written atomically; symlinks are stored, never followed."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tar-")
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+            if src.is_dir():
+                for entry in sorted(src.rglob("*")):
+                    tar.add(entry, arcname=entry.relative_to(src).as_posix(), recursive=False)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def extract_tarball(archive: Path, dest: Path) -> None:
+    """Extract a user's source tarball with the ``data`` filter (no escapes, no devices)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def fetch_source_dir(store: ObjectStore, location: str, dest: Path, scratch: Path) -> None:
+    """Put ``sagemaker_submit_directory`` into ``dest`` (the host side of ``/opt/ml/code``).
+
+    Like the toolkit: an ``s3://`` ``.tar.gz``, a local tarball or a local folder; nothing is
+    done when ``dest`` already has files.
+    """
+    if dest.is_dir() and any(dest.iterdir()):
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    if location.startswith("s3://"):
+        archive = scratch / "sourcedir.tar.gz"
+        store.download_file(location, archive)
+        extract_tarball(archive, dest)
+        archive.unlink()
+        return
+    path = Path(location.removeprefix("file://"))
+    if path.is_dir():
+        shutil.copytree(path, dest, dirs_exist_ok=True, symlinks=True)
+    elif path.is_file():
+        extract_tarball(path, dest)
+    else:
+        raise FileNotFoundError(f"sagemaker_submit_directory {location} does not exist")
+
+
+def file_state(root: Path) -> dict[str, tuple[int, int]]:
+    """``relative path -> (size, mtime_ns)`` of the regular files under ``root``."""
+    out: dict[str, tuple[int, int]] = {}
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) or name.startswith(".tmp"):
+                continue
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:
+                continue
+            out[Path(full).relative_to(root).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def sync_dir(
+    store: ObjectStore, root: Path, prefix_uri: str, last: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Mirror ``root`` to ``prefix_uri``: upload new or changed files, delete removed ones.
+
+    The CheckpointConfig contract: files written under the local path appear in S3, files
+    deleted locally are deleted in S3.  Returns the new state to pass next time.
+    """
+    now = file_state(root)
+    base = prefix_uri.rstrip("/") + "/"
+    for rel, stamp in now.items():
+        if last.get(rel) != stamp:
+            try:
+                store.put_file(base + rel, root / rel)
+            except FileNotFoundError:
+                continue
+    for rel in set(last) - set(now):
+        store.delete(base + rel)
+    return now

@@ -1,0 +1,515 @@
+"""The per-job supervisor: a detached process that runs one job from start to end.
+
+Why a process of its own: a job must outlive whatever started it.  The engine (or a CLI, or a
+test) creates the record and spawns ``python -m stepline.jobs.supervisor KIND NAME`` in a new
+session; the supervisor stages inputs, starts the runtime, watches the run (metrics from the
+log, ``MaxRuntimeInSeconds``, stop requests), uploads outputs and writes every status change
+to SQLite.  If the engine dies, the job does not notice; the restarted engine reads the
+record and waits on it.  If the supervisor itself dies, the next waiter starts a new one,
+which reattaches to the running job through the runtime identifier kept in the record
+instead of starting it again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from stepline.jobs import contract, records, staging
+from stepline.jobs.runtimes import (
+    Mount,
+    ResourceScheduler,
+    RunSpec,
+    get_runtime,
+    resources_for,
+)
+from stepline.jobs.runtimes.base import process_start_time
+
+POLL = 0.01
+STOP_CHECK = 0.1
+CHECKPOINT_SYNC = 1.0
+FAILURE_LIMIT = 1024
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _read_text(path: Path, limit: int = FAILURE_LIMIT) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data.decode("utf-8", "replace")[:limit]
+
+
+class MetricTail:
+    """Reads the log as it grows and records every ``MetricDefinitions`` match."""
+
+    def __init__(self, kind: str, name: str, log: Path, definitions: list[dict[str, str]]):
+        self.kind, self.name, self.log = kind, name, log
+        self.rules = []
+        for d in definitions:
+            try:
+                self.rules.append((d["Name"], re.compile(d["Regex"])))
+            except re.error:
+                continue
+        self.offset = 0
+        self.partial = b""
+
+    def poll(self, final: bool = False) -> None:
+        if not self.rules:
+            return
+        try:
+            with open(self.log, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = b"" if final else lines.pop()
+        stamp = _now()
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            for metric, regex in self.rules:
+                for match in regex.finditer(line):
+                    text = match.group(1) if regex.groups else match.group(0)
+                    try:
+                        value = float(text)
+                    except (TypeError, ValueError):
+                        continue
+                    if math.isfinite(value):
+                        records.add_metric(self.kind, self.name, metric, value, stamp)
+
+
+class Supervisor:
+    """Runs the job ``(kind, name)``; see the module docstring."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+        record = records.get(kind, name)
+        if record is None:
+            raise SystemExit(f"no {kind} job {name!r}")
+        self.record = record
+        self.request = record.request
+        self.folder = record.folder
+        self.ml = self.folder / "ml"
+        self.scratch = self.folder / "scratch"
+        self.grace = float(record.state.get("stop_grace_seconds", 120))
+        from stepline.storage import get_store
+
+        self.store = get_store()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def update(self, **kwargs: Any) -> records.JobRecord:
+        self.record = records.update(self.kind, self.name, **kwargs)
+        return self.record
+
+    def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:
+        if self.kind == "training":
+            self.update(transition=(secondary, message), **kwargs)
+        else:
+            self.update(secondary_status=secondary, **kwargs)
+
+    def host(self, container_path: str) -> Path:
+        """Host path of a path under ``/opt/ml`` (or a checkpoint path mounted elsewhere)."""
+        if container_path == contract.ML or container_path.startswith(contract.ML + "/"):
+            return self.ml / container_path[len(contract.ML) :].lstrip("/")
+        return self.folder / "mounts" / container_path.strip("/").replace("/", "__")
+
+    @property
+    def max_runtime(self) -> float:
+        return float(self.request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+
+    # -- phases --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+        self.update(supervisor=me)
+        if self.record.terminal:
+            return
+        try:
+            if self.record.run_identifier:
+                handle = self.reattach()
+            else:
+                handle = self.start()
+            if handle is None:
+                return
+            code, reason = self.watch(handle)
+            self.finish(code, reason)
+        except Exception as exc:  # noqa: BLE001 - every failure must end up in the record
+            traceback.print_exc()
+            self.fail(f"InternalServerError: {type(exc).__name__}: {exc}")
+
+    def fail(self, reason: str, **state: Any) -> None:
+        now = _now()
+        secondary = "Failed"
+        state["failure_reason"] = reason[:FAILURE_LIMIT]
+        self.transition(secondary, reason[:FAILURE_LIMIT], state=state)
+        self.update(status="Failed", ended=now)
+        self.release()
+
+    def release(self) -> None:
+        lease = getattr(self, "lease", None)
+        if lease is not None:
+            lease.release()
+            self.lease = None
+
+    def image_and_resources(self) -> tuple[Any, Any, list[str]]:
+        from stepline.images import resolve
+
+        if self.kind == "training":
+            image_uri = self.request["AlgorithmSpecification"]["TrainingImage"]
+            instance_type = self.request["ResourceConfig"]["InstanceType"]
+        else:
+            image_uri = self.request["AppSpecification"]["ImageUri"]
+            instance_type = self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+        image = resolve(image_uri)
+        wanted, notes = resources_for(instance_type)
+        return image, wanted, notes
+
+    def start(self) -> Any:
+        try:
+            image, wanted, notes = self.image_and_resources()
+        except Exception as exc:  # noqa: BLE001
+            self.fail(f"ClientError: {exc}")
+            return None
+        self.update(
+            state={
+                "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
+                "runtime": image.runtime,
+                "resource_notes": notes,
+            }
+        )
+        self.lease = ResourceScheduler().acquire(wanted)
+        res = self.lease.resources
+        started = _now()
+        self.update(
+            started=started,
+            state={
+                "resources": {
+                    "cpus": res.cpus,
+                    "memory_bytes": res.memory_bytes,
+                    "gpus": res.gpus,
+                    "gpu_ids": list(res.gpu_ids),
+                },
+            },
+        )
+        self.transition("Downloading", "Downloading input data")
+        if self.ml.exists():
+            shutil.rmtree(self.ml)
+        self.ml.mkdir(parents=True)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            mounts, env, entrypoint, command = self.prepare_files(res)
+        except Exception as exc:  # noqa: BLE001 - a bad input is the user's error
+            self.fail(f"ClientError: Data download failed: {exc}")
+            return None
+        runtime = get_runtime(image.runtime)
+        spec = RunSpec(
+            image=image,
+            log_path=self.record.log_path,
+            command=command,
+            entrypoint=entrypoint,
+            env=env,
+            mounts=mounts,
+            resources=res,
+            network=not self.request.get("EnableNetworkIsolation", False),
+            scratch=self.scratch,
+            name=f"stepline-{self.kind}-{self.name}",
+        )
+        if self.record.stop_requested:
+            self.finish(None, "stopped")
+            return None
+        phase = "Training" if self.kind == "training" else "Processing"
+        handle = runtime.start(spec)
+        prepared = handle.prepared
+        self.transition(
+            phase,
+            "Training image download completed. Training in progress."
+            if self.kind == "training"
+            else None,
+            run_identifier=handle.identifier,
+            state={
+                "run_started": _now(),
+                "argv": prepared.argv if prepared else None,
+                "entrypoint": entrypoint,
+                "arguments": command,
+                "environment": env,
+                "sandboxed": prepared.sandboxed if prepared else None,
+                "runtime_warnings": prepared.warnings if prepared else [],
+                "runtime_notes": prepared.notes if prepared else [],
+                "runtime_name": runtime.name,
+            },
+        )
+        self.paths = prepared.paths if prepared else {}
+        return handle
+
+    def _image_uri(self) -> str:
+        if self.kind == "training":
+            return self.request["AlgorithmSpecification"]["TrainingImage"]
+        return self.request["AppSpecification"]["ImageUri"]
+
+    def reattach(self) -> Any:
+        runtime = get_runtime(self.record.state.get("runtime_name", "process"))
+        return runtime.reattach(self.record.run_identifier)
+
+    def prepare_files(self, res: Any) -> tuple[list[Mount], dict[str, str], Any, Any]:
+        mounts = [Mount(self.ml, contract.ML)]
+        inputs: list[dict[str, Any]] = []
+        if self.kind == "training":
+            req = self.request
+            config_dir = self.ml / "input" / "config"
+            config_dir.mkdir(parents=True)
+            hps = req.get("HyperParameters", {})
+            (config_dir / "hyperparameters.json").write_text(json.dumps(hps))
+            (config_dir / "inputdataconfig.json").write_text(
+                json.dumps(contract.input_data_config(req))
+            )
+            instance_type = req["ResourceConfig"]["InstanceType"]
+            (config_dir / "resourceconfig.json").write_text(
+                json.dumps(contract.resource_config(instance_type))
+            )
+            for channel in req.get("InputDataConfig", []):
+                s3 = channel["DataSource"]["S3DataSource"]
+                dest = self.ml / "input" / "data" / channel["ChannelName"]
+                files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
+                inputs.append(
+                    {
+                        "name": channel["ChannelName"],
+                        "uri": s3["S3Uri"],
+                        "local_path": f"/opt/ml/input/data/{channel['ChannelName']}",
+                        "files": len(files),
+                    }
+                )
+            for sub in ("model", "output/data", "output/intermediate", "code"):
+                (self.ml / sub).mkdir(parents=True, exist_ok=True)
+            checkpoint = req.get("CheckpointConfig")
+            if checkpoint:
+                local = checkpoint.get("LocalPath", contract.default_checkpoint_path())
+                host = self.host(local)
+                if not local.startswith(contract.ML + "/"):
+                    mounts.append(Mount(host, local))
+                staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
+                self.update(state={"checkpoint_host": str(host)})
+            script = contract.script_mode(req)
+            if script and script.get("submit_directory"):
+                staging.fetch_source_dir(
+                    self.store, str(script["submit_directory"]), self.ml / "code", self.scratch
+                )
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            env = contract.training_env(
+                req,
+                self.record.arn,
+                cpus=max(1, int(res.cpus)),
+                gpus=res.gpus,
+                region=region or "us-east-1",
+            )
+            entrypoint, command = contract.training_command(req)
+        else:
+            req = self.request
+            config_dir = self.ml / "config"
+            config_dir.mkdir(parents=True)
+            (config_dir / "processingjobconfig.json").write_text(
+                json.dumps(contract.processing_job_config(req, self.record.arn))
+            )
+            (config_dir / "resourceconfig.json").write_text(
+                json.dumps(contract.processing_resource_config())
+            )
+            for item in req.get("ProcessingInputs", []):
+                s3 = item["S3Input"]
+                dest = self.host(s3["LocalPath"])
+                files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
+                inputs.append(
+                    {
+                        "name": item["InputName"],
+                        "uri": s3["S3Uri"],
+                        "local_path": s3["LocalPath"],
+                        "files": len(files),
+                    }
+                )
+            for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
+                self.host(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+            (self.ml / "output").mkdir(parents=True, exist_ok=True)
+            env = dict(req.get("Environment", {}))
+            entrypoint, command = contract.processing_command(req)
+        self.update(state={"inputs": inputs})
+        return mounts, env, entrypoint, command
+
+    # -- watching ------------------------------------------------------------------------
+
+    def watch(self, handle: Any) -> tuple[int | None, str | None]:
+        spec = self.request.get("AlgorithmSpecification", {})
+        tail = MetricTail(
+            self.kind, self.name, self.record.log_path, spec.get("MetricDefinitions", [])
+        )
+        checkpoint_host = self.record.state.get("checkpoint_host")
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        ck_state = staging.file_state(Path(checkpoint_host)) if checkpoint_host else {}
+        deadline = (self.record.started or _now()) + self.max_runtime
+        reason: str | None = None
+        stopper: threading.Thread | None = None
+        next_stop_check = next_ck = 0.0
+        while True:
+            code = handle.poll()
+            tail.poll()
+            if code is not None:
+                break
+            now = time.monotonic()
+            if stopper is None:
+                if _now() >= deadline:
+                    reason = "timeout"
+                elif now >= next_stop_check:
+                    next_stop_check = now + STOP_CHECK
+                    current = records.get(self.kind, self.name)
+                    if current is not None and current.stop_requested:
+                        reason = "stopped"
+                if reason is not None:
+                    self.transition("Stopping", "Stopping the job", status="Stopping")
+                    stopper = threading.Thread(target=handle.stop, args=(self.grace,), daemon=True)
+                    stopper.start()
+            if checkpoint_host and checkpoint_uri and now >= next_ck:
+                next_ck = now + CHECKPOINT_SYNC
+                ck_state = staging.sync_dir(
+                    self.store, Path(checkpoint_host), checkpoint_uri, ck_state
+                )
+            time.sleep(POLL)
+        tail.poll(final=True)
+        if checkpoint_host and checkpoint_uri:
+            staging.sync_dir(self.store, Path(checkpoint_host), checkpoint_uri, ck_state)
+        if reason is None and self.record.stop_requested:
+            reason = "stopped"
+        return code, reason
+
+    # -- finishing -----------------------------------------------------------------------
+
+    def finish(self, code: int | None, reason: str | None) -> None:
+        stopped = reason is not None
+        ok = code == 0 and not stopped
+        state: dict[str, Any] = {"exit_code": code, "run_ended": _now()}
+        if self.kind == "training":
+            self.finish_training(ok, stopped, reason, code, state)
+        else:
+            self.finish_processing(ok, stopped, code, state)
+        self.release()
+
+    def _failure_reason(self, code: int | None) -> str:
+        text = _read_text(self.ml / "output" / "failure")
+        if text:
+            return text
+        if self.kind == "processing":
+            return "AlgorithmError: See job logs for more information"
+        if contract.script_mode(self.request) and code is not None:
+            last = self._last_log_line()
+            text = (
+                f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage "{last}"\n'
+                f'Command "{" ".join(self.record.state.get("argv") or [])}"'
+            )
+            (self.ml / "output" / "failure").write_text(text)
+            return f"AlgorithmError: {text}"[:FAILURE_LIMIT]
+        return f"AlgorithmError: , exit code: {code}"
+
+    def _last_log_line(self) -> str:
+        try:
+            with open(self.record.log_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.record.log_path) - 4096))
+                lines = [ln for ln in fh.read().decode("utf-8", "replace").splitlines() if ln]
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def finish_training(
+        self, ok: bool, stopped: bool, reason: str | None, code: int | None, state: dict
+    ) -> None:
+        req = self.request
+        if ok and contract.script_mode(req):
+            (self.ml / "output" / "success").touch()
+        if not ok and not stopped:
+            state["failure_reason"] = self._failure_reason(code)
+            self.update(state=state)
+            self.transition("Failed", state["failure_reason"], status="Failed", ended=_now())
+            return
+        self.transition("Uploading", "Uploading generated training model")
+        out_path = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        base = f"{out_path}/{self.name}/output"
+        artifacts = self.folder / "artifacts"
+        outputs = []
+        if req["OutputDataConfig"].get("CompressionType") == "NONE":
+            self.store.upload_dir(self.ml / "model", f"{base}/model/")
+            model_uri = f"{base}/model/"
+        else:
+            tarball = staging.make_tarball(self.ml / "model", artifacts / "model.tar.gz")
+            model_uri = f"{base}/model.tar.gz"
+            self.store.put_file(model_uri, tarball)
+        outputs.append({"name": "model", "uri": model_uri})
+        data_dir = self.ml / "output" / "data"
+        if data_dir.is_dir() and any(data_dir.iterdir()):
+            tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
+            self.store.put_file(f"{base}/output.tar.gz", tarball)
+            outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
+        state["model_artifacts"] = model_uri
+        state["outputs"] = outputs
+        if stopped:
+            final = "MaxRuntimeExceeded" if reason == "timeout" else "Stopped"
+            message = (
+                "Training job ran longer than MaxRuntimeInSeconds"
+                if reason == "timeout"
+                else "Training job stopped"
+            )
+            status = "Stopped"
+        else:
+            final, message, status = "Completed", "Training job completed", "Completed"
+        self.update(state=state)
+        self.transition(final, message, status=status, ended=_now())
+
+    def finish_processing(self, ok: bool, stopped: bool, code: int | None, state: dict) -> None:
+        req = self.request
+        message = _read_text(self.ml / "output" / "message")
+        if message is not None:
+            state["exit_message"] = message
+        if not ok and not stopped:
+            state["failure_reason"] = self._failure_reason(code)
+            self.update(state=state, status="Failed", secondary_status="Failed", ended=_now())
+            return
+        self.update(secondary_status="Uploading")
+        outputs = []
+        for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            s3 = item["S3Output"]
+            local = self.host(s3["LocalPath"])
+            uploaded = self.store.upload_dir(local, s3["S3Uri"].rstrip("/") + "/")
+            outputs.append(
+                {
+                    "name": item["OutputName"],
+                    "uri": s3["S3Uri"],
+                    "local_path": s3["LocalPath"],
+                    "files": len(uploaded),
+                    "mode": s3["S3UploadMode"],
+                }
+            )
+        state["outputs"] = outputs
+        status = "Stopped" if stopped else "Completed"
+        self.update(state=state, status=status, secondary_status=status, ended=_now())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m stepline.jobs.supervisor KIND NAME``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python -m stepline.jobs.supervisor KIND NAME")
+    Supervisor(args[0], args[1]).run()
+
+
+if __name__ == "__main__":
+    main()
