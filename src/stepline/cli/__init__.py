@@ -17,6 +17,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("states", "states", "Validate and run Amazon States Language definitions."),
     ("executions", "executions", "List, inspect, stop, redrive and resume executions."),
     ("images", "images", "Build, list, tag and remove job images."),
+    ("jobs", "jobs", "List, describe and follow SageMaker-style jobs."),
 ]
 
 app = typer.Typer(

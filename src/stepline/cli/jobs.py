@@ -1,0 +1,124 @@
+"""``stepline jobs``: list, describe and follow SageMaker-style jobs."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from stepline import jobs
+from stepline.cli._common import emit_json
+from stepline.jobs import records
+
+app = typer.Typer(no_args_is_help=True)
+
+KIND_HELP = "training, processing or transform (needed only when several kinds share NAME)."
+
+
+def _pick(name: str, kind: str | None) -> records.JobRecord:
+    found = [r for r in records.find(name) if kind is None or r.kind == kind]
+    if not found:
+        raise ValueError(f"no job named {name!r}" + (f" of kind {kind}" if kind else ""))
+    if len(found) > 1:
+        kinds = ", ".join(r.kind for r in found)
+        raise ValueError(f"several jobs are named {name!r} ({kinds}); pass --kind")
+    return found[0]
+
+
+def _fmt_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else "-"
+
+
+@app.command("list")
+def list_cmd(
+    kind: str = typer.Option(None, "--kind", help="Only this kind of job."),
+    limit: int = typer.Option(None, "--limit", help="At most this many (newest first)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List jobs, newest first."""
+    found = jobs.list_jobs(kind, limit)
+    if json_out:
+        emit_json(found)
+        return
+    rows = [("NAME", "KIND", "STATUS", "SECONDARY", "CREATED", "ENDED")]
+    for j in found:
+        rows.append(
+            (
+                j["JobName"],
+                j["Kind"],
+                j["Status"],
+                j["SecondaryStatus"] or "-",
+                _fmt_time(j["CreationTime"]),
+                _fmt_time(j["EndTime"]),
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@app.command("describe")
+def describe_cmd(
+    name: str = typer.Argument(..., help="Job name or ARN."),
+    kind: str = typer.Option(None, "--kind", help=KIND_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The Describe* response plus the local record (image digest, resources, argv...)."""
+    record = _pick(name, kind)
+    doc = jobs.describe(record)
+    local = jobs.local_details(record)
+    if json_out:
+        emit_json({**doc, "Local": local})
+        return
+    status_key = next(k for k in doc if k.endswith("JobStatus"))
+    print(f"{record.kind} job {record.name}  {doc[status_key]}")
+    print(f"  arn:        {record.arn}")
+    if record.secondary_status:
+        print(f"  secondary:  {record.secondary_status}")
+    image = local.get("Image") or {}
+    if image:
+        print(f"  image:      {image.get('uri')} ({image.get('digest')})")
+    print(f"  runtime:    {local.get('Runtime')} sandboxed={local.get('Sandboxed')}")
+    if local.get("Resources"):
+        res = local["Resources"]
+        print(
+            f"  resources:  {res['cpus']:g} CPUs, {res['memory_bytes'] / (1 << 30):.1f} GiB, "
+            f"{res['gpus']} GPUs"
+        )
+    for note in local.get("ResourceNotes") or []:
+        print(f"  note:       {note}")
+    print(f"  created:    {_fmt_time(doc.get('CreationTime'))}")
+    if local.get("DurationSeconds") is not None:
+        print(f"  duration:   {local['DurationSeconds']} s")
+    argv = local.get("Argv") or []
+    if argv:
+        shown = argv[argv.index("--") + 1 :] if "--" in argv else argv
+        print(f"  command:    {' '.join(shown)}")
+    for item in local.get("Inputs") or []:
+        print(f"  input:      {item['name']}  {item['uri']} -> {item['local_path']}")
+    for item in local.get("Outputs") or []:
+        print(f"  output:     {item['name']}  {item['uri']}")
+    for metric in jobs.service.final_metrics(record.kind, record.name):
+        print(f"  metric:     {metric['MetricName']} = {metric['Value']:g}")
+    if local.get("ExitCode") is not None:
+        print(f"  exit code:  {local['ExitCode']}")
+    if doc.get("FailureReason"):
+        print(f"  failure:    {doc['FailureReason']}")
+    if doc.get("ExitMessage"):
+        print(f"  message:    {doc['ExitMessage']}")
+    print(f"  folder:     {local['Folder']}")
+
+
+@app.command("logs")
+def logs_cmd(
+    name: str = typer.Argument(..., help="Job name or ARN."),
+    kind: str = typer.Option(None, "--kind", help=KIND_HELP),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the job ends."),
+) -> None:
+    """The job's stdout and stderr (kept after the job ends)."""
+    record = _pick(name, kind)
+    for chunk in jobs.follow_logs(record.kind, record.name, follow=follow):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
