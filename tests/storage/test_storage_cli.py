@@ -124,3 +124,38 @@ def test_subprocess_stdin_stdout_and_clean_output(bkt, tmp_path):
     )
     assert got.returncode == 0, got.stderr
     assert got.stdout == payload and got.stderr == b""
+
+
+def test_progress_bar_only_on_a_terminal(home, tmp_path):
+    """With stderr on a pty a large upload draws a bar there; stdout stays one line."""
+    import pty
+
+    from stepline.storage.local import LocalStore
+
+    LocalStore(home / "objects").create_bucket("bar-test")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(16 * 1024 * 1024))
+    code = "import sys; from stepline.cli.s3 import app; sys.argv[0] = 'stepline s3'; app()"
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "cp", str(big), "s3://bar-test/big.bin"],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=60,
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0
+    assert proc.stdout == f"upload: {big} to s3://bar-test/big.bin\n".encode()
+    assert b"big.bin" in drawn and b"\x1b[" in drawn  # rich drew (and cleared) a bar
