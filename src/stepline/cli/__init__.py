@@ -16,6 +16,7 @@ import typer
 GROUPS: list[tuple[str, str, str]] = [
     ("states", "states", "Validate and run Amazon States Language definitions."),
     ("executions", "executions", "List, inspect, stop, redrive and resume executions."),
+    ("s3", "s3", "Copy, list and remove objects in the object store."),
     ("images", "images", "Build, list, tag and remove job images."),
     ("jobs", "jobs", "List, describe and follow SageMaker-style jobs."),
 ]
