@@ -386,7 +386,8 @@ class Program:
         self._ready: deque[tuple[Fiber, Any]] = deque()
         self._timers: list[tuple[float, int, Fiber, int]] = []
         self._timer_seq = 0
-        self._timer_values: dict[int, Any] = {}
+        self._heartbeats: dict[int, tuple[float, list[float]]] = {}
+        self._cancels: dict[int, threading.Event] = {}
         self._inflight = 0
         self._completions: queue.Queue = queue.Queue()
         self._executor: ThreadPoolExecutor | None = None
@@ -479,6 +480,8 @@ class Program:
         try:
             return self._run()
         finally:
+            for cancel in self._cancels.values():
+                cancel.set()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -506,7 +509,7 @@ class Program:
         timeout = self.definition.timeout_seconds
         if timeout is not None:
             base = self.info.timeout_from or self.info.start_time
-            self._add_timer(base + timeout, root, -1)
+            self._add_timer(base + timeout, root, -1, "execution")
         self._ready.append((root, None))
         while self._outcome is None:
             if self._stop is not None:
@@ -556,19 +559,35 @@ class Program:
     def _fire_timers(self) -> None:
         now = self.clock.now()
         while self._timers and self._timers[0][0] <= now:
-            _, _, fiber, seq = heapq.heappop(self._timers)
-            if seq == -1:
+            _, _, fiber, seq, kind = heapq.heappop(self._timers)
+            if kind == "execution":
                 self._finish_timed_out()
                 return
-            if fiber.alive and fiber.wait_seq == seq:
-                fiber.wait_seq = 0
-                value = self._timer_values.pop(seq, None)
-                self._journal_done(fiber, value)
-                self._ready.append((fiber, value))
+            if not fiber.alive or fiber.wait_seq != seq:
+                continue
+            if kind == "heartbeat":
+                interval, last = self._heartbeats[seq]
+                if now - last[0] < interval:
+                    self._add_timer(last[0] + interval, fiber, seq, "heartbeat")
+                    continue
+                value: Any = (
+                    "err",
+                    StatesError(E.HEARTBEAT_TIMEOUT, "Task heartbeat timed out.", in_state=False),
+                )
+            elif kind == "timeout":
+                value = ("err", StatesError(E.TIMEOUT, "Task timed out.", in_state=False))
+            else:
+                value = None
+            fiber.wait_seq = 0
+            cancel = self._cancels.pop(seq, None)
+            if cancel is not None:
+                cancel.set()
+            self._journal_done(fiber, value)
+            self._ready.append((fiber, value))
 
-    def _add_timer(self, deadline: float, fiber: Fiber, seq: int) -> None:
+    def _add_timer(self, deadline: float, fiber: Fiber, seq: int, kind: str = "wake") -> None:
         self._timer_seq += 1
-        heapq.heappush(self._timers, (deadline, self._timer_seq, fiber, seq))
+        heapq.heappush(self._timers, (deadline, self._timer_seq, fiber, seq, kind))
 
     def _step(self, fiber: Fiber, value: Any) -> None:
         if not fiber.alive:
@@ -640,7 +659,8 @@ class Program:
         if entry is not None:
             token = entry.setdefault("token", token)
         cancel = threading.Event()
-        heartbeat_at = [self.clock.now()]
+        clock = self.clock
+        heartbeat_at = [clock.now()]
         request = TaskRequest(
             resource=inv.resource,
             parameters=inv.parameters,
@@ -650,16 +670,16 @@ class Program:
             token=token,
             timeout=inv.timeout,
             cancel=cancel,
-            heartbeat=lambda: heartbeat_at.__setitem__(0, time.time()),
+            heartbeat=lambda: heartbeat_at.__setitem__(0, clock.now()),
             credentials=inv.credentials,
         )
         self._inflight += 1
+        self._cancels[seq] = cancel
         if inv.timeout is not None:
-            self._timer_values[seq] = (
-                "err",
-                StatesError(E.TIMEOUT, "Task timed out.", in_state=False),
-            )
-            self._add_timer(self.clock.now() + inv.timeout, fiber, seq)
+            self._add_timer(self.clock.now() + inv.timeout, fiber, seq, "timeout")
+        if inv.heartbeat is not None:
+            self._heartbeats[seq] = (inv.heartbeat, heartbeat_at)
+            self._add_timer(self.clock.now() + inv.heartbeat, fiber, seq, "heartbeat")
         self._commit()
         completions = self._completions
         tasks = self.tasks
@@ -677,6 +697,8 @@ class Program:
 
     def _complete(self, fiber: Fiber, seq: int, result: Any, cancel: threading.Event) -> None:
         self._inflight -= 1
+        self._cancels.pop(seq, None)
+        self._heartbeats.pop(seq, None)
         if not fiber.alive or fiber.wait_seq != seq:
             cancel.set()
             return
@@ -804,6 +826,9 @@ class Program:
         if not fiber.alive:
             return
         fiber.alive = False
+        cancel = self._cancels.pop(fiber.wait_seq, None)
+        if cancel is not None:
+            cancel.set()
         if fiber.group is not None and not fiber.group.closed:
             self._abort_group(fiber.group)
             fiber.group.closed = True

@@ -91,7 +91,8 @@ class MapState(State):
                     tolerated_percentage=tolerated_pct,
                     state_name=self.name,
                 )
-                failures = [v for s, v in (r or ("ok", None) for r in results) if s == "err"]
+                # Aborted iterations (after the threshold was crossed) have no result (None).
+                failures = [r[1] for r in results if r is not None and r[0] == "err"]
                 tolerance_given = tolerated_count is not None or tolerated_pct is not None
                 within = self._within(len(failures), len(results), tolerated_count, tolerated_pct)
                 if failures and not within:

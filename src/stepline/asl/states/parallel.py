@@ -38,7 +38,8 @@ class ParallelState(State):
                 fiber.emit("ParallelStateStarted")
                 children = [ChildSpec(g, branch_input, i) for i, g in enumerate(self.branches)]
                 results = yield Spawn("parallel", children, state_name=self.name)
-                failure = next((v for s, v in results if s == "err"), None) if results else None
+                # Aborted siblings of a failed branch have no result (None).
+                failure = next((r[1] for r in results if r is not None and r[0] == "err"), None)
                 if failure is not None:
                     fiber.emit(
                         "ParallelStateFailed",
