@@ -399,10 +399,15 @@ class Supervisor:
         stopped = reason is not None
         ok = code == 0 and not stopped
         state: dict[str, Any] = {"exit_code": code, "run_ended": _now()}
-        if self.kind == "training":
-            self.finish_training(ok, stopped, reason, code, state)
-        else:
-            self.finish_processing(ok, stopped, code, state)
+        from stepline.storage import StorageError
+
+        try:
+            if self.kind == "training":
+                self.finish_training(ok, stopped, reason, code, state)
+            else:
+                self.finish_processing(ok, stopped, code, state)
+        except StorageError as exc:
+            self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
         self.release()
 
     def _failure_reason(self, code: int | None) -> str:
