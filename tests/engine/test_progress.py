@@ -9,7 +9,7 @@ from stepline.integrations import register_function
 FN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 
-def test_statuses_for_succeeded_caught_failed_and_ -> None:
+def test_statuses_for_succeeded_caught_and_failed() -> None:
     register_function("explode", lambda e: (_ for _ in ()).throw(ValueError("no")))
     definition = {
         "StartAt": "Par",
