@@ -159,3 +159,23 @@ def test_progress_bar_only_on_a_terminal(home, tmp_path):
     assert proc.returncode == 0
     assert proc.stdout == f"upload: {big} to s3://bar-test/big.bin\n".encode()
     assert b"big.bin" in drawn and b"\x1b[" in drawn  # rich drew (and cleared) a bar
+
+
+def test_stepline_console_script(home, tmp_path):
+    """The installed ``stepline`` command: s3 group registered, errors as one line."""
+    src = tmp_path / "f.txt"
+    src.write_text("hi")
+    env = dict(os.environ)
+
+    def stepline(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["stepline", "s3", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    assert stepline("mb", "s3://console-test").returncode == 0
+    assert stepline("cp", str(src), "s3://console-test/f.txt").returncode == 0
+    listed = json.loads(stepline("ls", "--json", "s3://console-test/").stdout)
+    assert [e["key"] for e in listed] == ["f.txt"]
+    bad = stepline("cp", "s3://console-test/../x", str(tmp_path / "y"))
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("stepline: error: invalid key '../x'")
