@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
 from stepline.integrations.lambda_ import LambdaIntegration, function, register_function
+from stepline.integrations.s3 import S3Integration
 from stepline.integrations.sagemaker import SageMakerIntegration
 from stepline.integrations.states import StatesIntegration, register_state_machine
 
@@ -28,6 +29,7 @@ class Integration(Protocol):
 #: The registry, consulted in order.  Append to add an integration.
 INTEGRATIONS: list[Integration] = [LambdaIntegration(), StatesIntegration()]
 INTEGRATIONS.append(SageMakerIntegration())
+INTEGRATIONS.append(S3Integration())
 
 
 class Router:

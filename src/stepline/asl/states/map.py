@@ -173,7 +173,9 @@ class MapState(State):
             params = compile_template(params, "ItemReader/Parameters").render(
                 data, fiber.context, fiber.variables
             )
-        payload = {"Parameters": params, "ReaderConfig": reader.get("ReaderConfig", {})}
+        payload = {
+            "ItemReader": {"Parameters": params, "ReaderConfig": reader.get("ReaderConfig", {})}
+        }
         status, value = yield Invoke(reader["Resource"], payload, self.name)
         if status == "err":
             raise StatesError(E.ITEM_READER_FAILED, value.cause or value.error, in_state=False)
@@ -189,11 +191,12 @@ class MapState(State):
         writer = self.result_writer
         params = writer.get("Parameters") or writer.get("Arguments") or {}
         payload = {
-            "Parameters": params,
-            "WriterConfig": writer.get("WriterConfig", {}),
-            "Results": outputs,
-            "ExecutionName": fiber.program.info.name,
-            "MapStateName": self.name,
+            "ResultWriter": {
+                "Parameters": params,
+                "WriterConfig": writer.get("WriterConfig", {}),
+                "Results": outputs,
+                "MapStateName": self.name,
+            }
         }
         status, value = yield Invoke(writer["Resource"], payload, self.name)
         if status == "err":
