@@ -47,14 +47,13 @@ def test_processing_contract(store, make_image, processing_request):
                     "OutputName": "out",
                     "S3Output": {
                         "S3Uri": "s3://bucket/out",
-                        "LocalPath": "/opt/ml/processing/out/empty-before-start/..",
+                        "LocalPath": "/opt/ml/processing/out",
                         "S3UploadMode": "EndOfJob",
                     },
                 }
             ]
         },
     )
-    req["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"] = "/opt/ml/processing/out"
     req["AppSpecification"]["ContainerArguments"] = ["--x", "1"]
     # Output folders exist before the entrypoint runs; a nested one proves it.
     req["ProcessingOutputConfig"]["Outputs"].append(
