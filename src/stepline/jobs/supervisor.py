@@ -31,6 +31,7 @@ from stepline.jobs.runtimes import (
     RunSpec,
     get_runtime,
     resources_for,
+    sandbox_command,
 )
 from stepline.jobs.runtimes.base import process_start_time
 
@@ -218,6 +219,12 @@ class Supervisor:
             self.fail(f"ClientError: Data download failed: {exc}")
             return None
         runtime = get_runtime(image.runtime)
+        scratch: Path | None = self.scratch
+        if image.runtime == "process" and sandbox_command() is None:
+            # Unsandboxed, the runtime maps every host path under /tmp to the scratch folder
+            # (which breaks a STEPLINE_HOME under /tmp); point TMPDIR at it instead.
+            scratch = None
+            env.setdefault("TMPDIR", str(self.scratch))
         spec = RunSpec(
             image=image,
             log_path=self.record.log_path,
@@ -227,7 +234,7 @@ class Supervisor:
             mounts=mounts,
             resources=res,
             network=not self.request.get("EnableNetworkIsolation", False),
-            scratch=self.scratch,
+            scratch=scratch,
             name=f"stepline-{self.kind}-{self.name}",
         )
         if self.record.stop_requested:
