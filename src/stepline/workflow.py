@@ -1,0 +1,14 @@
+"""``Workflow`` and ``Execution``, under the names of AWS's ``stepfunctions.workflow``."""
+
+from stepline.sdk.views import GraphView, ProgressView, graph_view, progress_view
+from stepline.sdk.workflow import Execution, ExecutionStatus, Workflow
+
+__all__ = [
+    "Execution",
+    "ExecutionStatus",
+    "GraphView",
+    "ProgressView",
+    "Workflow",
+    "graph_view",
+    "progress_view",
+]
