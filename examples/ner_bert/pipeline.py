@@ -1,0 +1,386 @@
+"""BERT NER on business cards: data -> preprocess -> train -> evaluate -> quality gate -> deploy.
+
+The flagship stepline example, written the way an AWS Step Functions + SageMaker pipeline is
+written, and run entirely on this machine:
+
+1. a synthetic business-card corpus (Faker, fixed seed) is uploaded to the object store, once
+   per distinct content (``s3://stepline-examples/ner_bert/raw/<corpus>/``);
+2. **Preprocess** -- a SageMaker Processing job (image ``images/preprocess``) tokenises with
+   MiniLM's WordPiece tokenizer and writes train/validation/test splits;
+3. **Train** -- a SageMaker training job (image ``images/train``) fine-tunes the packaged
+   MiniLM for token classification; MetricDefinitions capture loss, F1 and tokens/second;
+4. **Evaluate** -- a Processing job on the model artifact writes ``evaluation.json`` and
+   reports the test-set entity F1 in its ``ExitMessage``;
+5. **Check F1** -- a Choice that deploys only when F1 reaches ``F1Threshold`` from the
+   execution input (:func:`deploy_steps` is where Model/EndpointConfig/Endpoint go).
+
+Run it with ``stepline run examples/ner_bert/pipeline.py`` or
+``python examples/ner_bert/pipeline.py [--train-cards N --test-cards N ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import cards  # noqa: E402 - the sibling corpus generator
+
+from stepline import images  # noqa: E402
+from stepline.sdk.choice import ChoiceRule  # noqa: E402
+from stepline.sdk.intrinsics import Path as JsonPath  # noqa: E402
+from stepline.sdk.intrinsics import States  # noqa: E402
+from stepline.sdk.placeholders import ExecutionInput, StepInput  # noqa: E402
+from stepline.sdk.states import Chain, Choice, Fail, Graph, Pass, State, Succeed, Task  # noqa: E402
+from stepline.storage import ObjectStore, get_store  # noqa: E402
+
+ROLE = "arn:aws:iam::123456789012:role/SteplineExampleRole"
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+BUCKET = "stepline-examples"
+PREFIX = "ner_bert"
+STATE_MACHINE = "ner-bert"
+PROCESSING = "arn:aws:states:::sagemaker:createProcessingJob.sync"
+TRAINING = "arn:aws:states:::sagemaker:createTrainingJob.sync"
+
+#: What the training log lines look like (``train.py``'s ``metric()``), for SageMaker.
+METRIC_DEFINITIONS = [
+    {"Name": "train:loss", "Regex": r"train_loss=([0-9.eE+-]+);"},
+    {"Name": "validation:loss", "Regex": r"eval_loss=([0-9.eE+-]+);"},
+    {"Name": "validation:f1", "Regex": r"eval_f1=([0-9.eE+-]+);"},
+    {"Name": "train:tokens_per_second", "Regex": r"train_tokens_per_second=([0-9.eE+-]+);"},
+]
+
+
+@dataclass
+class Config:
+    """Everything that shapes a run; the defaults are the measured full-size settings."""
+
+    seed: int = 13
+    train_cards: int = 5000
+    test_cards: int = 1000
+    max_length: int = 96
+    instance_type: str = "ml.m5.xlarge"
+    hyperparameters: dict[str, Any] = field(
+        default_factory=lambda: {
+            "epochs": 1,
+            "batch_size": 32,
+            "learning_rate": 2e-4,
+            "warmup_ratio": 0.1,
+            "seed": 13,
+            "log_interval": 20,
+        }
+    )
+    f1_threshold: float = 0.90
+    max_runtime_seconds: int = 3600
+
+    @property
+    def corpus_tag(self) -> str:
+        """Names the raw corpus by what generates it, so each size gets its own objects."""
+        return f"seed{self.seed}-train{self.train_cards}-test{self.test_cards}"
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def upload_corpus(cfg: Config, store: ObjectStore | None = None, log: Any = print) -> str:
+    """Generate the corpus and upload what is missing; returns the raw prefix URI.
+
+    An object whose MD5 (the ETag) already matches is left alone, so an unchanged run uploads
+    nothing and the Preprocess step sees exactly the same input.
+    """
+    store = store or get_store()
+    store.create_bucket(BUCKET)
+    prefix = f"s3://{BUCKET}/{PREFIX}/raw/{cfg.corpus_tag}/"
+    for name, body in sorted(cards.corpus(cfg.seed, cfg.train_cards, cfg.test_cards).items()):
+        uri = prefix + name
+        digest = hashlib.md5(body).hexdigest()
+        if store.exists(uri) and store.head(uri).etag == digest:
+            log(f"corpus: {uri} unchanged ({len(body)} bytes)")
+            continue
+        store.put_bytes(uri, body, content_type="application/x-ndjson")
+        log(f"corpus: uploaded {uri} ({len(body)} bytes)")
+    return prefix
+
+
+def build_images(log: Any = print) -> dict[str, str]:
+    """Build (or find cached) the two job images; returns ECR-style URIs by role."""
+    uris = {}
+    for role in ("preprocess", "train"):
+        image = images.build(HERE / "images" / role, f"ner-bert-{role}:latest", runtime="process")
+        log(f"image: ner-bert-{role}:latest {image.digest[:19]}")
+        uris[role] = f"{ECR}/ner-bert-{role}:latest"
+    return uris
+
+
+# -- the workflow -----------------------------------------------------------------------------
+
+
+def _job_name(kind: str) -> Any:
+    """``ner-<kind>-<execution name>``: unique per execution, readable in ``stepline jobs``."""
+    return States.Format("ner-" + kind + "-{}", JsonPath("$$.Execution.Name"))
+
+
+def _s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+def _s3_output(name: str, local: str, uri: str) -> dict[str, Any]:
+    return {
+        "OutputName": name,
+        "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"},
+    }
+
+
+def _processing_resources(cfg: Config) -> dict[str, Any]:
+    return {
+        "ClusterConfig": {
+            "InstanceCount": 1,
+            "InstanceType": cfg.instance_type,
+            "VolumeSizeInGB": 10,
+        }
+    }
+
+
+def preprocess_step(cfg: Config, image: str, raw_prefix: str) -> Task:
+    """Processing job: raw cards -> token ids + aligned labels, three splits."""
+    out = f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/processed"
+    return Task(
+        "Preprocess",
+        resource=PROCESSING,
+        parameters={
+            "ProcessingJobName": _job_name("prep"),
+            "RoleArn": ROLE,
+            "AppSpecification": {
+                "ImageUri": image,
+                "ContainerArguments": ["--max-length", str(cfg.max_length), "--seed", "13"],
+            },
+            "ProcessingInputs": [_s3_input("raw", raw_prefix, "/opt/ml/processing/input/raw")],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    _s3_output(split, f"/opt/ml/processing/output/{split}", f"{out}/{split}")
+                    for split in ("train", "validation", "test")
+                ]
+            },
+            "ProcessingResources": _processing_resources(cfg),
+            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
+        },
+        result_selector={"Outputs.$": "$.ProcessingOutputConfig.Outputs"},
+        result_path="$.preprocess",
+    )
+
+
+def _output_uri(index: int) -> StepInput:
+    """The S3 URI of Preprocess output ``index`` (train, validation, test)."""
+    return StepInput()["preprocess"]["Outputs"][index]["S3Output"]["S3Uri"]
+
+
+def train_step(cfg: Config, image: str) -> Task:
+    """Training job: fine-tune MiniLM for token classification."""
+
+    def channel(name: str, index: int) -> dict[str, Any]:
+        source = {"S3DataType": "S3Prefix", "S3Uri": _output_uri(index)}
+        source["S3DataDistributionType"] = "FullyReplicated"
+        return {"ChannelName": name, "DataSource": {"S3DataSource": source}}
+
+    return Task(
+        "Train",
+        resource=TRAINING,
+        parameters={
+            "TrainingJobName": _job_name("train"),
+            "RoleArn": ROLE,
+            "AlgorithmSpecification": {
+                "TrainingImage": image,
+                "TrainingInputMode": "File",
+                "MetricDefinitions": METRIC_DEFINITIONS,
+            },
+            "HyperParameters": {k: str(v) for k, v in sorted(cfg.hyperparameters.items())},
+            "InputDataConfig": [channel("train", 0), channel("validation", 1)],
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/models"},
+            "ResourceConfig": {
+                "InstanceType": cfg.instance_type,
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 10,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
+        },
+        result_selector={
+            "TrainingJobName.$": "$.TrainingJobName",
+            "ModelArtifacts.$": "$.ModelArtifacts",
+            "FinalMetricDataList.$": "$.FinalMetricDataList",
+        },
+        result_path="$.training",
+    )
+
+
+def evaluate_step(cfg: Config, image: str) -> Task:
+    """Processing job on the model artifact: test-set entity F1 -> ``evaluation.json``."""
+    out = f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/evaluation"
+    model = StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"]
+    return Task(
+        "Evaluate",
+        resource=PROCESSING,
+        parameters={
+            "ProcessingJobName": _job_name("eval"),
+            "RoleArn": ROLE,
+            "AppSpecification": {
+                "ImageUri": image,
+                "ContainerEntrypoint": ["python", "/opt/program/evaluate.py"],
+            },
+            "ProcessingInputs": [
+                _s3_input("model", model, "/opt/ml/processing/model"),
+                _s3_input("test", _output_uri(2), "/opt/ml/processing/test"),
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [_s3_output("evaluation", "/opt/ml/processing/evaluation", out)]
+            },
+            "ProcessingResources": _processing_resources(cfg),
+            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
+        },
+        result_selector={
+            "ProcessingJobName.$": "$.ProcessingJobName",
+            "Report.$": "$.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri",
+            "Metrics": States.StringToJson(JsonPath("$.ExitMessage")),
+        },
+        result_path="$.evaluation",
+    )
+
+
+def deploy_steps(cfg: Config) -> list[State]:
+    """What runs when the model passes the quality gate.
+
+    The serving integrations (createModel / createEndpointConfig / createEndpoint) are being
+    built in parallel; when they land, put the three steps here, before the Succeed.
+    """
+    ready = Pass(
+        "Ready to deploy",
+        parameters={
+            "message": "test-set F1 passed the threshold; the model is ready to deploy",
+            "ModelDataUrl": StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"],
+            "F1": StepInput()["evaluation"]["Metrics"]["f1"],
+            "Threshold": ExecutionInput()["F1Threshold"],
+        },
+        result_path="$.deploy",
+    )
+    return [ready, Succeed("Deployed", comment="The model passed the F1 quality gate.")]
+
+
+def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> Graph:
+    """The whole state machine as an SDK graph."""
+    gate = Choice("Check F1")
+    gate.add_choice(
+        ChoiceRule.NumericGreaterThanEqualsPath(
+            StepInput()["evaluation"]["Metrics"]["f1"], "$$.Execution.Input.F1Threshold"
+        ),
+        Chain(deploy_steps(cfg)),
+    )
+    gate.default_choice(
+        Fail(
+            "F1 below threshold",
+            error="ModelQualityBelowThreshold",
+            cause="Test-set entity F1 is below the execution input's F1Threshold; not deploying.",
+        )
+    )
+    chain = Chain(
+        [
+            preprocess_step(cfg, image_uris["preprocess"], raw_prefix),
+            train_step(cfg, image_uris["train"]),
+            evaluate_step(cfg, image_uris["train"]),
+            gate,
+        ]
+    )
+    return Graph(chain, comment="BERT NER on synthetic business cards (stepline example)")
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def run(cfg: Config | None = None, *, name: str | None = None, log: Any = print) -> dict:
+    """Upload the corpus, build the images, run the workflow to the end; returns the execution.
+
+    The execution is durable (``stepline executions describe`` shows it afterwards).
+    """
+    from stepline.engine import Engine
+
+    cfg = cfg or Config()
+    started = time.perf_counter()
+    raw_prefix = upload_corpus(cfg, log=log)
+    image_uris = build_images(log=log)
+    definition = workflow_graph(cfg, image_uris, raw_prefix).to_dict()
+    engine = Engine()
+    engine.create_state_machine(STATE_MACHINE, definition)
+    name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    execution = engine.start_execution(
+        STATE_MACHINE, {"F1Threshold": cfg.f1_threshold, "Config": asdict(cfg)}, name=name
+    )
+    log(
+        f"execution {execution['name']}: {execution['status']} in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
+    if execution.get("output"):
+        output = json.loads(execution["output"])
+        evaluation = output.get("evaluation", {})
+        log(f"test F1 = {evaluation.get('Metrics', {}).get('f1')} ({evaluation.get('Report')})")
+    elif execution.get("error"):
+        log(f"error: {execution['error']}: {execution.get('cause', '')[:500]}")
+    return execution
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    """Command-line overrides of :class:`Config` (CI uses a tiny corpus)."""
+    cfg = Config()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train-cards", type=int, default=cfg.train_cards)
+    p.add_argument("--test-cards", type=int, default=cfg.test_cards)
+    p.add_argument("--seed", type=int, default=cfg.seed)
+    p.add_argument("--max-length", type=int, default=cfg.max_length)
+    p.add_argument("--instance-type", default=cfg.instance_type)
+    p.add_argument("--f1-threshold", type=float, default=cfg.f1_threshold)
+    p.add_argument(
+        "--hp",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training hyperparameter override, e.g. --hp epochs=2 --hp max_steps=5",
+    )
+    a = p.parse_args(argv)
+    hps = dict(cfg.hyperparameters)
+    for item in a.hp:
+        key, _, value = item.partition("=")
+        hps[key] = value
+    return Config(
+        seed=a.seed,
+        train_cards=a.train_cards,
+        test_cards=a.test_cards,
+        max_length=a.max_length,
+        instance_type=a.instance_type,
+        hyperparameters=hps,
+        f1_threshold=a.f1_threshold,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python pipeline.py``: run once; exit 0 when the execution succeeded."""
+    execution = run(parse_args(argv))
+    return 0 if execution["status"] == "SUCCEEDED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
