@@ -1,0 +1,352 @@
+"""The console's HTTP+JSON API (FastAPI; the spec is served at ``/openapi.json``).
+
+Why an API and not server-rendered pages: the same routes serve the browser console, the
+CLI and notebooks, and the OpenAPI document lets anyone script against a running console.
+The console itself is static files (``stepline/console``) that only call these routes.
+
+Names in URLs are hostile: every path parameter is checked against the shape AWS allows
+before it reaches the engine or the job records, and no name is ever used to build a file
+path (job logs are read from the path stored in the job's record).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from stepline import views
+from stepline.engine import Engine
+from stepline.engine.engine import EngineError
+from stepline.server import providers
+
+#: State machine and execution names, or their ARNs.
+_REF = re.compile(
+    r"[A-Za-z0-9_\-]{1,80}|arn:aws:states:[A-Za-z0-9\-]+:\d+:[A-Za-z]+(:[A-Za-z0-9_\-]{1,80}){1,2}"
+)
+#: SageMaker job names.
+_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+_JOB_KINDS = ("training", "processing", "transform")
+_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+_LOG_CHUNK = 256 * 1024
+_STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
+
+_ERROR_STATUS = {
+    "StateMachineDoesNotExist": 404,
+    "ExecutionDoesNotExist": 404,
+    "ExecutionAlreadyExists": 409,
+    "ExecutionNotRunning": 409,
+    "ExecutionNotRedrivable": 409,
+    "AmbiguousExecutionName": 409,
+    "InvalidName": 400,
+}
+
+
+class StartExecutionRequest(BaseModel):
+    """StartExecution's fields (``input`` is any JSON value, not a string)."""
+
+    stateMachine: str = Field(description="State machine name or ARN.", max_length=256)
+    input: Any = Field(default=None, description="The execution's input (JSON).")
+    name: str | None = Field(default=None, description="Execution name; default a UUID.")
+
+
+class StopExecutionRequest(BaseModel):
+    """StopExecution's optional error and cause."""
+
+    error: str | None = Field(default=None, max_length=256)
+    cause: str | None = Field(default=None, max_length=32768)
+
+
+def _check_ref(value: str, what: str) -> str:
+    if not _REF.fullmatch(value):
+        raise HTTPException(404, f"no {what} {value[:100]!r}")
+    return value
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _with_duration(item: dict[str, Any]) -> dict[str, Any]:
+    start = _epoch(item.get("startDate"))
+    stop = _epoch(item.get("stopDate"))
+    end = stop if stop is not None else (time.time() if item.get("status") == "RUNNING" else None)
+    out = dict(item)
+    out["stateMachineName"] = item["stateMachineArn"].rsplit(":", 1)[-1]
+    out["durationMs"] = round((end - start) * 1000) if start is not None and end else None
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """Datetimes (boto3 shapes) to ISO strings, recursively."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _console_dir() -> Path:
+    return Path(str(resources.files("stepline") / "console"))
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``)."""
+    eng = engine if engine is not None else Engine()
+    app = FastAPI(
+        title="stepline console API",
+        version="1",
+        description=(
+            "Workflows (state machines), executions, jobs, endpoints and models of a local "
+            "stepline home. Executions are described in Step Functions' shapes, jobs in "
+            "SageMaker's."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(_request: Request, exc: EngineError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.code, "detail": str(exc)}, status_code=_ERROR_STATUS.get(exc.code, 400)
+        )
+
+    # -- workflows -------------------------------------------------------------------------
+    @app.get("/api/state-machines", tags=["workflows"], summary="List state machines")
+    def list_state_machines() -> dict[str, Any]:
+        items = []
+        for sm in eng.list_state_machines():
+            summary = {k: v for k, v in sm.items() if k != "definition"}
+            runs = eng.store.read(
+                "SELECT status, COUNT(*) AS n FROM executions WHERE state_machine_arn=? "
+                "GROUP BY status",
+                (sm["stateMachineArn"],),
+            )
+            summary["executionCounts"] = {r["status"]: r["n"] for r in runs}
+            items.append(summary)
+        return {"stateMachines": items}
+
+    @app.get("/api/state-machines/{name}", tags=["workflows"], summary="Describe a state machine")
+    def describe_state_machine(name: str) -> dict[str, Any]:
+        sm = eng.describe_state_machine(_check_ref(name, "state machine"))
+        sm["definition"] = json.loads(sm["definition"])
+        sm["graph"] = views.graph_model(sm["definition"])
+        return sm
+
+    @app.get(
+        "/api/state-machines/{name}/versions",
+        tags=["workflows"],
+        summary="Every revision of a state machine's definition",
+    )
+    def state_machine_versions(name: str) -> dict[str, Any]:
+        versions = eng.state_machine_versions(_check_ref(name, "state machine"))
+        for version in versions:
+            version["graph"] = views.graph_model(version["definition"])
+        return {"versions": sorted(versions, key=lambda v: -v["revision"])}
+
+    # -- executions ------------------------------------------------------------------------
+    @app.get("/api/executions", tags=["executions"], summary="List executions, newest first")
+    def list_executions(
+        stateMachine: str | None = Query(default=None, description="Name or ARN."),
+        status: str | None = Query(default=None, description="One of " + ", ".join(_STATUSES)),
+    ) -> dict[str, Any]:
+        if stateMachine:
+            _check_ref(stateMachine, "state machine")
+        if status and status not in _STATUSES:
+            raise HTTPException(422, f"status must be one of {', '.join(_STATUSES)}")
+        items = eng.list_executions(stateMachine or None, status or None)
+        return {"executions": [_with_duration(i) for i in items]}
+
+    @app.post("/api/executions", tags=["executions"], status_code=201, summary="Start an execution")
+    def start_execution(body: StartExecutionRequest) -> dict[str, Any]:
+        _check_ref(body.stateMachine, "state machine")
+        desc = eng.start_execution(body.stateMachine, body.input, name=body.name, wait=False)
+        return _with_duration(desc)
+
+    @app.get("/api/executions/{name}", tags=["executions"], summary="Describe an execution")
+    def describe_execution(name: str) -> dict[str, Any]:
+        return _with_duration(eng.describe_execution(_check_ref(name, "execution")))
+
+    @app.get(
+        "/api/executions/{name}/history",
+        tags=["executions"],
+        summary="The execution's events (GetExecutionHistory), after event id `after`",
+    )
+    def execution_history(name: str, after: int = Query(default=0, ge=0)) -> dict[str, Any]:
+        return {"events": eng.get_execution_history(_check_ref(name, "execution"), after=after)}
+
+    @app.get(
+        "/api/executions/{name}/progress",
+        tags=["executions"],
+        summary="The execution, its graph and each state's status, input, output and timing",
+        description="Poll this while the execution runs: it is what the console redraws from.",
+    )
+    def execution_progress(name: str) -> dict[str, Any]:
+        desc = _with_duration(eng.describe_execution(_check_ref(name, "execution")))
+        row = eng.store.get_execution(desc["executionArn"]) or {}
+        definition = row.get("definition") or "{}"
+        history = eng.get_execution_history(desc["executionArn"])
+        return {
+            "execution": desc,
+            "definition": json.loads(definition),
+            "revision": row.get("revision"),
+            "graph": views.graph_model(definition),
+            "states": views.state_statuses(definition, history, desc["status"]),
+            "lastEventId": history[-1]["id"] if history else 0,
+        }
+
+    @app.post("/api/executions/{name}/stop", tags=["executions"], summary="Stop an execution")
+    def stop_execution(name: str, body: StopExecutionRequest | None = None) -> dict[str, Any]:
+        body = body or StopExecutionRequest()
+        return eng.stop_execution(_check_ref(name, "execution"), body.error, body.cause)
+
+    @app.post(
+        "/api/executions/{name}/redrive",
+        tags=["executions"],
+        summary="Redrive a failed, timed-out or aborted execution",
+    )
+    def redrive_execution(name: str) -> dict[str, Any]:
+        return eng.redrive_execution(_check_ref(name, "execution"), wait=False)
+
+    # -- jobs ------------------------------------------------------------------------------
+    def _record(kind: str, name: str) -> Any:
+        from stepline.jobs import records
+
+        if kind not in _JOB_KINDS or not _JOB_NAME.fullmatch(name):
+            raise HTTPException(404, f"no {kind[:20]} job {name[:100]!r}")
+        record = records.get(kind, name)
+        if record is None:
+            raise HTTPException(404, f"no {kind} job {name!r}")
+        return record
+
+    @app.get("/api/jobs", tags=["jobs"], summary="List jobs, newest first")
+    def list_jobs(
+        kind: str | None = Query(default=None, description="training, processing or transform"),
+    ) -> dict[str, Any]:
+        from stepline.jobs import service
+
+        if kind and kind not in _JOB_KINDS:
+            raise HTTPException(422, "kind must be training, processing or transform")
+        return {"jobs": _jsonable(service.list_jobs(kind or None, limit=1000))}
+
+    @app.get("/api/jobs/{kind}/{name}", tags=["jobs"], summary="Everything a job's record holds")
+    def describe_job(kind: str, name: str) -> dict[str, Any]:
+        from stepline.jobs import service
+
+        record = _record(kind, name)
+        duration = None
+        if record.started is not None:
+            duration = (record.ended or time.time()) - record.started
+        return _jsonable(
+            {
+                "kind": record.kind,
+                "name": record.name,
+                "arn": record.arn,
+                "status": record.status,
+                "secondaryStatus": record.secondary_status,
+                "created": record.created,
+                "modified": record.modified,
+                "started": record.started,
+                "ended": record.ended,
+                "durationSeconds": duration,
+                "describe": service.describe(record),
+                "local": service.local_details(record),
+                "request": record.request,
+                "state": record.state,
+            }
+        )
+
+    @app.get("/api/jobs/{kind}/{name}/metrics", tags=["jobs"], summary="Metric values over time")
+    def job_metrics(kind: str, name: str) -> dict[str, Any]:
+        from stepline.jobs import records
+
+        record = _record(kind, name)
+        series: dict[str, list[list[float]]] = {}
+        for m in records.metrics(record.kind, record.name):
+            series.setdefault(m["MetricName"], []).append([m["Timestamp"], m["Value"]])
+        return {"metrics": series}
+
+    @app.get(
+        "/api/jobs/{kind}/{name}/logs",
+        tags=["jobs"],
+        summary="A chunk of the job's log from byte `offset`",
+        description="Poll with `offset=nextOffset` to follow a running job.",
+    )
+    def job_logs(
+        kind: str,
+        name: str,
+        offset: int = Query(default=0, ge=0),
+        limit: int = Query(default=_LOG_CHUNK, ge=1, le=4 * _LOG_CHUNK),
+    ) -> dict[str, Any]:
+        record = _record(kind, name)
+        try:
+            with open(record.log_path, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(min(offset, size))
+                data = fh.read(limit)
+        except FileNotFoundError:
+            size, data = 0, b""
+        # Never split a UTF-8 character across chunks.
+        cut = len(data)
+        if cut == limit:
+            while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
+                cut -= 1
+            if cut > 0 and data[cut - 1] >= 0xC0:
+                cut -= 1
+            cut = cut or len(data)
+        start = min(offset, size)
+        return {
+            "text": data[:cut].decode("utf-8", "replace"),
+            "offset": start,
+            "nextOffset": start + cut,
+            "size": size,
+            "complete": record.terminal and start + cut >= size,
+        }
+
+    # -- serving ---------------------------------------------------------------------------
+    @app.get("/api/endpoints", tags=["serving"], summary="Endpoints (from serving providers)")
+    def list_endpoints() -> dict[str, Any]:
+        return {"endpoints": _jsonable(providers.endpoints())}
+
+    @app.get("/api/models", tags=["serving"], summary="Models (from serving providers)")
+    def list_models() -> dict[str, Any]:
+        return {"models": _jsonable(providers.models())}
+
+    # -- the console -----------------------------------------------------------------------
+    console = _console_dir()
+    files = {p.name: p for p in console.iterdir() if p.suffix in _STATIC_TYPES}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(files["index.html"].read_text())
+
+    @app.get("/static/{filename}", include_in_schema=False)
+    def static(filename: str) -> Response:
+        path = files.get(filename)  # only files that ship with the console, by exact name
+        if path is None:
+            raise HTTPException(404, "not found")
+        return FileResponse(
+            path,
+            media_type=_STATIC_TYPES[path.suffix],
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return app
