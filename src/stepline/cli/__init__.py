@@ -41,6 +41,7 @@ def _root(
 for _name, _module, _help in GROUPS:
     _mod = importlib.import_module(f"stepline.cli.{_module}")
     app.add_typer(_mod.app, name=_name, help=_help)
+app.command("ui")(importlib.import_module("stepline.cli.ui").ui)
 
 
 def main(argv: list[str] | None = None) -> None:
