@@ -227,3 +227,33 @@ def test_cli_stop_from_another_process(tmp_path: Path) -> None:
     assert runner.returncode == 1
     assert json.loads(out)["status"] == "ABORTED"
     assert engine.describe_execution("w1")["error"] == "Halt"
+
+
+def test_nested_execution_is_durable_and_listed(engine: Engine) -> None:
+    engine.create_state_machine(
+        "child",
+        {
+            "StartAt": "C",
+            "States": {"C": {"Type": "Pass", "Parameters": {"got.$": "$.v"}, "End": True}},
+        },
+    )
+    engine.create_state_machine(
+        "parent",
+        {
+            "StartAt": "Run",
+            "States": {
+                "Run": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                    "Parameters": {"StateMachineArn": "child", "Input": {"v.$": "$.v"}},
+                    "OutputPath": "$.Output",
+                    "End": True,
+                }
+            },
+        },
+    )
+    desc = engine.start_execution("parent", {"v": 3}, name="p1")
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"got": 3}
+    children = engine.list_executions("child")
+    assert len(children) == 1 and children[0]["status"] == "SUCCEEDED"

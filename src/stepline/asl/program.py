@@ -26,7 +26,7 @@ import time
 from collections import ChainMap, deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -143,6 +143,8 @@ class TaskRequest:
     cancel: threading.Event
     heartbeat: Callable[[], None]
     credentials: Any = None
+    #: What the host offers integrations (the engine passes itself as ``"engine"``).
+    services: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TaskPort(Protocol):
@@ -365,6 +367,7 @@ class Program:
         seed: int | None = None,
         poll: Callable[[Program], None] | None = None,
         poll_interval: float = 0.25,
+        services: Mapping[str, Any] | None = None,
     ) -> None:
         self.definition = definition
         self.input = {} if input is None else input
@@ -375,6 +378,7 @@ class Program:
         self.on_event = on_event
         self.poll = poll
         self.poll_interval = poll_interval
+        self.services = services or {}
         self.rng = random.Random(seed)
         self.events: list[dict] = []
         self.pending_events: list[dict] = []
@@ -480,8 +484,11 @@ class Program:
         try:
             return self._run()
         finally:
-            for cancel in self._cancels.values():
-                cancel.set()
+            # Abandoned tasks are cancelled only when the execution ended; when the host
+            # process is merely going away (Ctrl-C), work such as jobs must carry on.
+            if self._outcome is not None:
+                for cancel in self._cancels.values():
+                    cancel.set()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -672,6 +679,7 @@ class Program:
             cancel=cancel,
             heartbeat=lambda: heartbeat_at.__setitem__(0, clock.now()),
             credentials=inv.credentials,
+            services=self.services,
         )
         self._inflight += 1
         self._cancels[seq] = cancel

@@ -79,7 +79,6 @@ class Engine:
         self._running: dict[str, Program] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
-        _register_resolver(self)
 
     # -- state machines ------------------------------------------------------------------
     def create_state_machine(
@@ -209,6 +208,7 @@ class Engine:
             tasks=self.tasks,
             sink=SqliteSink(self.store, arn),
             poll=self._poller(arn),
+            services={"engine": self},
         )
         events = self.store.events(arn)
         fibers = self.store.fibers(arn)
@@ -353,6 +353,27 @@ class Engine:
                 thread.join()
         return resumed
 
+    def run_child_execution(self, machine_arn: str, child_input: Any, name: str, sync: bool):
+        """Start (or find again, after a crash) a nested execution; wait when ``sync``."""
+        machine = self._machine(machine_arn.split(":")[-1])
+        arn = execution_arn(machine["name"], name)
+        row = self.store.get_execution(arn)
+        if row is None:
+            self.start_execution(machine["name"], child_input, name=name, wait=sync)
+        elif row["status"] == "RUNNING" and not owner_alive(row["owner"]):
+            self.store.update_execution(arn, owner=owner_token())
+            self._launch(arn, sync)
+        if sync:
+            while True:
+                row = self.store.get_execution(arn)
+                if row["status"] != "RUNNING":
+                    break
+                time.sleep(0.05)
+        row = self.store.get_execution(arn)
+        output = json.loads(row["output"]) if row["output"] is not None else None
+        stop = iso(row["stop"]) if row["stop"] is not None else None
+        return row["status"], output, row["error"], row["cause"], iso(row["start"]), stop
+
     # -- reading ---------------------------------------------------------------------------
     def _execution(self, name_or_arn: str) -> dict:
         rows = self.store.find_executions(name_or_arn)
@@ -421,20 +442,3 @@ class Engine:
             }
             for r in rows
         ]
-
-
-_RESOLVER_LOCK = threading.Lock()
-
-
-def _register_resolver(engine: Engine) -> None:
-    """Let nested startExecution tasks find state machines stored by this engine."""
-    from stepline.integrations import states as nested
-
-    def resolve(arn: str) -> Any:
-        row = engine.store.get_state_machine(arn.split(":")[-1] if arn.startswith("arn:") else arn)
-        return json.loads(row["definition"]) if row else None
-
-    with _RESOLVER_LOCK:
-        nested.RESOLVERS[:] = [r for r in nested.RESOLVERS if not getattr(r, "_engine", False)]
-        resolve._engine = True  # type: ignore[attr-defined]
-        nested.RESOLVERS.append(resolve)

@@ -1,7 +1,8 @@
 """Nested workflows: ``arn:aws:states:::states:startExecution`` (and ``.sync``, ``.sync:2``).
 
 State machines are looked up by ARN or name in this process's registry, then in the durable
-store (when the engine is in use), so a parent can start a child the same way on AWS.
+store when the engine runs the parent (it offers itself as ``request.services["engine"]``);
+there the child is a durable execution of its own, listed and resumable like any other.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from stepline.asl.errors import StatesError
@@ -17,9 +17,6 @@ from stepline.asl.program import TaskRequest
 
 _MACHINES: dict[str, Any] = {}
 _LOCK = threading.Lock()
-
-#: Extra resolvers (the engine adds one that reads its store): name-or-ARN → definition.
-RESOLVERS: list[Callable[[str], Any]] = []
 
 
 def register_state_machine(name: str, definition: Any) -> str:
@@ -30,15 +27,15 @@ def register_state_machine(name: str, definition: Any) -> str:
     return arn
 
 
-def _lookup(arn: str) -> Any:
+def _lookup(arn: str, engine: Any) -> Any:
     name = arn.split(":")[-1] if arn.startswith("arn:") else arn
     with _LOCK:
         if name in _MACHINES:
             return _MACHINES[name]
-    for resolver in RESOLVERS:
-        found = resolver(arn)
-        if found is not None:
-            return found
+    if engine is not None:
+        row = engine.store.get_state_machine(name)
+        if row is not None:
+            return json.loads(row["definition"])
     return None
 
 
@@ -57,7 +54,8 @@ class StatesIntegration:
             raise StatesError(
                 "States.Runtime", "startExecution needs StateMachineArn", in_state=False
             )
-        definition = _lookup(arn)
+        engine = request.services.get("engine")
+        definition = _lookup(arn, engine)
         if definition is None:
             raise StatesError(
                 "StepFunctions.StateMachineDoesNotExistException",
@@ -70,28 +68,36 @@ class StatesIntegration:
                 child_input = json.loads(child_input)
             except json.JSONDecodeError:
                 pass
+        # The same task attempt always names its child the same, so a resumed parent finds
+        # the child it started before a crash instead of starting a second one.
         name = params.get("Name") or str(uuid.uuid5(uuid.NAMESPACE_URL, request.token))
         machine = arn.split(":")[-1]
         exec_arn = f"arn:aws:states:local:000000000000:execution:{machine}:{name}"
-        result = execute(definition, child_input, name=name)
-        if not request.resource.split(":states:::states:startExecution")[1].startswith(".sync"):
-            return {"ExecutionArn": exec_arn, "StartDate": result.events[0]["timestamp"]}
+        sync = request.resource.split(":states:::states:startExecution")[1].startswith(".sync")
+        if engine is not None:
+            # Under the durable engine the child is a real execution: listed, resumable.
+            if engine.store.get_state_machine(machine) is None:
+                engine.create_state_machine(machine, definition)
+            status, output, error, cause, started, stopped = engine.run_child_execution(
+                arn, child_input, name, sync
+            )
+        else:
+            result = execute(definition, child_input, name=name)
+            status, output, error, cause = result.status, result.output, result.error, result.cause
+            started, stopped = result.events[0]["timestamp"], result.events[-1]["timestamp"]
+        if not sync:
+            return {"ExecutionArn": exec_arn, "StartDate": started}
         as_json = request.resource.endswith(".sync:2")
-        if result.status != "SUCCEEDED":
-            cause = {
-                "ExecutionArn": exec_arn,
-                "Status": result.status,
-                "Error": result.error,
-                "Cause": result.cause,
-            }
-            raise StatesError("States.TaskFailed", json.dumps(cause), in_state=False)
+        if status != "SUCCEEDED":
+            details = {"ExecutionArn": exec_arn, "Status": status, "Error": error, "Cause": cause}
+            raise StatesError("States.TaskFailed", json.dumps(details), in_state=False)
         return {
             "ExecutionArn": exec_arn,
             "Input": child_input if as_json else json.dumps(child_input),
             "Name": name,
-            "Output": result.output if as_json else json.dumps(result.output),
-            "StartDate": result.events[0]["timestamp"],
+            "Output": output if as_json else json.dumps(output),
+            "StartDate": started,
             "StateMachineArn": arn,
             "Status": "SUCCEEDED",
-            "StopDate": result.events[-1]["timestamp"],
+            "StopDate": stopped,
         }
