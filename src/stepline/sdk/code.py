@@ -89,9 +89,9 @@ class _Upload:
         """Put the content at :meth:`uri` unless it is already there; returns the URI."""
         data = self.data()
         uri = f"{self.code_location.rstrip('/')}/{hashlib.sha256(data).hexdigest()}/{self.filename}"
+        bucket, _ = parse_s3_uri(uri)
+        store.create_bucket(bucket)
         if not store.exists(uri):
-            bucket, _ = parse_s3_uri(uri)
-            store.create_bucket(bucket)
             store.put_bytes(uri, data, content_type="application/octet-stream")
         return uri
 
