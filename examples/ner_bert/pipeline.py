@@ -282,8 +282,8 @@ def deploy_steps(cfg: Config) -> list[State]:
     return [ready, Succeed("Deployed", comment="The model passed the F1 quality gate.")]
 
 
-def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> Graph:
-    """The whole state machine as an SDK graph."""
+def quality_gate(cfg: Config) -> Choice:
+    """Deploy only when the test-set F1 reaches the execution input's ``F1Threshold``."""
     gate = Choice("Check F1")
     gate.add_choice(
         ChoiceRule.NumericGreaterThanEqualsPath(
@@ -298,12 +298,17 @@ def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> 
             cause="Test-set entity F1 is below the execution input's F1Threshold; not deploying.",
         )
     )
+    return gate
+
+
+def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> Graph:
+    """The whole state machine as an SDK graph."""
     chain = Chain(
         [
             preprocess_step(cfg, image_uris["preprocess"], raw_prefix),
             train_step(cfg, image_uris["train"]),
             evaluate_step(cfg, image_uris["train"]),
-            gate,
+            quality_gate(cfg),
         ]
     )
     return Graph(chain, comment="BERT NER on synthetic business cards (stepline example)")

@@ -120,9 +120,9 @@ def read_split(directory: Path) -> tuple[list[dict], list[str]]:
     for path in sorted(directory.glob("*.jsonl")):
         with path.open(encoding="utf-8") as fh:
             records.extend(json.loads(line) for line in fh if line.strip())
-    labels = json.loads((directory / "labels.json").read_text())
     if not records:
-        raise ValueError(f"no records in {directory}")
+        raise FileNotFoundError(f"no records in {directory} (is the channel configured?)")
+    labels = json.loads((directory / "labels.json").read_text())
     return records, labels
 
 
