@@ -57,6 +57,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, "no")
         if body.startswith("sleep:"):
             time.sleep(float(body[6:]))
+            body = "0"
         if body == "fail":
             return self._send(500, "model exploded")
         if body == "headers":
@@ -97,6 +98,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "home"
     monkeypatch.setenv("STEPLINE_HOME", str(path))
     monkeypatch.setenv("STEPLINE_SERVING_STOP_GRACE", "5")
+    monkeypatch.setenv("STEPLINE_STORE", "local")
+    monkeypatch.setenv("STEPLINE_JOB_STOP_GRACE", "1")
     monkeypatch.delenv("STEPLINE_SANDBOX", raising=False)
     monkeypatch.delenv("STEPLINE_SERVER_PORT", raising=False)
     yield path

@@ -34,6 +34,8 @@ from urllib.parse import unquote
 from stepline.serving.host import INVOCATION_TIMEOUT, MAX_PAYLOAD
 
 ACCOUNT = "000000000000"
+#: Oversized bodies up to this size are read and dropped so the 413 reaches the client.
+DISCARD_LIMIT = 64 * 1024 * 1024
 #: InvokeEndpoint request headers passed to the container (SageMaker strips the rest).
 FORWARD = (
     b"content-type",
@@ -56,7 +58,11 @@ _REASONS = {
 
 
 class UpstreamGone(Exception):
-    """The model server closed or refused the connection before answering."""
+    """The model server refused the connection (nothing was sent: safe to retry)."""
+
+
+class ModelGone(Exception):
+    """The model server took the request and closed the connection without answering."""
 
 
 @dataclass(eq=False)
@@ -285,9 +291,17 @@ class Router:
                         f"Request payload of {int(length)} bytes exceeds the maximum of "
                         f"{MAX_PAYLOAD} bytes (6 MB)",
                     )
-                    self._respond(writer, status, out_headers, body, close=True)
+                    discard = int(length) <= DISCARD_LIMIT
+                    if discard:  # read it so the client sees the answer, not a reset
+                        try:
+                            await reader.readexactly(int(length))
+                        except (asyncio.IncompleteReadError, ConnectionError):
+                            return
+                    self._respond(writer, status, out_headers, body, close=not discard)
                     await writer.drain()
-                    return
+                    if not discard:
+                        return
+                    continue
                 try:
                     payload = await _read_body(reader, headers)
                 except (asyncio.IncompleteReadError, ValueError, ConnectionError):
@@ -390,6 +404,16 @@ class Router:
                 return _error(
                     503, "ServiceUnavailable", f"The model server of {variant.name} is unavailable."
                 )
+            except ModelGone as exc:
+                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
+                return _error(
+                    424,
+                    "ModelError",
+                    f'Received server error (0) from {variant.name} with message "{exc}".',
+                    OriginalStatusCode=0,
+                    OriginalMessage=str(exc),
+                    ErrorCode="INTERNAL_FAILURE_FROM_MODEL",
+                )
             except TimeoutError:
                 self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
                 msg = (
@@ -463,7 +487,7 @@ class Router:
                 writer.close()
                 if reused:
                     continue  # the server dropped an idle keep-alive connection
-                raise UpstreamGone("connection lost") from None
+                raise ModelGone("the model server closed the connection") from None
             if headers.get(b"connection", b"").lower() == b"close" or port != backend.port:
                 writer.close()
             elif len(backend.pool) < 64:
