@@ -19,6 +19,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("s3", "s3", "Copy, list and remove objects in the object store."),
     ("images", "images", "Build, list, tag and remove job images."),
     ("jobs", "jobs", "List, describe and follow SageMaker-style jobs."),
+    ("cache", "cache", "Explain why a job step did or did not reuse earlier outputs."),
 ]
 
 app = typer.Typer(

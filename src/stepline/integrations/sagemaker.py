@@ -59,7 +59,11 @@ class SageMakerIntegration:
         sync = match.group(2) is not None
         try:
             created = jobs.create_job(
-                kind, request.parameters, token=request.token, coerce_scalars=True
+                kind,
+                request.parameters,
+                token=request.token,
+                coerce_scalars=True,
+                cache=request.services.get("cache", True),
             )
         except jobs.SageMakerError as exc:
             cause = (
@@ -76,7 +80,7 @@ class SageMakerIntegration:
                 in_state=False,
             )
         if not sync:
-            return created
+            return _with_cache_note(created, jobs.get_record(kind, name))
         record = jobs.wait(kind, name, cancel=request.cancel)
         if not record.terminal:
             # Abandoned by the engine: Step Functions stops the job (best effort).
@@ -88,4 +92,17 @@ class SageMakerIntegration:
         described = _to_sfn_json(jobs.describe(record))
         if record.status != "Completed":
             raise StatesError("States.TaskFailed", json.dumps(described), in_state=False)
-        return described
+        return _with_cache_note(described, record)
+
+
+def _with_cache_note(response: dict, record: Any) -> dict:
+    """Say in the Task's output (and so in the history) when a job reused another's outputs."""
+    info = record.state.get("cache") or {}
+    if info.get("hit"):
+        response = dict(response)
+        response["StepLineCache"] = {
+            "Hit": True,
+            "SourceJob": info["source_job"],
+            "Key": info["key"],
+        }
+    return response

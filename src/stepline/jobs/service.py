@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from stepline.jobs import cache as job_cache
 from stepline.jobs import records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.records import JobRecord
@@ -188,9 +189,18 @@ def _spawn_supervisor(kind: str, name: str, folder: Any) -> dict[str, Any]:
 
 
 def create_job(
-    kind: str, request: Any, *, token: str | None = None, coerce_scalars: bool = False
+    kind: str,
+    request: Any,
+    *,
+    token: str | None = None,
+    coerce_scalars: bool = False,
+    cache: bool = False,
 ) -> dict[str, str]:
-    """Create and start a job of ``kind``; returns the Create response (``{...JobArn}``)."""
+    """Create and start a job of ``kind``; returns the Create response (``{...JobArn}``).
+
+    With ``cache`` (pipelines), a job identical to an earlier successful one reuses its
+    outputs instead of running (see :mod:`stepline.jobs.cache`).
+    """
     req = validate(kind, request, coerce_scalars=coerce_scalars)
     name = req[_SPEC[kind][2]]
     arn = job_arn(kind, name)
@@ -206,6 +216,14 @@ def create_job(
     state: dict[str, Any] = {
         "stop_grace_seconds": float(os.environ.get(GRACE_ENV, "120")),
     }
+    if cache and kind != "transform" and job_cache.enabled(req):
+        parts = job_cache.key_parts(kind, req)
+        if parts is not None:
+            key = job_cache.key_of(parts)
+            source = job_cache.find_hit(kind, key)
+            if source is not None:
+                return _create_cached(kind, req, token, source, parts, key)
+            state["cache"] = {"hit": False, "key": key, "parts": parts}
     if kind == "training":
         state["transitions"] = [
             {"Status": "Starting", "StartTime": now, "StatusMessage": "Starting the training job"}
@@ -246,6 +264,57 @@ def create_job(
     records.write_snapshot(record)
     if kind != "transform":
         records.update(kind, name, supervisor=_spawn_supervisor(kind, name, folder))
+    return {arn_key: arn}
+
+
+def _create_cached(
+    kind: str,
+    req: dict[str, Any],
+    token: str | None,
+    source: JobRecord,
+    parts: dict[str, Any],
+    key: str,
+) -> dict[str, str]:
+    """Record a job that reuses ``source``'s outputs: InProgress while copying, then done."""
+    name = req[_SPEC[kind][2]]
+    arn = job_arn(kind, name)
+    arn_key = _SPEC[kind][2].replace("Name", "Arn")
+    now = time.time()
+    message = f"Reused the outputs of job {source.name} (cache hit)"
+    record = JobRecord(
+        kind=kind,
+        name=name,
+        arn=arn,
+        token=token,
+        status="InProgress",
+        secondary_status="Starting",
+        created=now,
+        modified=now,
+        started=now,
+        ended=None,
+        request=req,
+        state={"transitions": [{"Status": "Starting", "StartTime": now}]},
+        folder=records.job_folder(kind, name),
+        supervisor=None,
+        stop_requested=False,
+        run_identifier=None,
+    )
+    if not records.insert(record):
+        again = records.get(kind, name)
+        if again is not None and token is not None and again.token == token:
+            return {arn_key: again.arn}
+        raise ResourceInUse(f"Job name {name!r} is already in use")
+    record.folder.mkdir(parents=True, exist_ok=True)
+    record.log_path.write_text(f"stepline: {message}; the job did not run.\n")
+    state = job_cache.reuse(kind, req, source, parts, key)
+    records.update(
+        kind,
+        name,
+        state=state,
+        transition=("Completed", message),
+        status="Completed",
+        ended=time.time(),
+    )
     return {arn_key: arn}
 
 
