@@ -129,11 +129,12 @@ function textWidth(t) {
 // nested clusters.  Returns {svg, paint(states), select(id)}.
 function drawGraph(model, onSelect) {
   const g = new dagre.graphlib.Graph({ compound: true, multigraph: true });
-  g.setGraph({ rankdir: "TB", nodesep: 26, ranksep: 34, marginx: 16, marginy: 16 });
+  // Clusters add border ranks of their own, so a small ranksep still leaves room for arrows.
+  g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 16, edgesep: 12, marginx: 16, marginy: 16 });
   g.setDefaultEdgeLabel(() => ({}));
   const gid = (id) => "grp:" + id;
   for (const grp of model.groups) {
-    g.setNode(gid(grp.id), { label: grp.type === "Branch" ? grp.name : "", type: grp.type, id: grp.id,
+    g.setNode(gid(grp.id), { label: grp.type === "Branch" && grp.name !== "Iteration" ? grp.name : "", type: grp.type, id: grp.id,
       paddingTop: grp.type === "Branch" ? 26 : 12, paddingBottom: 12, paddingLeft: 12, paddingRight: 12 });
   }
   for (const grp of model.groups) if (grp.parent) g.setParent(gid(grp.id), gid(grp.parent));
@@ -164,7 +165,8 @@ function drawGraph(model, onSelect) {
     const el = s("g", { class: c.type === "Branch" ? "cluster branch" : "cluster group", "data-group": c.id });
     el.append(s("rect", { x: c.x - c.width / 2, y: c.y - c.height / 2, width: c.width, height: c.height, rx: c.type === "Branch" ? 8 : 12 }));
     if (c.label) {
-      const t = s("text", { x: c.x - c.width / 2 + 10, y: c.y - c.height / 2 + 17, class: "cluster-label" });
+      // Above the box: a nested Map or Parallel can fill a branch to its top edge.
+      const t = s("text", { x: c.x - c.width / 2 + 4, y: c.y - c.height / 2 - 4, class: "cluster-label" });
       t.textContent = c.label;
       el.append(t);
     }
@@ -335,16 +337,18 @@ async function executionPage(ref) {
   } }, "Redrive");
   const histBody = h("tbody", {});
   let lastEvent = 0;
+  const stepOf = {};
   const startTs = Date.parse(data.execution.startDate);
   const io = h("div", { class: "two-col" });
 
   function renderHead() {
     const e = data.execution;
-    head.replaceChildren(
+    head.replaceChildren(...[
       kvTable({ Status: badge(e.status), Workflow: h("a", { href: `#/workflows/${enc(e.stateMachineName)}` }, `${e.stateMachineName} (revision ${data.revision})`),
         Started: fmtTime(e.startDate), Stopped: fmtTime(e.stopDate), Duration: fmtDuration(e.durationMs),
         Redrives: e.redriveCount || 0, ARN: e.executionArn }, { id: "exec-summary" }),
-      e.error || e.cause ? h("div", { class: "error-box" }, h("strong", {}, e.error || "Error"), h("pre", {}, pretty(e.cause))) : null);
+      e.error || e.cause ? h("div", { class: "error-box" }, h("strong", {}, e.error || "Error"), h("pre", {}, pretty(e.cause))) : null,
+    ].filter(Boolean));
     stopBtn.disabled = e.status !== "RUNNING";
     redriveBtn.disabled = e.redriveStatus !== "REDRIVABLE";
     io.replaceChildren(section("Execution input", h("pre", { class: "json" }, pretty(e.input))),
@@ -378,7 +382,9 @@ async function executionPage(ref) {
       lastEvent = Math.max(lastEvent, ev.id);
       const key = Object.keys(ev).find((k) => k.endsWith("EventDetails"));
       const det = key ? ev[key] : null;
-      const step = det && det.name !== undefined ? det.name : "";
+      // Events without a state name belong to the state their previousEventId chain began in.
+      const step = det && det.name !== undefined ? det.name : (stepOf[ev.previousEventId] || "");
+      if (!ev.type.startsWith("Execution")) stepOf[ev.id] = step;
       const extra = det ? { ...det } : null;
       if (extra) delete extra.name;
       const since = Date.parse(ev.timestamp) - startTs;
@@ -451,6 +457,9 @@ function jobSummary(job) {
   for (const o of (r.ProcessingOutputConfig || {}).Outputs || []) outputs.push(`${o.OutputName}: ${(o.S3Output || {}).S3Uri}`);
   if (r.TransformOutput) outputs.push(r.TransformOutput.S3OutputPath);
   const image = l.Image || {};
+  // A sandboxed run's argv is the sandbox's; the container's command follows its last "--".
+  const cut = l.Argv ? l.Argv.lastIndexOf("--") : -1;
+  const cmd = l.Argv ? (cut >= 0 ? l.Argv.slice(cut + 1) : l.Argv) : null;
   return {
     Status: h("span", {}, badge(job.status), " ", job.secondaryStatus || ""),
     "Failure reason": d.FailureReason,
@@ -468,9 +477,11 @@ function jobSummary(job) {
     Duration: job.durationSeconds != null ? fmtDuration(job.durationSeconds * 1000) : null,
     "Input URIs": inputs.length ? inputs.join("\n") : null,
     "Output URIs": outputs.length ? outputs.join("\n") : null,
-    Entrypoint: l.Entrypoint || app.ContainerEntrypoint || spec.ContainerEntrypoint,
-    Arguments: l.Arguments || app.ContainerArguments || spec.ContainerArguments,
-    "Command line": l.Argv ? l.Argv.join(" ") : null,
+    Entrypoint: l.Entrypoint || app.ContainerEntrypoint || spec.ContainerEntrypoint || null,
+    Arguments: l.Arguments || app.ContainerArguments || spec.ContainerArguments || null,
+    "Command (in container)": cmd ? cmd.join(" ") : null,
+    "Runtime command": l.Argv && l.Argv.length !== (cmd || []).length
+      ? h("details", {}, h("summary", {}, `${l.Argv[0]} … (${l.Argv.length} arguments)`), h("pre", { class: "json" }, l.Argv.join(" "))) : null,
     "Exit code": l.ExitCode,
     Hyperparameters: r.HyperParameters,
     Environment: l.Environment || r.Environment,

@@ -1,0 +1,329 @@
+"""A live console over a real pipeline: an engine, a uvicorn server and headless Chromium.
+
+Session-scoped so the whole browser suite shares one server and one browser (the suite must
+stay well under two minutes).  The pipeline's Task states are local functions; ``gate``
+blocks on a :class:`threading.Event` so tests can look at an execution while it runs.  The
+``train`` task starts a real SageMaker-style training job (process runtime) whose script
+waits for a release file, so its page can be watched while it runs too.
+
+Chromium comes from the system (``apt-get install chromium``); Playwright only drives it.
+Screenshots go to ``test-artifacts/console/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
+ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+TRAIN_SCRIPT = """
+import json, os, time
+release = json.load(open("/opt/ml/input/config/hyperparameters.json"))["release"]
+print("console-test: loading data", flush=True)
+for epoch in range(3):
+    print(f"epoch={epoch} loss={1.0 / (epoch + 1):.4f};", flush=True)
+    time.sleep(0.05)
+print("console-test: waiting for release", flush=True)
+deadline = time.time() + 60
+while not os.path.exists(release) and time.time() < deadline:
+    time.sleep(0.05)
+print("console-test: training done", flush=True)
+os.makedirs("/opt/ml/model", exist_ok=True)
+open("/opt/ml/model/weights.txt", "w").write("w=1")
+"""
+
+
+def pipeline_definition() -> dict[str, Any]:
+    """Pass -> Parallel[Map[Task], Task caught -> Pass, gated Task] -> job Task -> Succeed."""
+    return {
+        "Comment": "console test pipeline",
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {
+                "Type": "Pass",
+                "Result": [1, 2, 3],
+                "ResultPath": "$.items",
+                "Next": "Fan",
+            },
+            "Fan": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Each",
+                        "States": {
+                            "Each": {
+                                "Type": "Map",
+                                "ItemsPath": "$.items",
+                                "ItemProcessor": {
+                                    "ProcessorConfig": {"Mode": "INLINE"},
+                                    "StartAt": "Double",
+                                    "States": {
+                                        "Double": {
+                                            "Type": "Task",
+                                            "Resource": LAMBDA + "console_double",
+                                            "End": True,
+                                        }
+                                    },
+                                },
+                                "End": True,
+                            }
+                        },
+                    },
+                    {
+                        "StartAt": "Risky",
+                        "States": {
+                            "Risky": {
+                                "Type": "Task",
+                                "Resource": LAMBDA + "console_boom",
+                                "Catch": [
+                                    {
+                                        "ErrorEquals": ["States.ALL"],
+                                        "ResultPath": "$.error",
+                                        "Next": "Recover",
+                                    }
+                                ],
+                                "End": True,
+                            },
+                            "Recover": {"Type": "Pass", "Result": "recovered", "End": True},
+                        },
+                    },
+                    {
+                        "StartAt": "Gate",
+                        "States": {
+                            "Gate": {
+                                "Type": "Task",
+                                "Resource": LAMBDA + "console_gate",
+                                "End": True,
+                            }
+                        },
+                    },
+                ],
+                "Next": "Train",
+            },
+            "Train": {"Type": "Task", "Resource": LAMBDA + "console_train", "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def flaky_definition() -> dict[str, Any]:
+    """Two steps; the second fails until ``Pipeline.flaky_ok`` is set (for redrive)."""
+    return {
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Task", "Resource": LAMBDA + "console_first", "Next": "Second"},
+            "Second": {"Type": "Task", "Resource": LAMBDA + "console_flaky", "End": True},
+        },
+    }
+
+
+class Pipeline:
+    """Handles on the running test pipeline (gates, the job's release file, the engine)."""
+
+    def __init__(self, engine: Any, image: str, release_dir: Path) -> None:
+        self.engine = engine
+        self.image = image
+        self.release_dir = release_dir
+        self.gates: dict[str, threading.Event] = {}
+        self.gate_reached: dict[str, threading.Event] = {}
+        self.flaky_ok = False
+        self.first_calls = 0
+
+    def gate(self, execution: str) -> threading.Event:
+        return self.gates.setdefault(execution, threading.Event())
+
+    def reached(self, execution: str) -> threading.Event:
+        return self.gate_reached.setdefault(execution, threading.Event())
+
+    def release_job(self, job: str) -> None:
+        (self.release_dir / job).write_text("go")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def console_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("console-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STEPLINE_HOME", str(home))
+        mp.setenv("STEPLINE_STORE", "local")
+        mp.setenv("STEPLINE_JOB_STOP_GRACE", "1")
+        yield home
+
+
+@pytest.fixture(scope="session")
+def pipeline(console_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    from stepline import images, jobs
+    from stepline.engine import Engine
+    from stepline.integrations import register_function
+    from stepline.storage import get_store
+
+    get_store().create_bucket("console")
+    ctx = tmp_path_factory.mktemp("train-image")
+    (ctx / "train.py").write_text(textwrap.dedent(TRAIN_SCRIPT))
+    (ctx / "Dockerfile").write_text(
+        "FROM python:3.11\nCOPY train.py /opt/program/train.py\n"
+        'ENTRYPOINT ["python", "/opt/program/train.py"]\n'
+    )
+    images.build(ctx, "console-train:latest", runtime="process")
+    # The job's sandbox replaces /tmp, so its release files live under /var/tmp.
+    release_dir = Path(tempfile.mkdtemp(prefix="stepline-console-", dir="/var/tmp"))
+    engine = Engine(console_home)
+    p = Pipeline(engine, f"{ECR}/console-train:latest", release_dir)
+
+    def gate(event: Any, context: Any) -> dict:
+        execution = context.execution_arn.rsplit(":", 1)[-1]
+        p.reached(execution).set()
+        deadline = time.time() + 60
+        while not p.gate(execution).wait(0.05):
+            if context.cancelled.is_set() or time.time() > deadline:
+                raise TimeoutError("gate never opened")
+        return {"gate": "open"}
+
+    def boom(event: Any) -> Any:
+        raise ValueError("the risky step failed on purpose")
+
+    def train(event: Any, context: Any) -> dict:
+        execution = context.execution_arn.rsplit(":", 1)[-1]
+        name = f"train-{execution}"[:63]
+        jobs.create_training_job(
+            {
+                "TrainingJobName": name,
+                "RoleArn": "arn:aws:iam::123456789012:role/ConsoleTestRole",
+                "AlgorithmSpecification": {
+                    "TrainingImage": p.image,
+                    "TrainingInputMode": "File",
+                    "MetricDefinitions": [{"Name": "train:loss", "Regex": "loss=([0-9.]+);"}],
+                },
+                "HyperParameters": {"epochs": "3", "release": str(release_dir / name)},
+                "Environment": {"CONSOLE_TEST": "yes"},
+                "OutputDataConfig": {"S3OutputPath": "s3://console/models"},
+                "ResourceConfig": {
+                    "InstanceType": "ml.m5.large",
+                    "InstanceCount": 1,
+                    "VolumeSizeInGB": 1,
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": 120},
+            }
+        )
+        record = jobs.wait("training", name, timeout=90)
+        return {"job": name, "status": record.status}
+
+    def first(event: Any) -> dict:
+        p.first_calls += 1
+        return {"first": p.first_calls}
+
+    def flaky(event: Any) -> dict:
+        if not p.flaky_ok:
+            raise RuntimeError("flaky step is not ready")
+        return {"ok": True}
+
+    register_function("console_double", lambda event: event * 2)
+    register_function("console_boom", boom)
+    register_function("console_gate", gate)
+    register_function("console_train", train)
+    register_function("console_first", first)
+    register_function("console_flaky", flaky)
+    engine.create_state_machine("console-pipeline", pipeline_definition())
+    engine.create_state_machine("flaky", flaky_definition())
+    yield p
+    for event in p.gates.values():
+        event.set()
+    shutil.rmtree(release_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(pipeline: Pipeline) -> Iterator[str]:
+    import uvicorn
+
+    from stepline.server import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(pipeline.engine), host="127.0.0.1", port=port, log_level="warning"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.02)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=server)
+    pg = context.new_page()
+    external: list[str] = []
+    errors: list[str] = []
+    pg.on(
+        "request",
+        lambda r: external.append(r.url) if not r.url.startswith((server, "data:")) else None,
+    )
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(10000)
+    yield pg
+    context.close()
+    assert not external, f"the console loaded assets from outside: {external}"
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot of the whole page under test-artifacts/console/.
+
+    Chromium's own full-page capture hangs in this headless setup, so the viewport is grown
+    to the page's height first.
+    """
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": min(max(height, 600), 6000)})
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 1000})
+    return path
