@@ -58,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
         if body.startswith("sleep:"):
             time.sleep(float(body[6:]))
             body = "0"
-        if body == "fail":
+        if body.strip() == "fail":
             return self._send(500, "model exploded")
         if body == "headers":
             seen = {k.lower(): v for k, v in self.headers.items()}
