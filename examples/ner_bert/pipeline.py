@@ -382,10 +382,14 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python pipeline.py``: run once; exit 0 when the execution succeeded."""
-    execution = run(parse_args(argv))
+    """Run once with ``argv`` (none: the full-size defaults); 0 when the execution succeeded.
+
+    ``stepline run examples/ner_bert/pipeline.py`` calls ``main()`` without arguments, so the
+    caller's own command line is never parsed as the example's.
+    """
+    execution = run(parse_args(argv or []))
     return 0 if execution["status"] == "SUCCEEDED" else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
