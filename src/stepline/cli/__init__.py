@@ -20,6 +20,13 @@ GROUPS: list[tuple[str, str, str]] = [
     ("images", "images", "Build, list, tag and remove job images."),
     ("jobs", "jobs", "List, describe and follow SageMaker-style jobs."),
     ("cache", "cache", "Explain why a job step did or did not reuse earlier outputs."),
+    ("workflows", "workflows", "List workflows (state machines) and their versions."),
+]
+
+#: (command name, module under stepline.cli, function) -- top-level commands.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("run", "run", "run"),
+    ("ui", "ui", "ui"),
 ]
 
 app = typer.Typer(
@@ -42,7 +49,8 @@ def _root(
 for _name, _module, _help in GROUPS:
     _mod = importlib.import_module(f"stepline.cli.{_module}")
     app.add_typer(_mod.app, name=_name, help=_help)
-app.command("ui")(importlib.import_module("stepline.cli.ui").ui)
+for _name, _module, _function in COMMANDS:
+    app.command(_name)(getattr(importlib.import_module(f"stepline.cli.{_module}"), _function))
 
 
 def main(argv: list[str] | None = None) -> None:

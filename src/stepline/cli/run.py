@@ -1,0 +1,214 @@
+"""``stepline run PIPELINE.py``: build the workflow a file defines and run it, with progress.
+
+A pipeline file defines its workflow one of three ways, looked up in this order:
+
+* ``build_workflow()`` returning a :class:`~stepline.workflow.Workflow`, or a
+  ``(workflow, default_input)`` pair -- for pipelines that prepare things first (upload data,
+  build images);
+* a module-level ``Workflow`` object (``workflow``, ``pipeline`` or any other name), with an
+  optional module-level ``INPUT`` dict as the default input;
+* ``main()`` -- the file runs itself (no progress view here; it prints its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from stepline.cli._common import emit_json, load_json_arg
+
+_STYLE = {
+    "not_run": "dim",
+    "in_progress": "bold yellow",
+    "succeeded": "green",
+    "failed": "bold red",
+    "caught": "magenta",
+    "cached": "cyan",
+}
+
+
+def run(
+    pipeline: Path = typer.Argument(..., help="Python file that defines the workflow."),
+    input: str | None = typer.Option(
+        None, "--input", "-i", help="Execution input (JSON or @FILE), merged over the default."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Execution name (default: a UUID)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every job, reuse nothing."),
+    as_json: bool = typer.Option(False, "--json", help="No live view; print the result JSON."),
+) -> None:
+    """Build the workflow PIPELINE defines and run it with a live progress view."""
+    if no_cache:
+        os.environ["STEPLINE_CACHE"] = "off"
+    if not pipeline.is_file():
+        raise ValueError(f"no such pipeline file: {pipeline}")
+    sys.path.insert(0, str(pipeline.resolve().parent))
+    module = runpy.run_path(str(pipeline), run_name="__stepline_run__")
+    workflow, default_input = _find_workflow(module, pipeline)
+    if workflow is None:
+        code = module["main"]()
+        raise typer.Exit(int(code or 0))
+    payload = dict(default_input or {})
+    if input is not None:
+        extra = load_json_arg(input)
+        payload = {**payload, **extra} if isinstance(extra, dict) else extra
+    workflow.create()
+    execution = workflow.execute(name=name, inputs=payload, wait=False)
+    engine = workflow.client
+    arn = execution.execution_arn
+    try:
+        if as_json:
+            desc = engine.wait(arn)
+        else:
+            desc = _watch(engine, arn, workflow.to_dict())
+    except KeyboardInterrupt:
+        desc = _interrupted(engine, arn)
+    result = {
+        "executionArn": desc["executionArn"],
+        "name": desc["name"],
+        "status": desc["status"],
+        "output": json.loads(desc["output"]) if "output" in desc else None,
+        "error": desc.get("error"),
+        "cause": desc.get("cause"),
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        _summary(result)
+    if result["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+def _find_workflow(module: dict[str, Any], path: Path) -> tuple[Any, Any]:
+    from stepline.workflow import Workflow
+
+    if callable(module.get("build_workflow")):
+        built = module["build_workflow"]()
+        if isinstance(built, tuple):
+            return built[0], built[1]
+        return built, module.get("INPUT")
+    for value in module.values():
+        if isinstance(value, Workflow):
+            return value, module.get("INPUT")
+    if callable(module.get("main")):
+        return None, None
+    raise ValueError(
+        f"{path} defines no workflow: give it a build_workflow() function, a module-level "
+        "Workflow object, or a main() function"
+    )
+
+
+def state_names(definition: dict) -> list[str]:
+    """Every state name in definition order, nested branches and processors included."""
+    names: list[str] = []
+
+    def walk(graph: dict) -> None:
+        for state_name, spec in graph.get("States", {}).items():
+            names.append(state_name)
+            for branch in spec.get("Branches", []):
+                walk(branch)
+            processor = spec.get("ItemProcessor") or spec.get("Iterator")
+            if processor:
+                walk(processor)
+
+    walk(definition)
+    return names
+
+
+def _last_log_line(job_name: str | None) -> str:
+    if not job_name:
+        return ""
+    from stepline.jobs import records
+
+    for record in records.find(job_name):
+        try:
+            with record.log_path.open("rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(0, fh.tell() - 4096))
+                lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln]
+            return lines[-1][-80:] if lines else ""
+        except OSError:
+            return ""
+    return ""
+
+
+def _table(engine: Any, arn: str, names: list[str]) -> tuple[Table, str]:
+    from stepline.engine.progress import summarize
+
+    desc = engine.describe_execution(arn)
+    progress = summarize(engine.get_execution_history(arn))
+    table = Table(title=f"{desc['name']}  [{desc['status']}]", expand=False)
+    for column in ("state", "status", "duration", "last log line"):
+        table.add_column(column)
+    for state in names:
+        prog = progress.get(state)
+        status = prog.status if prog else "not_run"
+        duration = ""
+        if prog and prog.started:
+            end = _epoch(prog.ended) if prog.ended and status != "in_progress" else time.time()
+            duration = f"{max(0.0, end - _epoch(prog.started)):.1f}s"
+        label = status.replace("_", " ")
+        if prog and prog.entered > 1:
+            label += f" ×{prog.entered}"
+        table.add_row(
+            state,
+            f"[{_STYLE[status]}]{label}[/]",
+            duration,
+            _last_log_line(prog.job_name) if prog else "",
+        )
+    return table, desc["status"]
+
+
+def _epoch(stamp: Any) -> float:
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def _watch(engine: Any, arn: str, definition: dict) -> dict:
+    names = state_names(definition)
+    console = Console(stderr=True)
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        while True:
+            table, status = _table(engine, arn, names)
+            live.update(table)
+            if status != "RUNNING":
+                break
+            time.sleep(0.25)
+    return engine.describe_execution(arn)
+
+
+def _interrupted(engine: Any, arn: str) -> dict:
+    console = Console(stderr=True)
+    try:
+        stop = typer.confirm("\nStop the execution?", default=False, err=True)
+    except (KeyboardInterrupt, EOFError, typer.Abort):
+        stop = True
+    if stop:
+        engine.stop_execution(arn, error="Interrupted", cause="stopped from stepline run")
+        return engine.wait(arn, timeout=30)
+    console.print(
+        "Leaving it. Its jobs keep running; continue the execution later with "
+        "[bold]stepline executions resume[/]."
+    )
+    os._exit(130)
+
+
+def _summary(result: dict) -> None:
+    console = Console(stderr=True)
+    style = "green" if result["status"] == "SUCCEEDED" else "bold red"
+    console.print(f"[{style}]{result['status']}[/] {result['executionArn']}")
+    if result["error"]:
+        console.print(f"{result['error']}: {result['cause']}")
+    emit_json(result["output"])
