@@ -91,6 +91,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="stepline-bench-")
     os.environ["STEPLINE_HOME"] = home
     os.environ["STEPLINE_STORE"] = "local"
+    os.environ["STEPLINE_CACHE"] = "off"  # measure runs, not cache hits
     from stepline import images
     from stepline.jobs.runtimes import sandbox_command
     from stepline.storage import get_store

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepline.jobs import cache as job_cache
-from stepline.jobs import records
+from stepline.jobs import forkserver, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.records import JobRecord
 from stepline.jobs.runtimes.base import process_start_time
@@ -169,9 +169,19 @@ def validate(kind: str, request: Any, *, coerce_scalars: bool = False) -> dict[s
 
 
 def _spawn_supervisor(kind: str, name: str, folder: Any) -> dict[str, Any]:
+    """Start the job's detached supervisor: forked by the warm fork server when it can be
+    (no interpreter start, no imports), else ``python -m stepline.jobs.supervisor``."""
+    log_path = folder / "supervisor.log"
+    if forkserver.enabled():
+        try:
+            pid = forkserver.spawn(kind, name, log_path)
+        except forkserver.ForkServerError:
+            pass
+        else:
+            return {"pid": pid, "start": process_start_time(pid)}
     with _CHILDREN_LOCK:
         _CHILDREN[:] = [p for p in _CHILDREN if p.poll() is None]
-    log = open(folder / "supervisor.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "stepline.jobs.supervisor", kind, name],
