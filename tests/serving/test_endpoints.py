@@ -353,7 +353,8 @@ def test_model_from_a_real_training_job(serve_image) -> None:
         "json.dump({'w': float(hp['w']), 'b': 0.5}, open('/opt/ml/model/model.json', 'w'))\n"
     )
     (ctx / "Dockerfile").write_text(
-        'FROM python:3.11\nCOPY train.py /opt/program/\nENTRYPOINT ["python", "/opt/program/train.py"]\n'
+        "FROM python:3.11\nCOPY train.py /opt/program/\n"
+        'ENTRYPOINT ["python", "/opt/program/train.py"]\n'
     )
     images.build(ctx, "linear-train:1")
     from stepline.storage import get_store

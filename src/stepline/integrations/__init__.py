@@ -15,6 +15,7 @@ from stepline.asl.program import TaskRequest
 from stepline.integrations.lambda_ import LambdaIntegration, function, register_function
 from stepline.integrations.s3 import S3Integration
 from stepline.integrations.sagemaker import SageMakerIntegration
+from stepline.integrations.serving import ServingIntegration
 from stepline.integrations.states import StatesIntegration, register_state_machine
 
 
@@ -30,6 +31,7 @@ class Integration(Protocol):
 INTEGRATIONS: list[Integration] = [LambdaIntegration(), StatesIntegration()]
 INTEGRATIONS.append(SageMakerIntegration())
 INTEGRATIONS.append(S3Integration())
+INTEGRATIONS.append(ServingIntegration())
 
 
 class Router:
