@@ -162,9 +162,10 @@ def _preload() -> None:
 
     import stepline.jobs.supervisor  # noqa: F401
     import stepline.storage.local  # noqa: F401
-    from stepline.jobs.runtimes import sandbox_command
+    from stepline.jobs.runtimes import machine, sandbox_command
 
     sandbox_command()  # probes bwrap once (cached per process) instead of once per job
+    machine()  # CPUs, memory and GPUs (cached per process)
 
 
 def _child(request: dict, log_fd: int) -> None:

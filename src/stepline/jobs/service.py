@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from typing import Any
 from stepline.jobs import cache as job_cache
 from stepline.jobs import forkserver, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
+from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.records import JobRecord
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import service_model, validate_request
@@ -396,26 +398,48 @@ def wait(
     timeout: float | None = None,
     poll: float = 0.01,
 ) -> JobRecord:
-    """Block until the job ends (or ``cancel`` is set / ``timeout`` passes); the record."""
+    """Block until the job ends (or ``cancel`` is set / ``timeout`` passes); the record.
+
+    Polls the record with a growing delay, but wakes as soon as the job's supervisor exits
+    (a pidfd on it): the supervisor exits right after writing the final status, so the end
+    of a job is seen at once however long it ran.
+    """
     deadline = None if timeout is None else time.monotonic() + timeout
     next_check = time.monotonic() + 1.0
     delay = poll
-    while True:
-        record = get_record(kind, name)
-        if record.terminal:
-            return record
-        if cancel is not None and cancel.is_set():
-            return record
-        if deadline is not None and time.monotonic() >= deadline:
-            return record
-        if time.monotonic() >= next_check:
-            next_check = time.monotonic() + 1.0
-            ensure_supervised(record)
-        if cancel is not None:
-            cancel.wait(delay)
-        else:
-            time.sleep(delay)
-        delay = min(delay * 1.2, 0.05)
+    watched: tuple[Any, int] | None = None  # (supervisor dict, pidfd)
+    try:
+        while True:
+            record = get_record(kind, name)
+            if record.terminal:
+                return record
+            if cancel is not None and cancel.is_set():
+                return record
+            if deadline is not None and time.monotonic() >= deadline:
+                return record
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + 1.0
+                ensure_supervised(record)
+            if watched is not None and watched[0] != record.supervisor:
+                os.close(watched[1])
+                watched = None
+            if watched is None and record.supervisor and supervisor_alive(record):
+                fd = exit_notifier(int(record.supervisor["pid"]))
+                if fd is not None:
+                    watched = (record.supervisor, fd)
+            step = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
+            if watched is not None and watched[1] >= 0:
+                if select.select([watched[1]], [], [], step)[0]:
+                    os.close(watched[1])
+                    watched = (watched[0], -1)  # exited: poll the record from now on
+            elif cancel is not None:
+                cancel.wait(step)
+            else:
+                time.sleep(step)
+            delay = min(delay * 1.2, 0.05)
+    finally:
+        if watched is not None and watched[1] >= 0:
+            os.close(watched[1])
 
 
 # -- stop -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import select
 import shutil
 import sys
 import threading
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from stepline.jobs import contract, records, staging
+from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.runtimes import (
     Mount,
+    QueueTimeout,
     ResourceScheduler,
     RunSpec,
     get_runtime,
@@ -108,6 +111,9 @@ class Supervisor:
         self.ml = self.folder / "ml"
         self.scratch = self.folder / "scratch"
         self.grace = float(record.state.get("stop_grace_seconds", 120))
+        #: State gathered while preparing, written with the next transition (fewer writes
+        #: before the user's code starts).
+        self.pending: dict[str, Any] = {}
         from stepline.storage import get_store
 
         self.store = get_store()
@@ -137,15 +143,15 @@ class Supervisor:
     # -- phases --------------------------------------------------------------------------
 
     def run(self) -> None:
-        me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
-        self.update(supervisor=me)
+        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
         if self.record.terminal:
             return
         try:
             if self.record.run_identifier:
+                self.update(supervisor=self.me)
                 handle = self.reattach()
             else:
-                handle = self.start()
+                handle = self.start()  # its first write names this supervisor
             if handle is None:
                 return
             code, reason = self.watch(handle)
@@ -187,19 +193,27 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001
             self.fail(f"ClientError: {exc}")
             return None
-        self.update(
-            state={
-                "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
-                "runtime": image.runtime,
-                "resource_notes": notes,
-            }
-        )
-        self.lease = ResourceScheduler().acquire(wanted)
+        image_state = {
+            "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
+            "runtime": image.runtime,
+            "resource_notes": notes,
+        }
+        scheduler = ResourceScheduler()
+        try:
+            self.lease = scheduler.acquire(wanted, timeout=0)
+        except QueueTimeout:
+            self.update(state=image_state, supervisor=self.me)  # what it queues to run
+            self.lease = scheduler.acquire(wanted)
         res = self.lease.resources
-        started = _now()
-        self.update(
-            started=started,
+        # One write for image, resources and the Downloading transition: every write before
+        # the user's code starts is on the job's start latency.
+        self.transition(
+            "Downloading",
+            "Downloading input data",
+            started=_now(),
+            supervisor=self.me,
             state={
+                **image_state,
                 "resources": {
                     "cpus": res.cpus,
                     "memory_bytes": res.memory_bytes,
@@ -208,7 +222,6 @@ class Supervisor:
                 },
             },
         )
-        self.transition("Downloading", "Downloading input data")
         if self.ml.exists():
             shutil.rmtree(self.ml)
         self.ml.mkdir(parents=True)
@@ -238,6 +251,7 @@ class Supervisor:
             name=f"stepline-{self.kind}-{self.name}",
         )
         if self.record.stop_requested:
+            self.update(state=self.pending)
             self.finish(None, "stopped")
             return None
         phase = "Training" if self.kind == "training" else "Processing"
@@ -250,6 +264,7 @@ class Supervisor:
             else None,
             run_identifier=handle.identifier,
             state={
+                **self.pending,
                 "run_started": _now(),
                 "argv": prepared.argv if prepared else None,
                 "entrypoint": entrypoint,
@@ -310,7 +325,7 @@ class Supervisor:
                 if not local.startswith(contract.ML + "/"):
                     mounts.append(Mount(host, local))
                 staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
-                self.update(state={"checkpoint_host": str(host)})
+                self.pending["checkpoint_host"] = str(host)
             script = contract.script_mode(req)
             if script and script.get("submit_directory"):
                 staging.fetch_source_dir(
@@ -352,7 +367,7 @@ class Supervisor:
             (self.ml / "output").mkdir(parents=True, exist_ok=True)
             env = dict(req.get("Environment", {}))
             entrypoint, command = contract.processing_command(req)
-        self.update(state={"inputs": inputs})
+        self.pending["inputs"] = inputs  # written with the transition after the run starts
         return mounts, env, entrypoint, command
 
     # -- watching ------------------------------------------------------------------------
@@ -369,6 +384,7 @@ class Supervisor:
         reason: str | None = None
         stopper: threading.Thread | None = None
         next_stop_check = next_ck = 0.0
+        exited = exit_notifier(getattr(handle, "pid", None))
         while True:
             code = handle.poll()
             tail.poll()
@@ -392,7 +408,14 @@ class Supervisor:
                 ck_state = staging.sync_dir(
                     self.store, Path(checkpoint_host), checkpoint_uri, ck_state
                 )
-            time.sleep(POLL)
+            if exited is not None:
+                if select.select([exited], [], [], POLL)[0]:
+                    os.close(exited)  # it stays readable; handle.poll() sees the exit now
+                    exited = None
+            else:
+                time.sleep(POLL)
+        if exited is not None:
+            os.close(exited)
         tail.poll(final=True)
         if checkpoint_host and checkpoint_uri:
             staging.sync_dir(self.store, Path(checkpoint_host), checkpoint_uri, ck_state)
@@ -450,8 +473,9 @@ class Supervisor:
             (self.ml / "output" / "success").touch()
         if not ok and not stopped:
             state["failure_reason"] = self._failure_reason(code)
-            self.update(state=state)
-            self.transition("Failed", state["failure_reason"], status="Failed", ended=_now())
+            self.transition(
+                "Failed", state["failure_reason"], status="Failed", ended=_now(), state=state
+            )
             return
         self.transition("Uploading", "Uploading generated training model")
         out_path = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
@@ -483,8 +507,7 @@ class Supervisor:
             status = "Stopped"
         else:
             final, message, status = "Completed", "Training job completed", "Completed"
-        self.update(state=state)
-        self.transition(final, message, status=status, ended=_now())
+        self.transition(final, message, status=status, ended=_now(), state=state)
 
     def finish_processing(self, ok: bool, stopped: bool, code: int | None, state: dict) -> None:
         req = self.request
