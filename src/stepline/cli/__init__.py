@@ -18,6 +18,7 @@ GROUPS: list[tuple[str, str, str]] = [
     ("executions", "executions", "List, inspect, stop, redrive and resume executions."),
     ("s3", "s3", "Copy, list and remove objects in the object store."),
     ("images", "images", "Build, list, tag and remove job images."),
+    ("endpoints", "endpoints", "List, describe, invoke, tail and delete endpoints."),
     ("jobs", "jobs", "List, describe and follow SageMaker-style jobs."),
     ("cache", "cache", "Explain why a job step did or did not reuse earlier outputs."),
     ("workflows", "workflows", "List workflows (state machines) and their versions."),
@@ -27,6 +28,7 @@ GROUPS: list[tuple[str, str, str]] = [
 COMMANDS: list[tuple[str, str, str]] = [
     ("run", "run", "run"),
     ("ui", "ui", "ui"),
+    ("server", "server", "server"),
 ]
 
 app = typer.Typer(

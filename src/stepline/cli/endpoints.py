@@ -1,0 +1,119 @@
+"""``stepline endpoints``: list, describe, invoke, logs, delete (hosted by the stepline server)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from stepline.cli._common import emit_json
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print ListEndpoints JSON.")) -> None:
+    """Endpoints, newest first, with their status and address."""
+    from stepline import serving
+
+    endpoints = serving.list_endpoints()["Endpoints"]
+    if as_json:
+        emit_json({"Endpoints": endpoints})
+        return
+    url = serving.server_url()
+    if not endpoints:
+        typer.echo("no endpoints")
+        return
+    for ep in endpoints:
+        where = f"{url}/endpoints/{ep['EndpointName']}/invocations" if url else "(server stopped)"
+        typer.echo(f"{ep['EndpointName']:<32} {ep['EndpointStatus']:<15} {where}")
+
+
+@app.command()
+def describe(
+    name: str,
+    as_json: bool = typer.Option(False, "--json", help="DescribeEndpoint JSON + InvocationUrl."),
+) -> None:
+    """DescribeEndpoint, plus the router address and per-variant counters."""
+    from stepline import serving
+    from stepline.serving.server import server_info
+
+    desc = serving.describe_endpoint(name)
+    info = server_info()
+    desc["InvocationUrl"] = serving.invocation_url(name, int(info["port"])) if info else None
+    stats = serving.endpoint_stats(name)
+    if as_json:
+        emit_json(desc)
+        return
+    typer.echo(f"{desc['EndpointName']}  {desc['EndpointStatus']}  ({desc['EndpointConfigName']})")
+    if desc.get("FailureReason"):
+        typer.echo(f"  FailureReason: {desc['FailureReason']}")
+    typer.echo(f"  InvocationUrl: {desc['InvocationUrl'] or '(server stopped)'}")
+    for v in desc.get("ProductionVariants", []):
+        typer.echo(
+            f"  variant {v['VariantName']}: weight {v['CurrentWeight']:g}, "
+            f"{v['CurrentInstanceCount']}/{v['DesiredInstanceCount']} instances"
+        )
+    for s in stats:
+        typer.echo(
+            f"  {s['VariantName']}: {s['Invocations']} invocations, {s['ModelErrors']} model "
+            f"errors, {s['Errors']} errors, mean {s['MeanLatencyMs']} ms, "
+            f"max {s['MaxLatencyMs']} ms"
+        )
+
+
+@app.command()
+def invoke(
+    name: str,
+    body: str = typer.Option(..., "--body", help="Request body; @FILE reads a file."),
+    content_type: str = typer.Option("application/json", "--content-type"),
+    accept: str | None = typer.Option(None, "--accept"),
+    custom_attributes: str | None = typer.Option(None, "--custom-attributes"),
+    target_variant: str | None = typer.Option(None, "--target-variant"),
+) -> None:
+    """InvokeEndpoint through the router; prints the model's answer."""
+    from stepline import serving
+
+    data = open(body[1:], "rb").read() if body.startswith("@") else body.encode()
+    try:
+        out = serving.invoke_endpoint(
+            name,
+            data,
+            content_type=content_type,
+            accept=accept,
+            custom_attributes=custom_attributes,
+            target_variant=target_variant,
+        )
+    except serving.InvokeError as exc:
+        raise RuntimeError(f"{exc.code}: {exc.message}") from None
+    sys.stdout.buffer.write(out["Body"])
+    if not out["Body"].endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def logs(name: str) -> None:
+    """The endpoint's events and its model servers' output."""
+    from stepline import serving
+
+    serving.describe_endpoint(name)
+    typer.echo(serving.endpoint_logs(name), nl=False)
+
+
+@app.command()
+def delete(
+    name: str,
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until it is gone."),
+) -> None:
+    """DeleteEndpoint: stop its model servers and remove it."""
+    import time
+
+    from stepline import serving
+    from stepline.serving.api import endpoint_row
+
+    serving.delete_endpoint(name)
+    deadline = time.monotonic() + 60
+    while wait and endpoint_row(name) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    typer.echo(f"deleted {name}" if endpoint_row(name) is None else f"deleting {name}")
