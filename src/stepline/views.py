@@ -752,8 +752,8 @@ def to_text(definition: Mapping[str, Any] | str, statuses: Mapping[str, Any] | N
             stype = s.get("Type", "?")
             targets = [t for t, _ in _transitions(s)]
             arrow = f" -> {', '.join(targets)}" if targets else (" -> end" if s.get("End") else "")
-            status = st.get(nid)
-            mark = f"{_MARKS[status]} " if statuses else ""
+            status = st.get(nid, "not_run") if statuses else None
+            mark = f"{_MARKS[status]} " if status else ""
             tail = f"  [{STATUS_LABELS[status]}]" if status else ""
             lines.append(f"{pad}{mark}{name} ({stype}){arrow}{tail}")
             for i, sub in enumerate(_scopes(s)):
