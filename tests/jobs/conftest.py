@@ -1,7 +1,8 @@
 """Fixtures for job tests: a private STEPLINE_HOME, a bucket, and small real images.
 
 Images are process-runtime builds of ``FROM python:3.11`` Dockerfiles with the job code
-COPY'd in (a build is a cached venv lookup, ~50 ms).  The stop grace is 1 s instead of
+COPY'd in (a build is a cached venv lookup, ~50 ms); container-runtime tests build ``FROM``
+the offline Debian base (``container_base``).  The stop grace is 1 s instead of
 SageMaker's 120 s so timeout tests stay fast.
 """
 
@@ -93,3 +94,48 @@ def training_request_fixture() -> Callable[..., dict]:
 @pytest.fixture(name="processing_request")
 def processing_request_fixture() -> Callable[..., dict]:
     return processing_request
+
+
+#: The offline Debian base of ``tests/runtimes/test_container.py`` (same root file system
+#: cache), imported into a container store of the job tests' own: overlay storage (the
+#: runtime tests' store was initialised with vfs, whose builds copy the whole tree).
+CONTAINER_CACHE = Path("/var/cache/stepline-test")
+CONTAINER_ROOTFS = CONTAINER_CACHE / "bookworm-minbase-python3"
+CONTAINER_STORE = CONTAINER_CACHE / "containers-jobs"
+CONTAINER_BASE = "stepline-test-base:bookworm"
+
+
+@pytest.fixture
+def container_base(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The base image for container-runtime job images (built once, then cached)."""
+    import os
+    import shutil
+    import subprocess
+
+    from stepline.images import engine
+
+    monkeypatch.setenv("STEPLINE_CONTAINERS_ROOT", str(CONTAINER_STORE))
+    monkeypatch.delenv("STEPLINE_CONTAINERS_DRIVER", raising=False)
+    assert engine.engine_name() == "podman", "podman must be installed for these tests"
+    if engine.image_exists(CONTAINER_BASE):
+        return CONTAINER_BASE
+    if not (CONTAINER_ROOTFS / "usr/bin/python3").exists():
+        partial = CONTAINER_CACHE / "bookworm-minbase-python3.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(partial)],
+            check=True,
+            capture_output=True,
+        )
+        os.replace(partial, CONTAINER_ROOTFS)
+    tar = subprocess.Popen(["tar", "-C", str(CONTAINER_ROOTFS), "-c", "."], stdout=subprocess.PIPE)
+    subprocess.run(
+        engine.command("import", "-", CONTAINER_BASE),
+        stdin=tar.stdout,
+        env=engine.env(),
+        check=True,
+        capture_output=True,
+    )
+    assert tar.wait() == 0
+    return CONTAINER_BASE
