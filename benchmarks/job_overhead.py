@@ -3,8 +3,9 @@
 Runs ``createTrainingJob.sync`` through the ASL interpreter and the SageMaker integration on
 a warm image (built once, one warm-up job) and prints the median of N runs for the process
 runtime with and without the bubblewrap sandbox, and for the container runtime when podman
-can build the image offline.  The user code prints ``time.time()`` as its first and last
-lines; "scheduled" and "done" are taken at the task port's entry and return.
+can build the image (``FROM`` the offline Debian base of the job tests).  The user code
+prints ``time.time()`` as its first and last lines; "scheduled" and "done" are taken at the
+task port's entry and return.  Step caching is off: every run runs.
 
     python benchmarks/job_overhead.py [--runs 7]
 """
@@ -115,11 +116,40 @@ def main() -> None:
     measure("process (no sandbox)", "bench:latest", args.runs)
     del os.environ["STEPLINE_SANDBOX"]
     try:
+        base = container_base()
+        (ctx / "Dockerfile").write_text(
+            f"FROM {base}\nCOPY job.py /opt/program/job.py\n"
+            'ENTRYPOINT ["python3", "/opt/program/job.py"]\n'
+        )
         images.build(ctx, "bench-container:latest", runtime="container")
     except Exception as exc:  # noqa: BLE001 - report why the figure is missing
         print(f"container              not measured: {str(exc).splitlines()[0][:150]}")
         return
     measure("container (podman)", "bench-container:latest", args.runs)
+
+
+def container_base() -> str:
+    """The offline Debian base the job tests use (``tests/jobs/conftest.py``): debootstrap's
+    tree under /var/cache/stepline-test imported into an overlay store there, once."""
+    import subprocess
+
+    from stepline.images import engine
+
+    cache = Path("/var/cache/stepline-test")
+    rootfs, base = cache / "bookworm-minbase-python3", "stepline-test-base:bookworm"
+    os.environ["STEPLINE_CONTAINERS_ROOT"] = str(cache / "containers-jobs")
+    if engine.engine_name() is None:
+        raise RuntimeError("no container engine (podman or docker)")
+    if engine.image_exists(base):
+        return base
+    if not (rootfs / "usr/bin/python3").exists():
+        raise RuntimeError(f"no base tree at {rootfs}: run pytest tests/jobs first")
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    subprocess.run(
+        engine.command("import", "-", base), stdin=tar.stdout, env=engine.env(), check=True
+    )
+    tar.wait()
+    return base
 
 
 if __name__ == "__main__":
