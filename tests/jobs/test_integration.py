@@ -1,4 +1,5 @@
-"""The Step Functions integration: the DSSDK-generated pipeline, failures, crash and reattach."""
+"""The Step Functions integration: the DSSDK-generated pipeline (preprocessing, training,
+model, endpoint config, endpoint), failures, crash and reattach."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stepline import asl, jobs
+from stepline import asl, jobs, serving
 from stepline.integrations import Router
 
 DATA = Path(__file__).parent / "data"
@@ -35,7 +36,35 @@ print("preprocessed", len(rows), flush=True)
 """
 
 TRAIN = """
-import json, os
+import json, os, sys
+if sys.argv[1:] == ["serve"]:  # the same image serves the model (SageMaker's contract)
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    MODEL = json.load(open("/opt/ml/model/model.json"))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            pass
+
+        def _send(self, status, data):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._send(200 if self.path == "/ping" else 404, b"")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path != "/invocations":
+                return self._send(404, b"")
+            answer = {"y": MODEL["lr"] * float(json.loads(body)), "n_train": MODEL["n_train"]}
+            self._send(200, json.dumps(answer).encode())
+
+    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
 train = open("/opt/ml/input/data/train/train.csv").read().split()
 val = open("/opt/ml/input/data/validation/validation.csv").read().split()
@@ -47,38 +76,56 @@ json.dump({"n_train": len(train), "n_val": len(val), "lr": float(hp["learning_ra
 """
 
 
-def _pipeline_until_training() -> dict:
-    """The DSSDK definition, ending at its training step (the model/endpoint steps belong
-    to the serving integration)."""
-    definition = json.loads((DATA / "dssdk_seed_pipeline.asl.json").read_text())
-    train = definition["States"]["Train model"]
-    del train["Next"]
-    train["End"] = True
-    for state in ("Save model", "Create endpoint config", "Create endpoint"):
-        del definition["States"][state]
-    return definition
+@pytest.fixture
+def serving_home(home, monkeypatch):
+    """The serving side of the pipeline: a short stop grace; the server stopped at the end."""
+    from stepline.serving import server
+
+    monkeypatch.setenv("STEPLINE_SERVING_STOP_GRACE", "5")
+    monkeypatch.delenv("STEPLINE_SERVER_PORT", raising=False)
+    yield home
+    server.stop_server()
 
 
-def test_dssdk_generated_pipeline(store, make_image):
+def _task_output(result, key: str) -> dict:
+    """The output of the (first) Task whose output has ``key``, from the history."""
+    for event in result.events:
+        if event["type"] == "TaskSucceeded":
+            output = json.loads(event["taskSucceededEventDetails"]["output"])
+            if key in output:
+                return output
+    raise AssertionError(f"no Task output with {key}")
+
+
+def test_dssdk_generated_pipeline(store, make_image, serving_home):
     store.put_bytes("s3://bucket/raw/raw.csv", "\n".join(str(i) for i in range(10)).encode())
     store.put_bytes("s3://bucket/code/preprocessing.py", textwrap.dedent(PREPROCESS).encode())
     make_image(
         "seed-preprocess", {"noop.py": "raise SystemExit(9)"}, ["python", "/opt/program/noop.py"]
     )
     make_image("seed-train", {"train.py": TRAIN}, ["python", "/opt/program/train.py"])
-    definition = _pipeline_until_training()
+    definition = json.loads((DATA / "dssdk_seed_pipeline.asl.json").read_text())
     metric = {"Name": "validation:mse", "Regex": "validation mse <loss>=([0-9\\.]+)"}
     definition["States"]["Train model"]["Parameters"]["AlgorithmSpecification"][
         "MetricDefinitions"
     ] = [metric]
     result = asl.execute(
         definition,
-        {"PreprocessingJobName": "seed-pre", "TrainingJobName": "seed-train", "ModelName": "m"},
+        {
+            "PreprocessingJobName": "seed-pre",
+            "TrainingJobName": "seed-train",
+            "ModelName": "seed-model",
+            "EndpointConfigName": "seed-config",
+            "EndpointName": "seed-endpoint",
+        },
         tasks=Router(),
         virtual_time=True,
     )
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    out = result.output
+    assert result.output == {
+        "EndpointArn": "arn:aws:sagemaker:local:000000000000:endpoint/seed-endpoint"
+    }
+    out = _task_output(result, "TrainingJobStatus")
     assert out["TrainingJobStatus"] == "Completed"
     assert out["TrainingJobName"] == "seed-train"
     assert out["HyperParameters"] == {"epochs": "10", "learning_rate": "0.05"}
@@ -103,7 +150,26 @@ def test_dssdk_generated_pipeline(store, make_image):
     assert details["Arguments"] == ["--split-ratio", "0.2"]
     assert {o["name"] for o in details["Outputs"]} == {"train", "validation"}
     scheduled = [e for e in result.events if e["type"] == "TaskScheduled"]
-    assert len(scheduled) == 2  # no retries: both jobs were accepted and ran once
+    assert len(scheduled) == 5  # no retries: every step was accepted once
+
+    # The endpoint serves the trained model (model.tar.gz from the training job).
+    model = serving.describe_model("seed-model")
+    assert model["PrimaryContainer"]["ModelDataUrl"] == model_uri
+    desc = _wait_in_service("seed-endpoint")
+    assert desc["EndpointConfigName"] == "seed-config"
+    answer = json.loads(serving.invoke_endpoint("seed-endpoint", b"10")["Body"])
+    assert answer == {"y": pytest.approx(0.5), "n_train": 8}
+
+
+def _wait_in_service(name: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = serving.describe_endpoint(name)
+        if desc["EndpointStatus"] == "InService":
+            return desc
+        assert desc["EndpointStatus"] in ("Creating", "Updating"), desc
+        assert time.monotonic() < deadline, desc
+        time.sleep(0.05)
 
 
 def _one_task(resource: str, params: dict, catch: bool = False) -> dict:
