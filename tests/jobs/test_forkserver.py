@@ -32,8 +32,9 @@ def test_supervisor_is_forked_detached_with_callers_environment(
     store, make_image, training_request, monkeypatch
 ):
     code = """
-    import os
+    import os, signal
     print("REGION", os.environ["AWS_REGION"], flush=True)
+    print("SIGINT", signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)
     """
     image = make_image("fs", {"t.py": code}, ["python", "/opt/program/t.py"])
     jobs.create_job("training", training_request("fs-0", image))
@@ -51,7 +52,9 @@ def test_supervisor_is_forked_detached_with_callers_environment(
     assert os.getsid(pid) == pid  # its own session: a signal to ours does not reach it
     done = jobs.wait("training", "fs-1", timeout=30)
     assert done.status == "Completed", done.state.get("failure_reason")
-    assert "REGION eu-fork-1" in done.log_path.read_text()
+    log = done.log_path.read_text()
+    assert "REGION eu-fork-1" in log
+    assert "SIGINT True" in log  # the server's ignored signals are not the job's
     assert done.folder.is_relative_to(os.environ["STEPLINE_HOME"])
     assert _gone(pid, 5)  # reaped by the server, not a zombie
 

@@ -173,7 +173,10 @@ def _child(request: dict, log_fd: int) -> None:
     code = 1
     try:
         os.setsid()
+        # Undo the server's dispositions: an ignored signal stays ignored across exec, so
+        # the job itself would inherit them.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits on its children
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
