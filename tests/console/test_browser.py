@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from conftest import Pipeline, screenshot
+from console_support import Pipeline, screenshot
 from playwright.sync_api import expect
 
 
@@ -166,7 +166,7 @@ def test_executions_list_filters_and_start(page: Any, pipeline: Pipeline) -> Non
 
 
 def test_workflow_pages(page: Any, pipeline: Pipeline) -> None:
-    from conftest import flaky_definition
+    from console_support import flaky_definition
 
     changed = flaky_definition()
     changed["Comment"] = "second revision"

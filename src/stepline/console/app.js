@@ -63,7 +63,17 @@ function badge(status) {
   const key = String(status || "").toLowerCase();
   return h("span", { class: `badge b-${key}`, "data-status": status }, status);
 }
-function every(ms, fn) { const t = setInterval(fn, ms); timers.push(t); return t; }
+// Polls while `anchor` is on the page; a page that was replaced (or never shown because a
+// newer one won the race) stops its own polling at the next tick.
+function every(ms, fn, anchor) {
+  const born = Date.now();
+  const t = setInterval(() => {
+    if (anchor.isConnected) fn();
+    else if (Date.now() - born > 2000) clearInterval(t);
+  }, ms);
+  timers.push(t);
+  return t;
+}
 function title(text, ...extra) { return h("div", { class: "page-title" }, h("h1", {}, text), ...extra); }
 function section(name, ...children) { return h("section", { class: "card" }, h("h2", {}, name), ...children); }
 function errorBox(err) { return h("div", { class: "error-box" }, String(err.message || err)); }
@@ -99,7 +109,9 @@ const routes = [
   [/^#\/endpoints$/, () => endpointsPage()],
   [/^#\/models$/, () => modelsPage()],
 ];
+let routeToken = 0;
 async function route() {
+  const token = ++routeToken;  // a slower, older page load must not replace a newer one
   timers.forEach(clearInterval); timers = [];
   charts.forEach((c) => c.destroy()); charts = [];
   const hash = location.hash || "#/";
@@ -110,7 +122,9 @@ async function route() {
   for (const [re, fn] of routes) {
     const m = hash.match(re);
     if (m) {
-      try { main.replaceChildren(await fn(m)); } catch (err) { main.replaceChildren(errorBox(err)); }
+      let content;
+      try { content = await fn(m); } catch (err) { content = errorBox(err); }
+      if (token === routeToken) main.replaceChildren(content);
       return;
     }
   }
@@ -286,7 +300,7 @@ async function executionsPage(params) {
     h("td", {}, badge(e.status)), h("td", {}, fmtTime(e.startDate)),
     h("td", {}, fmtDuration(e.durationMs)), h("td", {}, e.redriveCount ? `${e.redriveCount}` : ""))));
   fill(first.executions);
-  every(2000, async () => { try { fill((await api(`/api/executions?${q}`)).executions); } catch { /* next tick */ } });
+  every(2000, async () => { try { fill((await api(`/api/executions?${q}`)).executions); } catch { /* next tick */ } }, body);
   const go = () => {
     const p = new URLSearchParams();
     if (smSel.value) p.set("stateMachine", smSel.value);
@@ -408,7 +422,7 @@ async function executionPage(ref) {
   every(700, async () => {
     if (!watch) return;
     try { await refresh(); watch = data.execution.status === "RUNNING"; } catch { /* next tick */ }
-  });
+  }, histBody);
   for (const b of [stopBtn, redriveBtn]) b.addEventListener("click", () => { watch = true; });
   return h("div", { class: "execution", "data-arn": arn },
     title(data.execution.name, stopBtn, redriveBtn, msg),
@@ -553,7 +567,7 @@ async function jobPage(kind, name) {
         await loadMetrics();
         done = (await loadLogs()) && !!job.status.match(/Completed|Failed|Stopped/);
       } catch { /* retry */ }
-    });
+    }, page);
   }, 0);
   return page;
 }
