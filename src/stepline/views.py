@@ -207,7 +207,29 @@ class _Visit:
     retries: int = 0
     status: str = "running"
     after_redrive: bool = False
+    cached: bool = False
+    job: str | None = None
     children: list[int] = field(default_factory=list)
+
+
+def _job_name(text: Any) -> str | None:
+    """The SageMaker job a Task's parameters or result name, if any."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        for key in (
+            "TrainingJobName",
+            "ProcessingJobName",
+            "TransformJobName",
+            "HyperParameterTuningJobName",
+        ):
+            if isinstance(data.get(key), str):
+                return data[key]
+    return None
 
 
 def state_statuses(
@@ -219,16 +241,17 @@ def state_statuses(
 
     Each ``*StateEntered`` event opens a *visit*; every later event is attributed to a visit by
     following ``previousEventId`` (that is how the history threads Parallel branches and Map
-    iterations), so concurrent iterations of one state never mix.  A visit is ``running`` until
-    its ``*StateExited`` event; it is ``succeeded`` if it exited cleanly, ``caught`` if it exited
-    after a failure (a Catch), ``failed`` if it failed and never exited (or is a Fail state), and
-    ``cancelled`` if its enclosing state or the execution ended first.  After a redrive, states
-    that succeeded before it and were not run again are ``cached``: their earlier result was
-    reused.  A node's status summarises its visits (one per Map iteration):
-    running > failed > caught > cancelled > succeeded.
+    iterations), so concurrent iterations of one state never mix.  A visit is ``running``
+    until its ``*StateExited`` event; it is ``succeeded`` if it exited cleanly, ``caught`` if
+    it exited after a failure (a Catch), ``failed`` if it failed and never exited (or is a
+    Fail state), ``cancelled`` if its enclosing state or the execution ended first, and
+    ``cached`` if it was a job step that reused an earlier job's outputs (step caching).
+    After a redrive, states that succeeded before it and were not run again are ``cached``
+    too: their earlier result was reused.  A node's status summarises its visits (one per Map
+    iteration): running > failed > caught > cancelled > succeeded.
 
     Returns ``{node_id: {status, visits, retries, enteredAt, exitedAt, durationMs, input,
-    output, error, cause, iterations}}`` for nodes that ran; missing nodes did not run.
+    output, error, cause, job, iterations}}`` for nodes that ran; missing nodes did not run.
     """
     model = graph_model(definition)
     group_of: dict[str, str | None] = {n["id"]: n.get("group") for n in model["nodes"]}
@@ -319,8 +342,21 @@ def state_statuses(
         if etype.endswith("StateExited"):
             visit.exited = when
             visit.output = details.get("output")
-            visit.status = "caught" if visit.failed else "succeeded"
+            if visit.failed:
+                visit.status = "caught"
+            else:
+                visit.status = "cached" if visit.cached else "succeeded"
             close_children(visit, when)
+        elif etype == "TaskScheduled":
+            visit.job = _job_name(details.get("parameters")) or visit.job
+            if visit.failed:
+                visit.failed = False
+                visit.retries += 1
+        elif etype == "TaskSucceeded":
+            # A job step that reused an earlier job's outputs says so in its result.
+            output = str(details.get("output") or "")
+            visit.cached = '"StepLineCache"' in output
+            visit.job = _job_name(output) or visit.job
         elif etype.startswith("MapIteration"):
             continue
         elif etype.endswith(_FAILURE_SUFFIXES):
@@ -372,6 +408,7 @@ def state_statuses(
             "output": last.output,
             "error": errs[-1].error if errs else None,
             "cause": errs[-1].cause if errs else None,
+            "job": next((v.job for v in reversed(shown) if v.job), None),
         }
         if len(shown) > 1 or last.iteration is not None:
             info["iterations"] = [

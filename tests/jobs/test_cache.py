@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from stepline import asl, jobs
-from stepline.engine.progress import summarize
 from stepline.integrations import Router
 from stepline.jobs import cache
+from stepline.views import state_statuses
 
 TRAIN = """
 import json, os
@@ -71,6 +71,10 @@ def definition(image: str, lr: str = "0.1", tags: list | None = None) -> dict:
     }
 
 
+def defn_of(image: str) -> dict:
+    return definition(image)
+
+
 def run(defn: dict, job: str) -> asl.ExecutionResult:
     result = asl.execute(defn, {"job": job}, tasks=Router())
     assert result.status == "SUCCEEDED", result.cause
@@ -90,7 +94,8 @@ def test_second_identical_run_reuses_outputs(store, image: str) -> None:
     assert store.get_bytes(new_uri) == store.get_bytes("s3://bucket/models/t1/output/model.tar.gz")
     # metrics came along; the history and the progress view say it was cached
     assert second.output["FinalMetricDataList"][0]["Value"] == 0.25
-    assert summarize(second.events)["Train"].status == "cached"
+    assert state_statuses(defn_of(image), second.events, "SUCCEEDED")["Train"]["status"] == "cached"
+    assert state_statuses(defn_of(image), second.events, "SUCCEEDED")["Train"]["job"] == "t2"
     record = jobs.get_record("training", "t2")
     assert record.state["cache"]["source_job"] == "t1"
     assert set(record.state["cache"]["parts"]) >= {"request", "image", "code", "inputs"}

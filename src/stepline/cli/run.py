@@ -29,10 +29,11 @@ from stepline.cli._common import emit_json, load_json_arg
 
 _STYLE = {
     "not_run": "dim",
-    "in_progress": "bold yellow",
+    "running": "bold yellow",
     "succeeded": "green",
     "failed": "bold red",
     "caught": "magenta",
+    "cancelled": "dim red",
     "cached": "cyan",
 }
 
@@ -107,23 +108,6 @@ def _find_workflow(module: dict[str, Any], path: Path) -> tuple[Any, Any]:
     )
 
 
-def state_names(definition: dict) -> list[str]:
-    """Every state name in definition order, nested branches and processors included."""
-    names: list[str] = []
-
-    def walk(graph: dict) -> None:
-        for state_name, spec in graph.get("States", {}).items():
-            names.append(state_name)
-            for branch in spec.get("Branches", []):
-                walk(branch)
-            processor = spec.get("ItemProcessor") or spec.get("Iterator")
-            if processor:
-                walk(processor)
-
-    walk(definition)
-    return names
-
-
 def _last_log_line(job_name: str | None) -> str:
     if not job_name:
         return ""
@@ -141,47 +125,44 @@ def _last_log_line(job_name: str | None) -> str:
     return ""
 
 
-def _table(engine: Any, arn: str, names: list[str]) -> tuple[Table, str]:
-    from stepline.engine.progress import summarize
+def _table(engine: Any, arn: str, definition: dict) -> tuple[Table, str]:
+    """One line per state, coloured from the same reduction the console and notebooks use."""
+    from stepline.views import graph_model, state_statuses
 
     desc = engine.describe_execution(arn)
-    progress = summarize(engine.get_execution_history(arn))
+    statuses = state_statuses(definition, engine.get_execution_history(arn), desc["status"])
     table = Table(title=f"{desc['name']}  [{desc['status']}]", expand=False)
     for column in ("state", "status", "duration", "last log line"):
         table.add_column(column)
-    for state in names:
-        prog = progress.get(state)
-        status = prog.status if prog else "not_run"
+    now = time.time()
+    for node in graph_model(definition)["nodes"]:
+        if node["kind"] != "state":
+            continue
+        info = statuses.get(node["id"], {})
+        status = info.get("status", "not_run")
         duration = ""
-        if prog and prog.started:
-            end = _epoch(prog.ended) if prog.ended and status != "in_progress" else time.time()
-            duration = f"{max(0.0, end - _epoch(prog.started)):.1f}s"
+        if info.get("durationMs") is not None:
+            duration = f"{info['durationMs'] / 1000:.1f}s"
+        elif info.get("enteredAt"):
+            duration = f"{max(0.0, now - info['enteredAt']):.1f}s"
         label = status.replace("_", " ")
-        if prog and prog.entered > 1:
-            label += f" ×{prog.entered}"
+        if info.get("visits", 0) > 1:
+            label += f" ×{info['visits']}"
+        depth = node["id"].count("/") // 2
         table.add_row(
-            state,
-            f"[{_STYLE[status]}]{label}[/]",
+            "  " * depth + node["name"],
+            f"[{_STYLE.get(status, '')}]{label}[/]",
             duration,
-            _last_log_line(prog.job_name) if prog else "",
+            _last_log_line(info.get("job")),
         )
     return table, desc["status"]
 
 
-def _epoch(stamp: Any) -> float:
-    if isinstance(stamp, (int, float)):
-        return float(stamp)
-    from datetime import datetime
-
-    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-
-
 def _watch(engine: Any, arn: str, definition: dict) -> dict:
-    names = state_names(definition)
     console = Console(stderr=True)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
         while True:
-            table, status = _table(engine, arn, names)
+            table, status = _table(engine, arn, definition)
             live.update(table)
             if status != "RUNNING":
                 break
