@@ -26,7 +26,7 @@ import json
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +37,37 @@ if str(HERE) not in sys.path:
 import cards  # noqa: E402 - the sibling corpus generator
 
 from stepline import images  # noqa: E402
-from stepline.sdk.choice import ChoiceRule  # noqa: E402
-from stepline.sdk.intrinsics import Path as JsonPath  # noqa: E402
-from stepline.sdk.intrinsics import States  # noqa: E402
-from stepline.sdk.placeholders import ExecutionInput, StepInput  # noqa: E402
-from stepline.sdk.states import Chain, Choice, Fail, Graph, Pass, State, Succeed, Task  # noqa: E402
+from stepline.sdk.jobs import (  # noqa: E402
+    Estimator,
+    ProcessingInput,
+    ProcessingOutput,
+    Processor,
+    TrainingInput,
+)
+from stepline.steps import (  # noqa: E402
+    Chain,
+    Choice,
+    ChoiceRule,
+    ExecutionInput,
+    Fail,
+    Graph,
+    Pass,
+    ProcessingStep,
+    State,
+    States,
+    StepInput,
+    Succeed,
+    TrainingStep,
+)
+from stepline.steps import Path as JsonPath  # noqa: E402
 from stepline.storage import ObjectStore, get_store  # noqa: E402
+from stepline.workflow import Workflow  # noqa: E402
 
 ROLE = "arn:aws:iam::123456789012:role/SteplineExampleRole"
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 BUCKET = "stepline-examples"
 PREFIX = "ner_bert"
 STATE_MACHINE = "ner-bert"
-PROCESSING = "arn:aws:states:::sagemaker:createProcessingJob.sync"
-TRAINING = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 #: What the training log lines look like (``train.py``'s ``metric()``), for SageMaker.
 METRIC_DEFINITIONS = [
@@ -154,58 +171,29 @@ def _job_name(kind: str) -> Any:
     return States.Format("ner-" + kind + "-{}", JsonPath("$$.Execution.Name"))
 
 
-def _s3_input(name: str, uri: str, local: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "S3Input": {
-            "S3Uri": uri,
-            "LocalPath": local,
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-        },
-    }
+def _processor(cfg: Config, image: str) -> Processor:
+    return Processor(
+        image_uri=image,
+        role=ROLE,
+        instance_type=cfg.instance_type,
+        volume_size_in_gb=10,
+        max_runtime_in_seconds=cfg.max_runtime_seconds,
+    )
 
 
-def _s3_output(name: str, local: str, uri: str) -> dict[str, Any]:
-    return {
-        "OutputName": name,
-        "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"},
-    }
-
-
-def _processing_resources(cfg: Config) -> dict[str, Any]:
-    return {
-        "ClusterConfig": {
-            "InstanceCount": 1,
-            "InstanceType": cfg.instance_type,
-            "VolumeSizeInGB": 10,
-        }
-    }
-
-
-def preprocess_step(cfg: Config, image: str, raw_prefix: str) -> Task:
+def preprocess_step(cfg: Config, image: str, raw_prefix: str) -> ProcessingStep:
     """Processing job: raw cards -> token ids + aligned labels, three splits."""
     out = f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/processed"
-    return Task(
+    return ProcessingStep(
         "Preprocess",
-        resource=PROCESSING,
-        parameters={
-            "ProcessingJobName": _job_name("prep"),
-            "RoleArn": ROLE,
-            "AppSpecification": {
-                "ImageUri": image,
-                "ContainerArguments": ["--max-length", str(cfg.max_length), "--seed", "13"],
-            },
-            "ProcessingInputs": [_s3_input("raw", raw_prefix, "/opt/ml/processing/input/raw")],
-            "ProcessingOutputConfig": {
-                "Outputs": [
-                    _s3_output(split, f"/opt/ml/processing/output/{split}", f"{out}/{split}")
-                    for split in ("train", "validation", "test")
-                ]
-            },
-            "ProcessingResources": _processing_resources(cfg),
-            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
-        },
+        processor=_processor(cfg, image),
+        job_name=_job_name("prep"),
+        inputs=[ProcessingInput(raw_prefix, "/opt/ml/processing/input/raw", input_name="raw")],
+        outputs=[
+            ProcessingOutput(f"/opt/ml/processing/output/{split}", f"{out}/{split}", split)
+            for split in ("train", "validation", "test")
+        ],
+        container_arguments=["--max-length", str(cfg.max_length), "--seed", str(cfg.seed)],
         result_selector={"Outputs.$": "$.ProcessingOutputConfig.Outputs"},
         result_path="$.preprocess",
     )
@@ -216,35 +204,23 @@ def _output_uri(index: int) -> StepInput:
     return StepInput()["preprocess"]["Outputs"][index]["S3Output"]["S3Uri"]
 
 
-def train_step(cfg: Config, image: str) -> Task:
+def train_step(cfg: Config, image: str) -> TrainingStep:
     """Training job: fine-tune MiniLM for token classification."""
-
-    def channel(name: str, index: int) -> dict[str, Any]:
-        source = {"S3DataType": "S3Prefix", "S3Uri": _output_uri(index)}
-        source["S3DataDistributionType"] = "FullyReplicated"
-        return {"ChannelName": name, "DataSource": {"S3DataSource": source}}
-
-    return Task(
+    estimator = Estimator(
+        image_uri=image,
+        role=ROLE,
+        instance_type=cfg.instance_type,
+        volume_size=10,
+        max_run=cfg.max_runtime_seconds,
+        output_path=f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/models",
+        hyperparameters=dict(sorted(cfg.hyperparameters.items())),
+        metric_definitions=METRIC_DEFINITIONS,
+    )
+    return TrainingStep(
         "Train",
-        resource=TRAINING,
-        parameters={
-            "TrainingJobName": _job_name("train"),
-            "RoleArn": ROLE,
-            "AlgorithmSpecification": {
-                "TrainingImage": image,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": METRIC_DEFINITIONS,
-            },
-            "HyperParameters": {k: str(v) for k, v in sorted(cfg.hyperparameters.items())},
-            "InputDataConfig": [channel("train", 0), channel("validation", 1)],
-            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/models"},
-            "ResourceConfig": {
-                "InstanceType": cfg.instance_type,
-                "InstanceCount": 1,
-                "VolumeSizeInGB": 10,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
-        },
+        estimator=estimator,
+        job_name=_job_name("train"),
+        data={"train": TrainingInput(_output_uri(0)), "validation": TrainingInput(_output_uri(1))},
         result_selector={
             "TrainingJobName.$": "$.TrainingJobName",
             "ModelArtifacts.$": "$.ModelArtifacts",
@@ -254,30 +230,23 @@ def train_step(cfg: Config, image: str) -> Task:
     )
 
 
-def evaluate_step(cfg: Config, image: str) -> Task:
-    """Processing job on the model artifact: test-set entity F1 -> ``evaluation.json``."""
+def evaluate_step(cfg: Config, image: str) -> ProcessingStep:
+    """Processing job on the model artifact: test-set entity F1 -> ``evaluation.json``.
+
+    It runs from the training image (same torch/transformers), with its own entrypoint.
+    """
     out = f"s3://{BUCKET}/{PREFIX}/{cfg.corpus_tag}/evaluation"
     model = StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"]
-    return Task(
+    return ProcessingStep(
         "Evaluate",
-        resource=PROCESSING,
-        parameters={
-            "ProcessingJobName": _job_name("eval"),
-            "RoleArn": ROLE,
-            "AppSpecification": {
-                "ImageUri": image,
-                "ContainerEntrypoint": ["python", "/opt/program/evaluate.py"],
-            },
-            "ProcessingInputs": [
-                _s3_input("model", model, "/opt/ml/processing/model"),
-                _s3_input("test", _output_uri(2), "/opt/ml/processing/test"),
-            ],
-            "ProcessingOutputConfig": {
-                "Outputs": [_s3_output("evaluation", "/opt/ml/processing/evaluation", out)]
-            },
-            "ProcessingResources": _processing_resources(cfg),
-            "StoppingCondition": {"MaxRuntimeInSeconds": cfg.max_runtime_seconds},
-        },
+        processor=_processor(cfg, image),
+        job_name=_job_name("eval"),
+        inputs=[
+            ProcessingInput(model, "/opt/ml/processing/model", input_name="model"),
+            ProcessingInput(_output_uri(2), "/opt/ml/processing/test", input_name="test"),
+        ],
+        outputs=[ProcessingOutput("/opt/ml/processing/evaluation", out, "evaluation")],
+        container_entrypoint=["python", "/opt/program/evaluate.py"],
         result_selector={
             "ProcessingJobName.$": "$.ProcessingJobName",
             "Report.$": "$.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri",
@@ -341,34 +310,35 @@ def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> 
 # -- running ----------------------------------------------------------------------------------
 
 
+def build_workflow(cfg: Config | None = None, log: Any = print) -> tuple[Workflow, dict]:
+    """Upload the corpus, build the images, and return ``(workflow, default input)``.
+
+    This is what ``stepline run examples/ner_bert/pipeline.py`` calls.
+    """
+    cfg = cfg or Config()
+    raw_prefix = upload_corpus(cfg, log=log)
+    image_uris = build_images(log=log)
+    workflow = Workflow(STATE_MACHINE, workflow_graph(cfg, image_uris, raw_prefix), role=ROLE)
+    return workflow, {"F1Threshold": cfg.f1_threshold}
+
+
 def run(cfg: Config | None = None, *, name: str | None = None, log: Any = print) -> dict:
-    """Upload the corpus, build the images, run the workflow to the end; returns the execution.
+    """Build the workflow and run one execution to the end; returns its description.
 
     The execution is durable (``stepline executions describe`` shows it afterwards).
     """
-    from stepline.engine import Engine
-
-    cfg = cfg or Config()
     started = time.perf_counter()
-    raw_prefix = upload_corpus(cfg, log=log)
-    image_uris = build_images(log=log)
-    definition = workflow_graph(cfg, image_uris, raw_prefix).to_dict()
-    engine = Engine()
-    engine.create_state_machine(STATE_MACHINE, definition)
+    workflow, inputs = build_workflow(cfg, log=log)
+    workflow.create()
     name = name or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    execution = engine.start_execution(
-        STATE_MACHINE, {"F1Threshold": cfg.f1_threshold, "Config": asdict(cfg)}, name=name
-    )
-    log(
-        f"execution {execution['name']}: {execution['status']} in "
-        f"{time.perf_counter() - started:.1f}s"
-    )
+    execution = workflow.execute(name=name, inputs=inputs, wait=True).describe()
+    elapsed = time.perf_counter() - started
+    log(f"execution {execution['name']}: {execution['status']} in {elapsed:.1f}s")
     if execution.get("output"):
-        output = json.loads(execution["output"])
-        evaluation = output.get("evaluation", {})
+        evaluation = json.loads(execution["output"]).get("evaluation", {})
         log(f"test F1 = {evaluation.get('Metrics', {}).get('f1')} ({evaluation.get('Report')})")
     elif execution.get("error"):
-        log(f"error: {execution['error']}: {execution.get('cause', '')[:500]}")
+        log(f"error: {execution['error']}: {(execution.get('cause') or '')[:500]}")
     return execution
 
 
