@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import put_model, wait_status
+from serving_support import put_model, wait_status
 from typer.testing import CliRunner
 
 from stepline.asl import execute

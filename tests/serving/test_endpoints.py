@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import make_config, make_model, put_model, wait_status
+from serving_support import make_config, make_model, put_model, wait_status
 
 from stepline import jobs, serving
 from stepline.jobs.errors import ValidationException
@@ -256,7 +256,7 @@ def test_endpoint_comes_back_after_server_restart(serve_image) -> None:
 
 
 def test_tar_slip_archive_fails_the_endpoint(serve_image) -> None:
-    from conftest import model_tarball
+    from serving_support import model_tarball
 
     store_uri = "s3://models/evil/model.tar.gz"
     put_model(store_uri, {"w": 1, "b": 1})

@@ -6,7 +6,7 @@ import json
 import struct
 
 import pytest
-from conftest import make_model, put_model
+from serving_support import make_model, put_model
 
 from stepline import jobs
 from stepline.serving import dataproc, transform

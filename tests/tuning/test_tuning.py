@@ -6,7 +6,7 @@ import re
 import statistics
 
 import pytest
-from conftest import tuning_request
+from tuning_support import tuning_request
 
 from stepline import jobs, tuning
 from stepline.asl import execute

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -55,6 +56,9 @@ _REASONS = {
     503: b"Service Unavailable",
     500: b"Internal Server Error",
 }
+
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 class UpstreamGone(Exception):
@@ -472,6 +476,12 @@ class Router:
             port = backend.port
             try:
                 writer.write(request)
+                if _QUICKACK is not None:
+                    # ACK the model server's header segment at once: a server that writes
+                    # headers and body separately would otherwise wait out Nagle + delayed ACK.
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:
+                        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 async with asyncio.timeout(INVOCATION_TIMEOUT):
                     head = await reader.readuntil(b"\r\n\r\n")
                     status_line, headers = _parse_head(head)

@@ -153,6 +153,11 @@ class Server:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, port: int = 0) -> int:
+        # Endpoints recorded InService have no model servers yet: say so before anyone can
+        # reach this server, so nobody mistakes the old record for a live endpoint.
+        for row in api.all_endpoints():
+            if row["status"] == "InService":
+                api.set_endpoint(row["name"], status="SystemUpdating")
         port = self.router.start("127.0.0.1", port)
         for target, name in ((self._reconcile_loop, "reconcile"), (self._stats_loop, "stats")):
             t = threading.Thread(target=target, name=f"stepline-{name}", daemon=True)
