@@ -39,18 +39,23 @@ import cards  # noqa: E402 - the sibling corpus generator
 from stepline import images  # noqa: E402
 from stepline.sdk.jobs import (  # noqa: E402
     Estimator,
+    Model,
     ProcessingInput,
     ProcessingOutput,
     Processor,
     TrainingInput,
 )
 from stepline.steps import (  # noqa: E402
+    Catch,
     Chain,
     Choice,
     ChoiceRule,
+    EndpointConfigStep,
+    EndpointStep,
     ExecutionInput,
     Fail,
     Graph,
+    ModelStep,
     Pass,
     ProcessingStep,
     State,
@@ -98,6 +103,7 @@ class Config:
         }
     )
     f1_threshold: float = 0.90
+    endpoint_name: str = "ner-bert"
     max_runtime_seconds: int = 3600
 
     @property
@@ -256,33 +262,75 @@ def evaluate_step(cfg: Config, image: str) -> ProcessingStep:
     )
 
 
-def deploy_steps(cfg: Config) -> list[State]:
-    """What runs when the model passes the quality gate.
+def deploy_steps(cfg: Config, image: str) -> list[State]:
+    """Model -> EndpointConfig -> Endpoint, run when the model passes the quality gate.
 
-    The serving integrations (createModel / createEndpointConfig / createEndpoint) are being
-    built in parallel; when they land, put the three steps here, before the Succeed.
+    The endpoint (``EndpointName`` in the execution input, ``ner-bert`` by default) serves the
+    model from the training image started with ``serve``.  Each execution registers its own
+    model and endpoint config; the first creates the endpoint, later ones update it in place
+    (createEndpoint fails on an existing endpoint, so its Catch goes to updateEndpoint).
     """
-    ready = Pass(
-        "Ready to deploy",
+    name = _job_name("bert")
+    model = Model(
+        image_uri=image,
+        model_data=StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"],
+        role=ROLE,
+    )
+    create_model = ModelStep("Create model", model=model, model_name=name, result_path="$.model")
+    config = EndpointConfigStep(
+        "Create endpoint config",
+        endpoint_config_name=name,
+        model_name=name,
+        initial_instance_count=1,
+        instance_type=cfg.instance_type,
+        result_path="$.endpoint_config",
+    )
+    endpoint_name = ExecutionInput()["EndpointName"]
+    create = EndpointStep(
+        "Create endpoint",
+        endpoint_name=endpoint_name,
+        endpoint_config_name=name,
+        result_path="$.endpoint",
+    )
+    update = EndpointStep(
+        "Update endpoint",
+        endpoint_name=endpoint_name,
+        endpoint_config_name=name,
+        update=True,
+        result_path="$.endpoint",
+    )
+    summary = Pass(
+        "Deployment summary",
         parameters={
-            "message": "test-set F1 passed the threshold; the model is ready to deploy",
+            "message": "test-set F1 passed the threshold; the model is deployed",
+            "EndpointName": endpoint_name,
+            "ModelArn": StepInput()["model"]["ModelArn"],
             "ModelDataUrl": StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"],
             "F1": StepInput()["evaluation"]["Metrics"]["f1"],
             "Threshold": ExecutionInput()["F1Threshold"],
         },
         result_path="$.deploy",
     )
-    return [ready, Succeed("Deployed", comment="The model passed the F1 quality gate.")]
+    create.add_catch(
+        Catch(
+            error_equals=["SageMaker.AmazonSageMakerException", "SageMaker.ValidationException"],
+            next_step=update,
+            result_path="$.endpoint_exists",
+        )
+    )
+    update.next(summary)
+    done = Succeed("Deployed", comment="The model passed the F1 quality gate and is serving.")
+    return [create_model, config, create, summary, done]
 
 
-def quality_gate(cfg: Config) -> Choice:
+def quality_gate(cfg: Config, image: str) -> Choice:
     """Deploy only when the test-set F1 reaches the execution input's ``F1Threshold``."""
     gate = Choice("Check F1")
     gate.add_choice(
         ChoiceRule.NumericGreaterThanEqualsPath(
             StepInput()["evaluation"]["Metrics"]["f1"], "$$.Execution.Input.F1Threshold"
         ),
-        Chain(deploy_steps(cfg)),
+        Chain(deploy_steps(cfg, image)),
     )
     gate.default_choice(
         Fail(
@@ -301,7 +349,7 @@ def workflow_graph(cfg: Config, image_uris: dict[str, str], raw_prefix: str) -> 
             preprocess_step(cfg, image_uris["preprocess"], raw_prefix),
             train_step(cfg, image_uris["train"]),
             evaluate_step(cfg, image_uris["train"]),
-            quality_gate(cfg),
+            quality_gate(cfg, image_uris["train"]),
         ]
     )
     return Graph(chain, comment="BERT NER on synthetic business cards (stepline example)")
@@ -319,7 +367,7 @@ def build_workflow(cfg: Config | None = None, log: Any = print) -> tuple[Workflo
     raw_prefix = upload_corpus(cfg, log=log)
     image_uris = build_images(log=log)
     workflow = Workflow(STATE_MACHINE, workflow_graph(cfg, image_uris, raw_prefix), role=ROLE)
-    return workflow, {"F1Threshold": cfg.f1_threshold}
+    return workflow, {"F1Threshold": cfg.f1_threshold, "EndpointName": cfg.endpoint_name}
 
 
 def run(cfg: Config | None = None, *, name: str | None = None, log: Any = print) -> dict:
@@ -352,6 +400,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--max-length", type=int, default=cfg.max_length)
     p.add_argument("--instance-type", default=cfg.instance_type)
     p.add_argument("--f1-threshold", type=float, default=cfg.f1_threshold)
+    p.add_argument("--endpoint-name", default=cfg.endpoint_name)
     p.add_argument(
         "--hp",
         action="append",
@@ -372,6 +421,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         instance_type=a.instance_type,
         hyperparameters=hps,
         f1_threshold=a.f1_threshold,
+        endpoint_name=a.endpoint_name,
     )
 
 

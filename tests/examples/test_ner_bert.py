@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,32 @@ def test_train_reads_contract_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 # -- the whole pipeline ------------------------------------------------------------------------
 
 
-def test_pipeline_end_to_end_tiny(pipeline, home: Path) -> None:
-    from stepline import jobs
+CARD = "Jane Doe Data Scientist Acme Corp jane@acme.com Tel: 555-123-4567 www.acme.com"
+ENTITY_TYPES = {"PER", "ORG", "TITLE", "ADDR", "PHONE", "EMAIL", "URL"}
+
+
+def _wait_in_service(name: str, timeout: float = 120.0) -> None:
+    from stepline import serving
+
+    deadline = time.monotonic() + timeout
+    while (status := serving.describe_endpoint(name)["EndpointStatus"]) != "InService":
+        assert status in ("Creating", "Updating") and time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def served(home: Path):  # noqa: ANN201 - a generator fixture
+    """Stops the endpoint and the background server the pipeline starts."""
+    from stepline import serving
+
+    yield
+    for endpoint in serving.list_endpoints()["Endpoints"]:
+        serving.delete_endpoint(endpoint["EndpointName"])
+    serving.stop_server()
+
+
+def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
+    from stepline import jobs, serving
     from stepline.storage import get_store
 
     cfg = pipeline.Config(
@@ -173,6 +198,7 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path) -> None:
         max_length=32,
         hyperparameters={"epochs": 1, "batch_size": 8, "max_steps": 3, "log_interval": 1},
         f1_threshold=0.0,
+        endpoint_name="ner-bert-test",
     )
     lines: list[str] = []
     execution = pipeline.run(cfg, name="tiny-1", log=lines.append)
@@ -225,27 +251,71 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path) -> None:
     assert output["deploy"]["ModelDataUrl"] == model_uri
     assert output["deploy"]["Threshold"] == 0.0
 
-    # Running again with nothing changed re-uploads nothing.
+    # The deploy branch: the endpoint serves the model from the training image.
+    assert output["deploy"]["EndpointName"] == "ner-bert-test"
+    _wait_in_service("ner-bert-test")
+    answer = serving.invoke_endpoint("ner-bert-test", json.dumps({"instances": [CARD, ""]}))
+    predictions = json.loads(answer["Body"])["predictions"]
+    assert len(predictions) == 2 and predictions[1] == []
+    words = CARD.split()
+    for span in predictions[0]:
+        assert span["type"] in ENTITY_TYPES
+        assert span["text"] == " ".join(words[span["start"] : span["end"]])
+
+    # Again with nothing changed: nothing is generated or uploaded, the preprocessing and
+    # training jobs are cache hits, and the existing endpoint is updated, not re-created.
     lines.clear()
-    pipeline.upload_corpus(cfg, log=lines.append)
-    assert lines and all("unchanged" in line for line in lines)
+    again = pipeline.run(cfg, name="tiny-2", log=lines.append)
+    assert again["status"] == "SUCCEEDED", again
+    assert any("corpus:" in line and "unchanged" in line for line in lines)
+    assert not any("uploaded" in line for line in lines)
+    for kind, name in (("processing", "ner-prep-tiny-2"), ("training", "ner-train-tiny-2")):
+        assert jobs.get_record(kind, name).state["cache"]["hit"] is True
+    second = json.loads(again["output"])
+    assert "endpoint_exists" in second  # createEndpoint's Catch went to updateEndpoint
+    assert second["evaluation"]["Metrics"] == output["evaluation"]["Metrics"]
 
 
-def test_quality_gate_fails_below_threshold(pipeline) -> None:
-    """The Choice on its own: F1 under the execution input's threshold ends in the Fail."""
+class _FakeSageMaker:
+    """A task port that records the hosting calls and says the endpoint already exists."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def invoke(self, request):  # noqa: ANN001, ANN201 - asl's TaskRequest / any result
+        from stepline.asl.errors import StatesError
+
+        api = request.resource.rsplit(":", 1)[1]
+        self.calls.append(api)
+        if api == "createEndpoint":
+            raise StatesError("SageMaker.AmazonSageMakerException", "exists", in_state=False)
+        return {"ModelArn": "arn:aws:sagemaker:local:000000000000:model/m"}
+
+
+def test_quality_gate_and_deploy_branch(pipeline) -> None:
+    """F1 under the threshold ends in the Fail; over it, Model -> Config -> Endpoint runs, and
+    an existing endpoint is updated instead of created."""
     from stepline import asl
     from stepline.sdk.states import Graph
 
-    definition = Graph(pipeline.quality_gate(pipeline.Config())).to_dict()
-    for threshold, expected in ((0.95, "FAILED"), (0.5, "SUCCEEDED")):
-        state = {
-            "F1Threshold": threshold,
-            "training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"}},
-            "evaluation": {"Metrics": {"f1": 0.9}},
-        }
-        result = asl.execute(definition, state)
-        assert result.status == expected
-        if expected == "FAILED":
-            assert result.error == "ModelQualityBelowThreshold"
-        else:
-            assert result.output["deploy"]["F1"] == 0.9
+    definition = Graph(pipeline.quality_gate(pipeline.Config(), "img")).to_dict()
+    state = {
+        "EndpointName": "ep",
+        "training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"}},
+        "evaluation": {"Metrics": {"f1": 0.9}},
+    }
+    port = _FakeSageMaker()
+    failed = asl.execute(definition, {**state, "F1Threshold": 0.95}, tasks=port)
+    assert failed.status == "FAILED" and failed.error == "ModelQualityBelowThreshold"
+    assert port.calls == []  # nothing deployed
+
+    passed = asl.execute(definition, {**state, "F1Threshold": 0.5}, tasks=port)
+    assert passed.status == "SUCCEEDED", (passed.error, passed.cause)
+    assert port.calls == [
+        "createModel",
+        "createEndpointConfig",
+        "createEndpoint",
+        "updateEndpoint",
+    ]
+    assert passed.output["deploy"]["F1"] == 0.9
+    assert passed.output["deploy"]["EndpointName"] == "ep"

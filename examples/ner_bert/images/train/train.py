@@ -328,6 +328,11 @@ def save(model: Any, source: str, labels: list[str], metrics: dict[str, float]) 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; on any error writes ``output/failure`` and returns 1."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # the same image hosts the model (SageMaker runs it with serve)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import serve
+
+        return serve.main()
     try:
         hps = read_hyperparameters(argv)
         print("hyperparameters=" + json.dumps(hps, sort_keys=True), flush=True)
