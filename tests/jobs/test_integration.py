@@ -232,27 +232,6 @@ def test_bad_request_and_duplicate_name_errors(store, make_image, training_reque
     jobs.wait("training", "dup-name", timeout=30)
 
 
-def test_transform_is_recorded_but_not_run(store):
-    req = {
-        "TransformJobName": "tr",
-        "ModelName": "m",
-        "TransformInput": {
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/in"}}
-        },
-        "TransformOutput": {"S3OutputPath": "s3://bucket/out"},
-        "TransformResources": {"InstanceType": "local", "InstanceCount": 1},
-    }
-    result = asl.execute(
-        _one_task("arn:aws:states:::sagemaker:createTransformJob.sync", req, catch=True),
-        {},
-        tasks=Router(),
-    )
-    assert result.status == "SUCCEEDED"  # caught States.TaskFailed
-    desc = jobs.describe_transform_job("tr")
-    assert desc["TransformJobStatus"] == "Failed"
-    assert "does not run batch transform jobs yet" in desc["FailureReason"]
-
-
 ENGINE = """
 import json, sys
 from stepline import asl

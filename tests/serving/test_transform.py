@@ -145,3 +145,31 @@ def test_split_and_batch_units() -> None:
     }
     with pytest.raises(dataproc.FilterError):
         dataproc.parse("a.b")
+
+
+def test_transform_through_step_functions_sync(lin) -> None:
+    """``createTransformJob.sync`` runs the job through the jobs layer and waits for it."""
+    from stepline import asl
+    from stepline.integrations import Router
+
+    definition = {
+        "StartAt": "Score",
+        "States": {
+            "Score": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sagemaker:createTransformJob.sync",
+                "Parameters": _request("sfn-t", BatchStrategy="MultiRecord"),
+                "End": True,
+            }
+        },
+    }
+    result = asl.execute(definition, {}, tasks=Router())
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["TransformJobStatus"] == "Completed"
+    assert get_store().get_bytes("s3://data/out/a.csv.out") == b"3.0\n5.0\n7.0\n"
+    # an unknown model is refused before anything is recorded, naming the model
+    bad = _request("sfn-bad", ModelName="no-such-model")
+    definition["States"]["Score"]["Parameters"] = bad
+    failed = asl.execute(definition, {}, tasks=Router())
+    assert failed.error == "SageMaker.AmazonSageMakerException"
+    assert "no-such-model" in failed.cause

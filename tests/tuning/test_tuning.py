@@ -42,6 +42,7 @@ def test_bayesian_beats_random_on_the_same_budget(train_image) -> None:
     assert re.fullmatch(r"bay0-\d{3}-[0-9a-f]{8}", best["TrainingJobName"])
     child = jobs.describe_training_job(best["TrainingJobName"])
     assert child["HyperParameters"]["_tuning_objective_metric"] == "loss"
+    assert child["TuningJobArn"] == desc["HyperParameterTuningJobArn"]
     assert child["HyperParameters"]["x"] == best["TunedHyperParameters"]["x"]
     listed = tuning.list_training_jobs_for_hyper_parameter_tuning_job(
         "bay0", sort_by="FinalObjectiveMetricValue"

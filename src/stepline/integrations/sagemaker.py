@@ -72,13 +72,6 @@ class SageMakerIntegration:
             )
             raise StatesError(_error_name(exc.code), cause, in_state=False) from None
         name = request.parameters[f"{match.group(1)}JobName"]
-        if kind == "transform":
-            record = jobs.get_record(kind, name)
-            raise StatesError(
-                "States.TaskFailed",
-                json.dumps(_to_sfn_json(jobs.describe(record))),
-                in_state=False,
-            )
         if not sync:
             return _with_cache_note(created, jobs.get_record(kind, name))
         record = jobs.wait(kind, name, cancel=request.cancel)

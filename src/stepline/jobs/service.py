@@ -207,6 +207,7 @@ def create_job(
     token: str | None = None,
     coerce_scalars: bool = False,
     cache: bool = False,
+    tuning_job_arn: str | None = None,
 ) -> dict[str, str]:
     """Create and start a job of ``kind``; returns the Create response (``{...JobArn}``).
 
@@ -228,6 +229,8 @@ def create_job(
     state: dict[str, Any] = {
         "stop_grace_seconds": float(os.environ.get(GRACE_ENV, "120")),
     }
+    if tuning_job_arn:
+        state["tuning_job_arn"] = tuning_job_arn
     if cache and kind != "transform" and job_cache.enabled(req):
         parts = job_cache.key_parts(kind, req)
         if parts is not None:
@@ -259,13 +262,9 @@ def create_job(
         run_identifier=None,
     )
     if kind == "transform":
-        record.status = "Failed"
-        record.secondary_status = "Failed"
-        record.ended = now
-        record.state["failure_reason"] = (
-            "ClientError: stepline does not run batch transform jobs yet: the request was "
-            "validated and recorded, but the job was not started"
-        )
+        from stepline.serving.transform import check_transform_request
+
+        check_transform_request(req)
     if not records.insert(record):
         again = records.get(kind, name)
         if again is not None and token is not None and again.token == token:
@@ -274,8 +273,7 @@ def create_job(
     folder.mkdir(parents=True, exist_ok=True)
     record.log_path.touch()
     records.write_snapshot(record)
-    if kind != "transform":
-        records.update(kind, name, supervisor=_spawn_supervisor(kind, name, folder))
+    records.update(kind, name, supervisor=_spawn_supervisor(kind, name, folder))
     return {arn_key: arn}
 
 
@@ -330,9 +328,11 @@ def _create_cached(
     return {arn_key: arn}
 
 
-def create_training_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
-    """CreateTrainingJob."""
-    return create_job("training", request, token=token)
+def create_training_job(
+    request: dict[str, Any], *, token: str | None = None, tuning_job_arn: str | None = None
+) -> dict[str, str]:
+    """CreateTrainingJob (``tuning_job_arn``: the job is a tuning job's child)."""
+    return create_job("training", request, token=token, tuning_job_arn=tuning_job_arn)
 
 
 def create_processing_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
@@ -341,8 +341,7 @@ def create_processing_job(request: dict[str, Any], *, token: str | None = None) 
 
 
 def create_transform_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
-    """CreateTransformJob: validated and recorded; running it is not supported yet (the
-    record ends ``Failed`` with a FailureReason saying so)."""
+    """CreateTransformJob: the serving layer runs it (the model's server fed record by record)."""
     return create_job("transform", request, token=token)
 
 
@@ -359,7 +358,7 @@ def supervisor_alive(record: JobRecord) -> bool:
 
 def ensure_supervised(record: JobRecord) -> None:
     """Start a new supervisor for an unfinished job whose supervisor died (it reattaches)."""
-    if record.terminal or record.kind == "transform" or supervisor_alive(record):
+    if record.terminal or supervisor_alive(record):
         return
     if record.supervisor and time.time() - record.modified < 0.5 and not record.run_identifier:
         return  # just spawned; its first write has not landed yet
@@ -511,6 +510,8 @@ def describe(record: JobRecord) -> dict[str, Any]:
     created, modified = _dt(record.created), _dt(record.modified)
     if kind == "training":
         out["TrainingJobArn"] = record.arn
+        if state.get("tuning_job_arn"):
+            out["TuningJobArn"] = state["tuning_job_arn"]
         if record.status != "Failed":
             out_path = record.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
             default = f"{out_path}/{record.name}/output/model.tar.gz"

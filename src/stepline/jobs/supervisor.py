@@ -543,6 +543,12 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         raise SystemExit("usage: python -m stepline.jobs.supervisor KIND NAME")
+    if args[0] == "transform":
+        # Batch transform runs the model's server and feeds it records: the serving layer's.
+        from stepline.serving.transform import run_transform_job
+
+        run_transform_job(args[1])
+        return
     Supervisor(args[0], args[1]).run()
 
 

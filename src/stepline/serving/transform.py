@@ -375,15 +375,20 @@ def run_transform_job(name: str) -> JobRecord:
     )
 
 
-def create_transform_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
-    """CreateTransformJob: validated by the jobs layer, run by a detached runner process."""
-    req = validate("transform", request)
+def check_transform_request(req: dict[str, Any]) -> None:
+    """SageMaker's rules beyond the shape: the model exists, payload x concurrency <= 100."""
     api.model_request(req["ModelName"])  # ValidationException when the model is unknown
     if req.get("MaxPayloadInMB") is not None and req.get("MaxConcurrentTransforms"):
         if req["MaxPayloadInMB"] * req["MaxConcurrentTransforms"] > 100:
             raise ValidationException(
                 "MaxConcurrentTransforms * MaxPayloadInMB must not exceed 100"
             )
+
+
+def create_transform_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
+    """CreateTransformJob: validated by the jobs layer, run by a detached runner process."""
+    req = validate("transform", request)
+    check_transform_request(req)
     name = req["TransformJobName"]
     arn = job_arn("transform", name)
     now = time.time()

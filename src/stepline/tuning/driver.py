@@ -24,6 +24,7 @@ from stepline import jobs
 from stepline.jobs import records
 from stepline.jobs.runtimes import machine, resources_for
 from stepline.tuning import service, space
+from stepline.tuning.service import arn as tuning_arn
 
 POLL = 0.05
 
@@ -200,7 +201,9 @@ class Driver:
             )
         try:
             jobs.create_training_job(
-                _child_request(self.req, child, hps), token=f"tuning:{self.name}:{number}"
+                _child_request(self.req, child, hps),
+                token=f"tuning:{self.name}:{number}",
+                tuning_job_arn=tuning_arn(self.name),
             )
         except jobs.SageMakerError as exc:
             self._finish_trial(child, trial, "Failed", None, str(exc), False)
