@@ -110,6 +110,9 @@ def _console_dir() -> Path:
 def create_app(engine: Engine | None = None) -> FastAPI:
     """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``)."""
     eng = engine if engine is not None else Engine()
+    from stepline.serving import console as serving_console
+
+    serving_console.register()
     app = FastAPI(
         title="stepline console API",
         version="1",
