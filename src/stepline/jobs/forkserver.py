@@ -168,11 +168,15 @@ def _preload() -> None:
     machine()  # CPUs, memory and GPUs (cached per process)
 
 
-def _child(request: dict, log_fd: int) -> None:
+def _child(request: dict, log_fd: int, ready_fd: int) -> None:
     """In the forked process: detach, redirect, take the caller's environment, supervise."""
     code = 1
     try:
         os.setsid()
+        # Tell the server we are detached, so the pid it hands back is already our own
+        # session's leader (a signal to the caller's group can no longer reach us).
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
         # Undo the server's dispositions: an ignored signal stays ignored across exec, so
         # the job itself would inherit them.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits on its children
@@ -210,10 +214,17 @@ def _fork(request: dict) -> int:
     log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _child(request, log_fd)
+        os.close(ready_r)
+        _child(request, log_fd, ready_w)
+    os.close(ready_w)
     os.close(log_fd)
+    try:
+        select.select([ready_r], [], [], 5.0)
+    finally:
+        os.close(ready_r)
     return pid
 
 

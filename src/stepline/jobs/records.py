@@ -24,12 +24,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stepline import config
+from stepline import config, db
 
 KINDS = ("training", "processing", "transform")
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -65,37 +64,15 @@ CREATE TABLE IF NOT EXISTS job_metrics (
 CREATE INDEX IF NOT EXISTS job_metrics_job ON job_metrics (kind, name);
 """
 
-_local = threading.local()
-
 
 def connect() -> sqlite3.Connection:
     """A connection to ``stepline.db`` (one per thread and database path), schema ensured."""
-    path = str(config.db_path())
-    cache = getattr(_local, "conns", None)
-    if cache is None:
-        cache = _local.conns = {}
-    conn = cache.get(path)
-    if conn is None or not os.path.exists(path):
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(_SCHEMA)
-        cache[path] = conn
-    return conn
+    return db.connect(_SCHEMA)
 
 
-@contextlib.contextmanager
-def transaction() -> Iterator[sqlite3.Connection]:
+def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``: one writer at a time, readers never blocked."""
-    conn = connect()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return db.transaction(connect())
 
 
 @dataclass

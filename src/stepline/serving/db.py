@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-from stepline import config
+from stepline import db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS serving_models (
@@ -65,37 +62,15 @@ CREATE TABLE IF NOT EXISTS serving_stats (
 );
 """
 
-_local = threading.local()
-
 
 def connect() -> sqlite3.Connection:
     """A connection (one per thread and database path) with the serving schema."""
-    path = str(config.db_path())
-    cache = getattr(_local, "conns", None)
-    if cache is None:
-        cache = _local.conns = {}
-    conn = cache.get(path)
-    if conn is None or not os.path.exists(path):
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(_SCHEMA)
-        cache[path] = conn
-    return conn
+    return db.connect(_SCHEMA)
 
 
-@contextlib.contextmanager
-def transaction() -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``: one writer at a time."""
-    conn = connect()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``: one writer at a time, readers never blocked."""
+    return db.transaction(connect())
 
 
 def row_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
