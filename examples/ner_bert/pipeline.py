@@ -58,6 +58,7 @@ from stepline.steps import (  # noqa: E402
     ModelStep,
     Pass,
     ProcessingStep,
+    Retry,
     State,
     States,
     StepInput,
@@ -316,6 +317,16 @@ def deploy_steps(cfg: Config, image: str) -> list[State]:
             error_equals=["SageMaker.AmazonSageMakerException", "SageMaker.ValidationException"],
             next_step=update,
             result_path="$.endpoint_exists",
+        )
+    )
+    # A rollout still in progress (a run right after another) makes updateEndpoint fail, as
+    # on AWS: wait for it and try again.
+    update.add_retry(
+        Retry(
+            error_equals=["SageMaker.AmazonSageMakerException", "SageMaker.ValidationException"],
+            interval_seconds=2,
+            max_attempts=8,
+            backoff_rate=1.5,
         )
     )
     update.next(summary)

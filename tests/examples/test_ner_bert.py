@@ -324,3 +324,5 @@ def test_quality_gate_and_deploy_branch(pipeline) -> None:
     ]
     assert passed.output["deploy"]["F1"] == 0.9
     assert passed.output["deploy"]["EndpointName"] == "ep"
+    retry = definition["States"]["Update endpoint"]["Retry"][0]
+    assert "SageMaker.AmazonSageMakerException" in retry["ErrorEquals"]  # rollout in progress
