@@ -172,3 +172,22 @@ def test_cli_cache_explain(store, image: str, home) -> None:
         timeout=60,
     ).stdout
     assert "request.HyperParameters" in text and "x1" in text
+
+
+def test_same_bytes_under_another_prefix_still_hit(store, image: str) -> None:
+    """A downstream step whose input URI embeds an upstream job's name (a model artifact)
+    hits when the bytes are the same, though the URI differs."""
+    store.put_bytes("s3://bucket/runs/a/train/rows.txt", b"a b c d")
+    store.put_bytes("s3://bucket/runs/b/train/rows.txt", b"a b c d")
+    first = definition(image)
+    channel = first["States"]["Train"]["Parameters"]["InputDataConfig"][0]
+    channel["DataSource"]["S3DataSource"]["S3Uri"] = "s3://bucket/runs/a/train"
+    run(first, "p1")
+    channel["DataSource"]["S3DataSource"]["S3Uri"] = "s3://bucket/runs/b/train"
+    second = run(first, "p2")
+    assert second.output["StepLineCache"]["SourceJob"] == "p1"
+    store.put_bytes("s3://bucket/runs/c/train/rows.txt", b"other bytes")
+    channel["DataSource"]["S3DataSource"]["S3Uri"] = "s3://bucket/runs/c/train"
+    third = run(first, "p3")
+    assert "StepLineCache" not in third.output
+    assert cache.explain("training", "p3")["differences"] == ["inputs.train"]

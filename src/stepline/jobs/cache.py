@@ -2,9 +2,11 @@
 job reuses that job's outputs instead of running.
 
 The cache key has named parts so a miss can be explained: every top-level request field
-(hashed after replacing the job's own name, so output paths that embed it compare equal),
-the image digest, the code digest (the script-mode source archive's ETag) and one digest per
-input channel (the keys and ETags of every object under its S3 prefix).  A hit copies the
+(hashed after replacing the job's own name, so output paths that embed it compare equal, and
+each input's URI, since inputs count by content), the image digest, the code digest (the
+script-mode source archive's ETag) and one digest per input channel (the relative keys and
+ETags of every object under its S3 prefix -- a model under a new job's name is the same
+input when its bytes are).  A hit copies the
 source job's outputs to where the new request wants them and records a Completed job that
 says which job it reused; nothing runs.
 
@@ -76,10 +78,34 @@ def _inputs(kind: str, req: dict[str, Any]) -> dict[str, str]:
 
 
 def _prefix_digest(store: Any, uri: str) -> str:
-    listing = [(o.key, o.etag) for o in store.list(uri)]
+    """Digest of the objects under ``uri`` by *relative* key and ETag: the same bytes under
+    another prefix (say, a model under a new training job's name) digest the same."""
+    from stepline.storage import parse_s3_uri
+
+    _, prefix = parse_s3_uri(uri, allow_prefix=True)
+    listing = [(o.key[len(prefix) :], o.etag) for o in store.list(uri)]
     if not listing:
         raise LookupError(uri)
     return _digest(listing)
+
+
+def _without_input_uris(kind: str, req: dict[str, Any]) -> dict[str, Any]:
+    """The request with each input's S3 URI replaced by a marker: inputs count by content."""
+    req = json.loads(json.dumps(req))
+    if kind == "training":
+        for channel in req.get("InputDataConfig") or []:
+            source = channel.get("DataSource", {}).get("S3DataSource")
+            if source:
+                source["S3Uri"] = "{input}"
+    elif kind == "processing":
+        for item in req.get("ProcessingInputs") or []:
+            if "S3Input" in item:
+                item["S3Input"]["S3Uri"] = "{input}"
+    else:
+        source = req.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource")
+        if source:
+            source["S3Uri"] = "{input}"
+    return req
 
 
 def _image_digest(kind: str, req: dict[str, Any]) -> str | None:
@@ -114,8 +140,11 @@ def key_parts(kind: str, req: dict[str, Any]) -> dict[str, Any] | None:
     store = get_store()
     name = req[_NAME_FIELD[kind]]
     volatile = {_NAME_FIELD[kind], "Tags"}
+    comparable = _without_input_uris(kind, req)
     request = {
-        k: _digest(_without_name(v, name)) for k, v in sorted(req.items()) if k not in volatile
+        k: _digest(_without_name(v, name))
+        for k, v in sorted(comparable.items())
+        if k not in volatile
     }
     try:
         inputs = {n: _prefix_digest(store, uri) for n, uri in sorted(_inputs(kind, req).items())}
