@@ -5,6 +5,14 @@ is started with the ``serve`` argument, the model artifact is extracted at ``/op
 the server listens on ``SAGEMAKER_BIND_TO_PORT`` (8080 when absent; here a free local port so
 any number of endpoints can run at once), extra ports come from ``SAGEMAKER_SAFE_PORT_RANGE``,
 and it is healthy once ``GET /ping`` answers 200 within 2 seconds.
+
+The port is the same number on the host and in the run (``RunSpec.ports``): the process
+runtime's sandbox shares the host's network, and the container runtime publishes it on the
+host's loopback only (``-p 127.0.0.1:P:P``), so container images answer the router without
+``--network host`` and without exposing the model server beyond this machine.  The runs keep
+their network: ``EnableNetworkIsolation`` would need a network namespace with no route out
+yet an inbound port, which neither bubblewrap (``--unshare-net``) nor podman
+(``--network none`` drops published ports) offers.
 """
 
 from __future__ import annotations
@@ -14,14 +22,13 @@ import os
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stepline import images
 from stepline.jobs.runtimes import Mount, RunSpec, get_runtime, resources_for
-from stepline.jobs.runtimes.base import Prepared
-from stepline.jobs.runtimes.container import ContainerRuntime
 
 PING_TIMEOUT = 2.0
 INVOCATION_TIMEOUT = 60.0
@@ -69,22 +76,6 @@ def safe_port_range() -> str:
                 _handed_out.update(block)
                 return f"{low}-{low + SAFE_RANGE_SIZE - 1}"
     raise OSError("no free port range")
-
-
-class HostNetworkContainerRuntime(ContainerRuntime):
-    """podman with the host's network, so the model server's port is reachable locally.
-
-    The runtime interface has no port mapping; serving needs the container to listen on the
-    host's loopback, which ``--network host`` gives without touching the jobs' runtime.
-    """
-
-    def prepare(self, spec: RunSpec) -> Prepared:
-        prepared = super().prepare(spec)
-        argv = list(prepared.argv)
-        at = argv.index("run") + 1
-        argv[at:at] = ["--network", "host"]
-        prepared.argv = argv
-        return prepared
 
 
 def ping(port: int, timeout: float = PING_TIMEOUT) -> bool:
@@ -151,14 +142,16 @@ class ModelInstance:
             mounts=[Mount(spec.model_dir, "/opt/ml/model", read_only=True)],
             resources=resources,
             network=True,
+            ports=[self.port],
             scratch=scratch,
-            name=f"stepline-ep-{spec.endpoint}-{spec.variant}-{self.index}-{os.getpid()}",
+            # Unique per start: a blue/green update starts the new "AllTraffic 1" while the
+            # old one still serves, and a container name can be held by one container only.
+            name=(
+                f"stepline-ep-{spec.endpoint}-{spec.variant}-{self.index}-{os.getpid()}-"
+                f"{uuid.uuid4().hex[:8]}"
+            ),
         )
-        runtime = (
-            HostNetworkContainerRuntime()
-            if self.image.runtime == "container"
-            else get_runtime(self.image.runtime)
-        )
+        runtime = get_runtime(self.image.runtime)
         spec.folder.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(

@@ -43,6 +43,13 @@ class RunSpec:
     resources: Resources | None = None
     #: False is SageMaker's EnableNetworkIsolation: no network at all.
     network: bool = True
+    #: Ports a server in the run listens on, reachable from the host at ``127.0.0.1:PORT``
+    #: (the same number on both sides, so the run's environment can name it).  The
+    #: container runtime publishes them (``-p 127.0.0.1:P:P``); the process runtime shares
+    #: the host's network, where the server binds the port itself.  Only loopback: a model
+    #: server is for this machine's router, never for the LAN.  Publishing needs a network
+    #: (``network=False`` with ports is refused rather than silently unreachable).
+    ports: list[int] = field(default_factory=list)
     #: Host folder backing the job's ``/tmp`` (None: a tmpfs in the sandbox, host /tmp without).
     scratch: Path | None = None
     #: A name for the run (container name; also shown in process listings).

@@ -2,9 +2,13 @@
 
 ``podman run`` gets bind mounts for the job folders (``/opt/ml/...``), ``--network none`` for
 network isolation, ``--cpus``/``--memory`` from the resources, and the GPU devices handed
-over.  The engine's client stays attached with its output going to the log file, so the log
-fills as the job writes; the container is named ``stepline-...`` and kept until its exit code
-is read, so a reattached handle (after an engine restart) can still ask the engine for it.
+over.  Each of ``RunSpec.ports`` (a model server's port) is published on the host's loopback
+with ``-p 127.0.0.1:P:P`` so the router reaches it; the server inside must listen on all the
+container's addresses, as SageMaker images do, because a forwarded connection arrives on the
+container's own interface, not on its loopback.  The engine's client stays attached with its
+output going to the log file, so the log fills as the job writes; the container is named
+``stepline-...`` and kept until its exit code is read, so a reattached handle (after an
+engine restart) can still ask the engine for it.
 """
 
 from __future__ import annotations
@@ -48,8 +52,17 @@ class ContainerRuntime(Runtime):
             Path(spec.scratch).mkdir(parents=True, exist_ok=True)
             args += ["-v", f"{Path(spec.scratch).resolve()}:/tmp:rw"]
             paths["/tmp"] = Path(spec.scratch)
+        if spec.ports and not spec.network:
+            # podman drops -p under --network none without a word, and its internal networks
+            # do not forward ports either: the server would start but never be reachable.
+            raise ValueError(
+                "a run that publishes ports needs a network (network=False with ports "
+                f"{spec.ports}); the container engine cannot forward into --network none"
+            )
         if not spec.network:
             args += ["--network", "none"]
+        for port in spec.ports:
+            args += ["-p", f"127.0.0.1:{port}:{port}"]
         notes: list[str] = []
         res = spec.resources
         env = dict(spec.env)

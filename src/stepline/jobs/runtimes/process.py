@@ -9,6 +9,10 @@ Layout inside the sandbox (``bwrap``, as root; no container engine):
 * the job's mounts (``/opt/ml`` ...) are bound last, at their container paths;
 * ``/tmp`` is the run's scratch folder (or a tmpfs); ``/proc`` and ``/dev`` are fresh, GPU
   devices are passed through; ``network=False`` adds ``--unshare-net``;
+* ``RunSpec.ports`` need nothing: the sandbox shares the host's network namespace, so a
+  server binding ``127.0.0.1:PORT`` is already reachable there (the list is not used; with
+  ``network=False`` the port would be in the private namespace and unreachable, which is why
+  serving keeps the network);
 * the image venv is visible at its own path (its scripts carry absolute shebangs) and its
   ``bin`` is first on PATH; WORKDIR is the working directory.
 
