@@ -257,3 +257,54 @@ def test_nested_execution_is_durable_and_listed(engine: Engine) -> None:
     assert json.loads(desc["output"]) == {"got": 3}
     children = engine.list_executions("child")
     assert len(children) == 1 and children[0]["status"] == "SUCCEEDED"
+
+
+def test_stepline_server_resumes_interrupted_executions(tmp_path: Path) -> None:
+    """Killing the process that runs an execution leaves it RUNNING; the server continues it."""
+    path = tmp_path / "wait.json"
+    path.write_text(
+        json.dumps(
+            {
+                "StartAt": "W",
+                "States": {
+                    "W": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+                    "Done": {"Type": "Pass", "Result": "finished", "End": True},
+                },
+            }
+        )
+    )
+    env = {**os.environ, "STEPLINE_HOME": str(tmp_path)}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "stepline", "states", "run", str(path), "--name", "orphan"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    engine = Engine(tmp_path)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            if any(e["type"] == "WaitStateEntered" for e in engine.get_execution_history("orphan")):
+                break
+        except EngineError:
+            pass
+        time.sleep(0.02)
+    runner.kill()
+    runner.wait(10)
+    assert engine.describe_execution("orphan")["status"] == "RUNNING"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stepline", "server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 30
+        while engine.describe_execution("orphan")["status"] == "RUNNING":
+            assert time.time() < deadline, "the server did not resume the execution"
+            time.sleep(0.1)
+        desc = engine.describe_execution("orphan")
+        assert desc["status"] == "SUCCEEDED"
+        assert json.loads(desc["output"]) == "finished"
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -11,6 +11,9 @@ def server(
     background: bool = typer.Option(False, "--background", help="Start as a daemon."),
     stop: bool = typer.Option(False, "--stop", help="Stop the running server."),
     status: bool = typer.Option(False, "--status", help="Show the running server."),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue executions left running by dead processes."
+    ),
 ) -> None:
     """Host endpoints: the router on 127.0.0.1 and their model servers."""
     from stepline.serving import server as srv
@@ -29,4 +32,4 @@ def server(
     if background:
         typer.echo(f"http://127.0.0.1:{srv.ensure_server(port=port)}")
         return
-    srv.serve_forever(port)
+    srv.serve_forever(port, resume_executions=resume)

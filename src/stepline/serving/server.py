@@ -567,8 +567,24 @@ def stop_server(timeout: float = 30.0) -> bool:
     return True
 
 
-def serve_forever(port: int | None = None) -> None:
-    """Run the server in this process until SIGTERM/SIGINT (``stepline server``)."""
+def _resume_executions() -> None:
+    """The server is where the engine lives on: continue executions whose process died."""
+    from stepline.engine import Engine
+
+    try:
+        for arn in Engine().resume(wait=False):
+            _log(f"resumed execution {arn}")
+    except Exception as exc:  # noqa: BLE001 - serving endpoints must not depend on it
+        _log(f"resume error: {exc!r}")
+
+
+def serve_forever(port: int | None = None, *, resume_executions: bool = False) -> None:
+    """Run the server in this process until SIGTERM/SIGINT (``stepline server``).
+
+    ``resume_executions``: also continue every execution left running by a dead process
+    (what ``stepline server`` does when started by hand; an on-demand start for an endpoint
+    does not, so deploying a model never revives unrelated work).
+    """
     home = config.home()
     lock = open(home / "server.lock", "w")  # noqa: SIM115 - held for the process lifetime
     try:
@@ -590,6 +606,8 @@ def serve_forever(port: int | None = None) -> None:
     tmp.write_text(json.dumps(state))
     os.replace(tmp, _state_path())
     _log(f"stepline server listening on http://127.0.0.1:{bound} (home {home})")
+    if resume_executions:
+        threading.Thread(target=_resume_executions, name="resume", daemon=True).start()
     done = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
