@@ -13,7 +13,9 @@ The job layer builds a :class:`RunSpec` and hands it to a :class:`Runtime`::
     Mount(host, target, read_only=False)
     Resources(cpus, memory_bytes, gpus=0, gpu_ids=())
     RunSpec(image, log_path, command=None, entrypoint=None, env={}, mounts=[],
-            resources=None, network=True, scratch=None, name=None)
+            resources=None, network=True, scratch=None, name=None, ports=[])
+    # ports: servers (endpoints) reachable from the host at 127.0.0.1:PORT; the container
+    # runtime publishes them, the process sandbox shares the host network already
     Prepared(argv, env, cwd, paths, sandboxed, warnings, notes).host_path(container_path)
 
 Resources::
