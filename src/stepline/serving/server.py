@@ -147,6 +147,7 @@ class Server:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []
         self._last_health = 0.0
         self._last_seen: dict[str, tuple[str, float]] = {}
 
@@ -176,6 +177,13 @@ class Server:
         self.wake.set()
         for t in self._threads:
             t.join(5)
+        # A create, update or delete in flight owns model servers the deployments table may no
+        # longer list (a delete has already unrouted its endpoint): let it finish, or its
+        # servers would outlive this process.
+        with self.lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(60)
         self.router.stop()
         with self.lock:
             deployments = list(self.deployments.values())
@@ -233,7 +241,11 @@ class Server:
                     self.busy.discard(name)
                 self.wake.set()
 
-        threading.Thread(target=run, name=f"stepline-ep-{name}", daemon=True).start()
+        worker = threading.Thread(target=run, name=f"stepline-ep-{name}", daemon=True)
+        with self.lock:
+            self._workers = [w for w in self._workers if w.is_alive()]
+            self._workers.append(worker)
+        worker.start()
 
     def reconcile(self) -> None:
         rows = {row["name"]: row for row in api.all_endpoints()}
