@@ -63,6 +63,7 @@ from stepline.steps import (  # noqa: E402
     States,
     StepInput,
     Succeed,
+    Task,
     TrainingStep,
 )
 from stepline.steps import Path as JsonPath  # noqa: E402
@@ -331,7 +332,74 @@ def deploy_steps(cfg: Config, image: str) -> list[State]:
     )
     update.next(summary)
     done = Succeed("Deployed", comment="The model passed the F1 quality gate and is serving.")
-    return [create_model, config, create, summary, done]
+    Chain([create_model, config, create, summary, done])
+    return already_serving(endpoint_name, next_step=create_model, done=done)
+
+
+def already_serving(endpoint_name: Any, *, next_step: State, done: State) -> list[State]:
+    """Skip the rollout when the endpoint already serves the very model this run would deploy.
+
+    The endpoint's current model artifact is read with the AWS SDK integration's describe
+    calls, as a Step Functions user would; when it is this run's artifact (a rerun whose
+    training job was a cache hit reports the reused model's artifact) and the endpoint is
+    InService, rolling out an identical model would only cost a blue/green switch.  On AWS
+    every run trains a new artifact, so the pipeline always deploys there.
+    """
+    sdk = "arn:aws:states:::aws-sdk:sagemaker:"
+    current = Task(
+        "Current endpoint",
+        resource=sdk + "describeEndpoint",
+        parameters={"EndpointName": endpoint_name},
+        result_selector={"Config.$": "$.EndpointConfigName", "Status.$": "$.EndpointStatus"},
+        result_path="$.current",
+    )
+    current_config = Task(
+        "Current endpoint config",
+        resource=sdk + "describeEndpointConfig",
+        parameters={"EndpointConfigName": StepInput()["current"]["Config"]},
+        result_selector={"Model.$": "$.ProductionVariants[0].ModelName"},
+        result_path="$.current_config",
+    )
+    current_model = Task(
+        "Current model",
+        resource=sdk + "describeModel",
+        parameters={"ModelName": StepInput()["current_config"]["Model"]},
+        result_selector={"ModelDataUrl.$": "$.PrimaryContainer.ModelDataUrl"},
+        result_path="$.current_model",
+    )
+    for step in (current, current_config, current_model):
+        # No endpoint yet (or it went away meanwhile): deploy.
+        step.add_catch(
+            Catch(error_equals=["States.ALL"], next_step=next_step, result_path="$.no_endpoint")
+        )
+    same = Choice("Already serving it?")
+    keep = Pass(
+        "Keep serving",
+        parameters={
+            "message": "the endpoint already serves this model; nothing to roll out",
+            "EndpointName": endpoint_name,
+            "ModelDataUrl": StepInput()["current_model"]["ModelDataUrl"],
+        },
+        result_path="$.deploy",
+    )
+    keep.next(done)
+    same.add_choice(
+        ChoiceRule.And(
+            [
+                ChoiceRule.StringEquals(StepInput()["current"]["Status"], "InService"),
+                ChoiceRule.StringEqualsPath(
+                    StepInput()["current_model"]["ModelDataUrl"],
+                    StepInput()["training"]["ModelArtifacts"]["S3ModelArtifacts"],
+                ),
+            ]
+        ),
+        keep,
+    )
+    same.default_choice(next_step)
+    current.next(current_config)
+    current_config.next(current_model)
+    current_model.next(same)
+    return [current]
 
 
 def quality_gate(cfg: Config, image: str) -> Choice:

@@ -268,7 +268,8 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
         assert span["text"] == " ".join(words[span["start"] : span["end"]])
 
     # Again with nothing changed: nothing is generated or uploaded, the preprocessing and
-    # training jobs are cache hits, and the existing endpoint is updated, not re-created.
+    # training jobs are cache hits, and the endpoint, already serving that very model, is
+    # left alone (no rollout).
     lines.clear()
     again = pipeline.run(cfg, name="tiny-2", log=lines.append)
     assert again["status"] == "SUCCEEDED", again
@@ -277,8 +278,12 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
     for kind, name in (("processing", "ner-prep-tiny-2"), ("training", "ner-train-tiny-2")):
         assert jobs.get_record(kind, name).state["cache"]["hit"] is True
     second = json.loads(again["output"])
-    assert "endpoint_exists" in second  # createEndpoint's Catch went to updateEndpoint
+    assert "already serves this model" in second["deploy"]["message"]
+    assert second["deploy"]["ModelDataUrl"] == model_uri  # the first run's artifact, serving
+    assert "endpoint_exists" not in second  # no createEndpoint/updateEndpoint this time
     assert second["evaluation"]["Metrics"] == output["evaluation"]["Metrics"]
+    answer = serving.invoke_endpoint("ner-bert-test", json.dumps({"instances": [CARD]}))
+    assert json.loads(answer["Body"])["predictions"][0]
 
 
 class _FakeSageMaker:
@@ -292,6 +297,8 @@ class _FakeSageMaker:
 
         api = request.resource.rsplit(":", 1)[1]
         self.calls.append(api)
+        if api == "describeEndpoint":  # the pipeline first asks what the endpoint serves
+            raise StatesError("SageMaker.ValidationException", "not found", in_state=False)
         if api == "createEndpoint":
             raise StatesError("SageMaker.AmazonSageMakerException", "exists", in_state=False)
         return {"ModelArn": "arn:aws:sagemaker:local:000000000000:model/m"}
@@ -317,6 +324,7 @@ def test_quality_gate_and_deploy_branch(pipeline) -> None:
     passed = asl.execute(definition, {**state, "F1Threshold": 0.5}, tasks=port)
     assert passed.status == "SUCCEEDED", (passed.error, passed.cause)
     assert port.calls == [
+        "describeEndpoint",
         "createModel",
         "createEndpointConfig",
         "createEndpoint",

@@ -88,10 +88,15 @@ def test_second_identical_run_reuses_outputs(store, image: str) -> None:
     second = run(definition(image), "t2")
     assert second.output["StepLineCache"]["SourceJob"] == "t1"
     assert second.output["TrainingJobStatus"] == "Completed"
-    # the new job's artifact exists where SageMaker would put it, with the same content
-    new_uri = second.output["ModelArtifacts"]["S3ModelArtifacts"]
-    assert new_uri == "s3://bucket/models/t2/output/model.tar.gz"
-    assert store.get_bytes(new_uri) == store.get_bytes("s3://bucket/models/t1/output/model.tar.gz")
+    # the reused model is the source job's artifact; a copy also sits where SageMaker would
+    # put this job's, with the same content
+    assert second.output["ModelArtifacts"]["S3ModelArtifacts"] == (
+        "s3://bucket/models/t1/output/model.tar.gz"
+    )
+    copy = store.get_bytes("s3://bucket/models/t2/output/model.tar.gz")
+    assert copy == store.get_bytes("s3://bucket/models/t1/output/model.tar.gz")
+    third = run(definition(image), "t3")  # a hit of a hit still names the original model
+    assert third.output["ModelArtifacts"]["S3ModelArtifacts"].endswith("/t1/output/model.tar.gz")
     # metrics came along; the history and the progress view say it was cached
     assert second.output["FinalMetricDataList"][0]["Value"] == 0.25
     assert state_statuses(defn_of(image), second.events, "SUCCEEDED")["Train"]["status"] == "cached"

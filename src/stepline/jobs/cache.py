@@ -223,8 +223,12 @@ def reuse(
         if key_name in ("image", "resources", "resource_notes", "exit_code", "exit_message")
     }
     if kind == "training":
-        base = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        state["model_artifacts"] = f"{base}/{name}/output/model.tar.gz"
+        # The model *is* the source job's: report its artifact (a copy also sits under this
+        # job's name), so a pipeline can tell it already deployed this very model.
+        source_base = source.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        state["model_artifacts"] = source.state.get(
+            "model_artifacts", f"{source_base}/{source.name}/output/model.tar.gz"
+        )
     state["cache"] = {
         "hit": True,
         "key": key,
