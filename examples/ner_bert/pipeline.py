@@ -65,6 +65,7 @@ from stepline.steps import (  # noqa: E402
     Succeed,
     Task,
     TrainingStep,
+    Wait,
 )
 from stepline.steps import Path as JsonPath  # noqa: E402
 from stepline.storage import ObjectStore, get_store  # noqa: E402
@@ -330,10 +331,39 @@ def deploy_steps(cfg: Config, image: str) -> list[State]:
             backoff_rate=1.5,
         )
     )
-    update.next(summary)
     done = Succeed("Deployed", comment="The model passed the F1 quality gate and is serving.")
-    Chain([create_model, config, create, summary, done])
+    ready = wait_until_in_service(endpoint_name, then=summary)
+    create_model.next(config)
+    config.next(create)
+    create.next(ready)
+    update.next(ready)
+    summary.next(done)
     return already_serving(endpoint_name, next_step=create_model, done=done)
+
+
+def wait_until_in_service(endpoint_name: Any, *, then: State) -> State:
+    """Poll the endpoint until it serves (createEndpoint has no ``.sync``; this is how Step
+    Functions users wait), so "Deployed" means the model answers requests."""
+    describe = Task(
+        "Endpoint status",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": endpoint_name},
+        result_selector={"Status.$": "$.EndpointStatus"},
+        result_path="$.endpoint_status",
+    )
+    check = Choice("Endpoint in service?")
+    pause = Wait("Wait for endpoint", seconds=2)
+    check.add_choice(
+        ChoiceRule.StringEquals(StepInput()["endpoint_status"]["Status"], "InService"), then
+    )
+    check.add_choice(
+        ChoiceRule.StringEquals(StepInput()["endpoint_status"]["Status"], "Failed"),
+        Fail("Endpoint failed", error="EndpointFailed", cause="The endpoint did not come up."),
+    )
+    check.default_choice(pause)
+    pause.next(describe)
+    describe.next(check)
+    return describe
 
 
 def already_serving(endpoint_name: Any, *, next_step: State, done: State) -> list[State]:

@@ -297,8 +297,10 @@ class _FakeSageMaker:
 
         api = request.resource.rsplit(":", 1)[1]
         self.calls.append(api)
-        if api == "describeEndpoint":  # the pipeline first asks what the endpoint serves
-            raise StatesError("SageMaker.ValidationException", "not found", in_state=False)
+        if api == "describeEndpoint":
+            if self.calls.count(api) == 1:  # first: what does the endpoint serve? none yet
+                raise StatesError("SageMaker.ValidationException", "not found", in_state=False)
+            return {"EndpointStatus": "InService"}  # then: the rollout's wait loop
         if api == "createEndpoint":
             raise StatesError("SageMaker.AmazonSageMakerException", "exists", in_state=False)
         return {"ModelArn": "arn:aws:sagemaker:local:000000000000:model/m"}
@@ -329,6 +331,7 @@ def test_quality_gate_and_deploy_branch(pipeline) -> None:
         "createEndpointConfig",
         "createEndpoint",
         "updateEndpoint",
+        "describeEndpoint",
     ]
     assert passed.output["deploy"]["F1"] == 0.9
     assert passed.output["deploy"]["EndpointName"] == "ep"
