@@ -5,7 +5,7 @@ SageMaker model in botocore)::
 
     create_training_job(request, token=None) -> {"TrainingJobArn": ...}
     create_processing_job(request, token=None) -> {"ProcessingJobArn": ...}
-    create_transform_job(request, token=None)    # validated + recorded; not run yet
+    create_transform_job(request, token=None)    # run by stepline.serving.transform
     describe_training_job(name) / describe_processing_job(name) / describe_transform_job(name)
     stop_training_job(name) / stop_processing_job(name) / stop_transform_job(name)
     wait(kind, name, cancel=None, timeout=None) -> JobRecord

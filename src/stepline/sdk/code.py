@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import tarfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from stepline.storage import ObjectStore, parse_s3_uri
@@ -67,14 +68,15 @@ def deterministic_targz(files: list[tuple[str, Path]]) -> bytes:
     return out.getvalue()
 
 
-class _Upload:
+class _Upload(ABC):
     """Shared behaviour: content, its sha256, the URI, and the upload."""
 
     code_location: str
     filename: str
 
+    @abstractmethod
     def data(self) -> bytes:
-        raise NotImplementedError
+        """The bytes to upload (a deterministic archive or the script itself)."""
 
     def digest(self) -> str:
         return hashlib.sha256(self.data()).hexdigest()

@@ -11,9 +11,8 @@ win, then these, then the defaults), each input object is split (``None``/``Line
 succeeded.  Any failed object fails the job (the others still get their output).
 
 Who runs it: :func:`run_transform_job` takes a ``transform`` job record (the jobs layer's
-records) from ``InProgress`` to ``Completed``/``Failed``; the jobs supervisor calls it, and
-:func:`create_transform_job` here records a job and runs it in a detached process of its
-own (``python -m stepline.serving.transform NAME``) so it outlives its caller.
+records) from ``InProgress`` to ``Completed``/``Failed``; the jobs layer's detached
+supervisor calls it, so a transform outlives its caller like any other job.
 """
 
 from __future__ import annotations
@@ -21,20 +20,14 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import os
 import struct
-import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stepline import config
 from stepline.jobs import records
-from stepline.jobs.errors import ResourceInUse, ValidationException
+from stepline.jobs.errors import ValidationException
 from stepline.jobs.records import JobRecord
-from stepline.jobs.service import job_arn, validate
 from stepline.serving import api, dataproc
 from stepline.serving.artifacts import fetch_model
 from stepline.serving.host import InstanceSpec, ModelInstance
@@ -386,53 +379,8 @@ def check_transform_request(req: dict[str, Any]) -> None:
 
 
 def create_transform_job(request: dict[str, Any], *, token: str | None = None) -> dict[str, str]:
-    """CreateTransformJob: validated by the jobs layer, run by a detached runner process."""
-    req = validate("transform", request)
-    check_transform_request(req)
-    name = req["TransformJobName"]
-    arn = job_arn("transform", name)
-    now = time.time()
-    record = JobRecord(
-        kind="transform",
-        name=name,
-        arn=arn,
-        token=token,
-        status="InProgress",
-        secondary_status="Starting",
-        created=now,
-        modified=now,
-        started=None,
-        ended=None,
-        request=req,
-        state={},
-        folder=records.job_folder("transform", name),
-        supervisor=None,
-        stop_requested=False,
-        run_identifier=None,
-    )
-    if not records.insert(record):
-        existing = records.get("transform", name)
-        if existing is not None and token is not None and existing.token == token:
-            return {"TransformJobArn": existing.arn}
-        raise ResourceInUse(f"Job name {name!r} is already in use")
-    record.folder.mkdir(parents=True, exist_ok=True)
-    record.log_path.touch()
-    log = open(record.folder / "runner.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stepline.serving.transform", name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "STEPLINE_HOME": str(config.home())},
-        )
-    finally:
-        log.close()
-    records.update("transform", name, supervisor={"pid": proc.pid})
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it
-    return {"TransformJobArn": arn}
+    """CreateTransformJob: the jobs layer records it and its supervisor calls
+    :func:`run_transform_job` (one way in, one record, one supervisor per job)."""
+    from stepline.jobs import create_job
 
-
-if __name__ == "__main__":
-    run_transform_job(sys.argv[1])
+    return create_job("transform", request, token=token)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -142,7 +143,7 @@ def _has_jsonata(value: Any) -> bool:
     return False
 
 
-class State:
+class State(ABC):
     """Base of all state types: the fields every state may have, compiled once."""
 
     type: str = ""
@@ -191,9 +192,9 @@ class State:
         self._fields: dict[str, Any] = {}
 
     # -- the evaluation sequence ---------------------------------------------------------
+    @abstractmethod
     def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
         """Run the state on ``raw_input``; a generator returning a :class:`Transition`."""
-        raise NotImplementedError  # every concrete state overrides run()
 
     # -- helpers shared by the state classes ---------------------------------------------
     def effective_input(self, fiber: Fiber, raw_input: Any) -> Any:
