@@ -1,58 +1,19 @@
 """The container runtime: podman builds FROM an offline debootstrap base and runs it.
 
-The base image (Debian bookworm minbase with python3) is made with debootstrap once and
-cached: the root file system under ``/var/cache/stepline-test/`` and the engine storage in
-``STEPLINE_CONTAINERS_ROOT=/var/cache/stepline-test/containers``.
+The base image (Debian bookworm minbase with python3) comes from the shared
+``container_base`` fixture (``tests/conftest.py``), made with debootstrap once and cached.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from stepline import images
-from stepline.images import engine
 from stepline.jobs.runtimes import Mount, Resources, RunSpec, get_runtime
 
-CACHE = Path("/var/cache/stepline-test")
-ROOTFS = CACHE / "bookworm-minbase-python3"
-BASE = "stepline-test-base:bookworm"
 
-
-@pytest.fixture
-def base_image(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("STEPLINE_CONTAINERS_ROOT", str(CACHE / "containers"))
-    assert engine.engine_name() == "podman", "podman must be installed for these tests"
-    if engine.image_exists(BASE):
-        return BASE
-    if not (ROOTFS / "usr/bin/python3").exists():
-        partial = CACHE / "bookworm-minbase-python3.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(partial)],
-            check=True,
-            capture_output=True,
-        )
-        os.replace(partial, ROOTFS)
-    tar = subprocess.Popen(["tar", "-C", str(ROOTFS), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(
-        engine.command("import", "-", BASE),
-        stdin=tar.stdout,
-        env=engine.env(),
-        check=True,
-        capture_output=True,
-    )
-    assert tar.wait() == 0
-    return BASE
-
-
-def test_build_and_run_container(base_image: str, tmp_path: Path) -> None:
+def test_build_and_run_container(container_base: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "train.py").write_text(
@@ -63,7 +24,7 @@ def test_build_and_run_container(base_image: str, tmp_path: Path) -> None:
         "sys.exit(5)\n"
     )
     (ctx / "Dockerfile").write_text(
-        f"FROM {base_image}\n"
+        f"FROM {container_base}\n"
         "RUN echo built > /etc/stepline-built\n"
         "COPY train.py /opt/program/train.py\n"
         "WORKDIR /opt/program\n"
@@ -98,11 +59,11 @@ def test_build_and_run_container(base_image: str, tmp_path: Path) -> None:
     assert "--network" in handle.prepared.argv and "none" in handle.prepared.argv
 
 
-def test_container_stop(base_image: str, tmp_path: Path) -> None:
+def test_container_stop(container_base: str, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(
-        f"FROM {base_image}\n"
+        f"FROM {container_base}\n"
         'CMD ["python3", "-c", "import time; print(\'up\', flush=True); time.sleep(60)"]\n'
     )
     image = images.build(ctx, "sleeper:1", runtime="container")

@@ -10,9 +10,6 @@ blue/green update and delete, and podman must be left with no container of it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,10 +23,6 @@ from stepline.serving import api, server
 
 #: Shared with ``tests/jobs/conftest.py`` (same names and paths), so whichever suite runs
 #: first pays for debootstrap and the import, and the other finds the base ready.
-CONTAINER_CACHE = Path("/var/cache/stepline-test")
-CONTAINER_ROOTFS = CONTAINER_CACHE / "bookworm-minbase-python3"
-CONTAINER_STORE = CONTAINER_CACHE / "containers-jobs"
-CONTAINER_BASE = "stepline-test-base:bookworm"
 
 #: A SageMaker model server with the standard library only.  It listens on every address of
 #: the container: the published port forwards to the container's interface, and the host
@@ -75,40 +68,6 @@ ThreadingHTTPServer.daemon_threads = True
 print(f"serving {LABEL} on {PORT}", flush=True)
 ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
 """
-
-
-@pytest.fixture
-def container_base(monkeypatch: pytest.MonkeyPatch) -> str:
-    """The offline Debian base in the job tests' overlay store (made once, then cached).
-
-    The environment is set before the stepline server daemon starts, so its model servers
-    use the same store as the image build.
-    """
-    monkeypatch.setenv("STEPLINE_CONTAINERS_ROOT", str(CONTAINER_STORE))
-    monkeypatch.delenv("STEPLINE_CONTAINERS_DRIVER", raising=False)
-    assert engine.engine_name() == "podman", "podman must be installed for these tests"
-    if engine.image_exists(CONTAINER_BASE):
-        return CONTAINER_BASE
-    if not (CONTAINER_ROOTFS / "usr/bin/python3").exists():
-        partial = CONTAINER_CACHE / "bookworm-minbase-python3.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(partial)],
-            check=True,
-            capture_output=True,
-        )
-        os.replace(partial, CONTAINER_ROOTFS)
-    tar = subprocess.Popen(["tar", "-C", str(CONTAINER_ROOTFS), "-c", "."], stdout=subprocess.PIPE)
-    subprocess.run(
-        engine.command("import", "-", CONTAINER_BASE),
-        stdin=tar.stdout,
-        env=engine.env(),
-        check=True,
-        capture_output=True,
-    )
-    assert tar.wait() == 0
-    return CONTAINER_BASE
 
 
 @pytest.fixture
