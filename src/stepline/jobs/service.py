@@ -243,24 +243,7 @@ def create_job(
         state["transitions"] = [
             {"Status": "Starting", "StartTime": now, "StatusMessage": "Starting the training job"}
         ]
-    record = JobRecord(
-        kind=kind,
-        name=name,
-        arn=arn,
-        token=token,
-        status="InProgress",
-        secondary_status="Starting",
-        created=now,
-        modified=now,
-        started=None,
-        ended=None,
-        request=req,
-        state=state,
-        folder=folder,
-        supervisor=None,
-        stop_requested=False,
-        run_identifier=None,
-    )
+    record = _new_record(kind, req, token, now, state)
     if kind == "transform":
         from stepline.serving.transform import check_transform_request
 
@@ -277,6 +260,31 @@ def create_job(
     return {arn_key: arn}
 
 
+def _new_record(
+    kind: str, req: dict[str, Any], token: str | None, now: float, state: dict[str, Any]
+) -> JobRecord:
+    """A fresh InProgress/Starting record for the validated request ``req``."""
+    name = req[_SPEC[kind][2]]
+    return JobRecord(
+        kind=kind,
+        name=name,
+        arn=job_arn(kind, name),
+        token=token,
+        status="InProgress",
+        secondary_status="Starting",
+        created=now,
+        modified=now,
+        started=None,
+        ended=None,
+        request=req,
+        state=state,
+        folder=records.job_folder(kind, name),
+        supervisor=None,
+        stop_requested=False,
+        run_identifier=None,
+    )
+
+
 def _create_cached(
     kind: str,
     req: dict[str, Any],
@@ -291,24 +299,10 @@ def _create_cached(
     arn_key = _SPEC[kind][2].replace("Name", "Arn")
     now = time.time()
     message = f"Reused the outputs of job {source.name} (cache hit)"
-    record = JobRecord(
-        kind=kind,
-        name=name,
-        arn=arn,
-        token=token,
-        status="InProgress",
-        secondary_status="Starting",
-        created=now,
-        modified=now,
-        started=now,
-        ended=None,
-        request=req,
-        state={"transitions": [{"Status": "Starting", "StartTime": now}]},
-        folder=records.job_folder(kind, name),
-        supervisor=None,
-        stop_requested=False,
-        run_identifier=None,
+    record = _new_record(
+        kind, req, token, now, {"transitions": [{"Status": "Starting", "StartTime": now}]}
     )
+    record.started = now
     if not records.insert(record):
         again = records.get(kind, name)
         if again is not None and token is not None and again.token == token:

@@ -16,11 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from stepline import config
+from stepline import db as shared_db
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.service import ACCOUNT, REGION
@@ -42,37 +42,16 @@ CREATE TABLE IF NOT EXISTS tuning_trials (
     PRIMARY KEY (tuning, number)
 );
 """
-_local = threading.local()
 
 
 def connect() -> sqlite3.Connection:
-    """A connection per thread and database path, schema ensured."""
-    path = str(config.db_path())
-    cache = getattr(_local, "conns", None)
-    if cache is None:
-        cache = _local.conns = {}
-    conn = cache.get(path)
-    if conn is None or not os.path.exists(path):
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(_SCHEMA)
-        cache[path] = conn
-    return conn
+    """This thread's connection to ``stepline.db``, the tuning schema ensured."""
+    return shared_db.connect(_SCHEMA)
 
 
-@contextlib.contextmanager
-def transaction() -> Iterator[sqlite3.Connection]:
+def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``."""
-    conn = connect()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return shared_db.transaction(connect())
 
 
 def arn(name: str) -> str:
