@@ -46,6 +46,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("STEPLINE_HOME", str(path))
     monkeypatch.setenv("STEPLINE_STORE", "local")
+    monkeypatch.setenv("STEPLINE_SERVING_STOP_GRACE", "5")  # SageMaker's 30 s, shortened
     return path
 
 
