@@ -10,6 +10,7 @@ and ``Deleting``.  Describe*/List* read the records, so they answer without the 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -79,30 +80,37 @@ def create_model(request: dict[str, Any], *, coerce_scalars: bool = False) -> di
         if container.get("Mode") == "MultiModel":
             errors.append("PrimaryContainer.Mode: MultiModel endpoints are not supported")
     _errors(errors)
-    name = req["ModelName"]
-    model_arn = arn("model", name)
+    return {"ModelArn": _insert("serving_models", "model", "model", req["ModelName"], req)}
+
+
+# Models and endpoint configs are stored alike: a name, an ARN, the request.  SageMaker's own
+# messages for a duplicate and for a missing one, naming the resource by its ARN.
+def _insert(table: str, kind: str, label: str, name: str, req: dict[str, Any]) -> str:
+    resource_arn = arn(kind, name)
     try:
         with db.transaction() as conn:
             conn.execute(
-                "INSERT INTO serving_models (name, arn, created, request) VALUES (?,?,?,?)",
-                (name, model_arn, time.time(), json.dumps(req)),
+                f"INSERT INTO {table} (name, arn, created, request) VALUES (?,?,?,?)",
+                (name, resource_arn, time.time(), json.dumps(req)),
             )
-    except Exception as exc:  # sqlite3.IntegrityError
-        if "UNIQUE" in str(exc):
-            raise ValidationException(
-                f'Cannot create already existing model "{model_arn}".'
-            ) from None
-        raise
-    return {"ModelArn": model_arn}
+    except sqlite3.IntegrityError:
+        raise ValidationException(
+            f'Cannot create already existing {label} "{resource_arn}".'
+        ) from None
+    return resource_arn
+
+
+def _row(table: str, kind: str, label: str, name: str) -> dict[str, Any]:
+    row = db.row_dict(
+        db.connect().execute(f"SELECT * FROM {table} WHERE name=?", (name,)).fetchone()
+    )
+    if row is None:
+        raise ValidationException(f'Could not find {label} "{arn(kind, name)}".')
+    return row
 
 
 def _model_row(name: str) -> dict[str, Any]:
-    row = db.row_dict(
-        db.connect().execute("SELECT * FROM serving_models WHERE name=?", (name,)).fetchone()
-    )
-    if row is None:
-        raise ValidationException(f'Could not find model "{arn("model", name)}".')
-    return row
+    return _row("serving_models", "model", "model", name)
 
 
 def describe_model(name: str) -> dict[str, Any]:
@@ -169,35 +177,18 @@ def create_endpoint_config(
     if req.get("ShadowProductionVariants"):
         errors.append("ShadowProductionVariants: shadow variants are not supported")
     _errors(errors)
-    name = req["EndpointConfigName"]
-    config_arn = arn("endpoint-config", name)
-    try:
-        with db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO serving_endpoint_configs (name, arn, created, request)"
-                " VALUES (?,?,?,?)",
-                (name, config_arn, time.time(), json.dumps(req)),
-            )
-    except Exception as exc:
-        if "UNIQUE" in str(exc):
-            raise ValidationException(
-                f'Cannot create already existing endpoint configuration "{config_arn}".'
-            ) from None
-        raise
+    config_arn = _insert(
+        "serving_endpoint_configs",
+        "endpoint-config",
+        "endpoint configuration",
+        req["EndpointConfigName"],
+        req,
+    )
     return {"EndpointConfigArn": config_arn}
 
 
 def _config_row(name: str) -> dict[str, Any]:
-    row = db.row_dict(
-        db.connect()
-        .execute("SELECT * FROM serving_endpoint_configs WHERE name=?", (name,))
-        .fetchone()
-    )
-    if row is None:
-        raise ValidationException(
-            f'Could not find endpoint configuration "{arn("endpoint-config", name)}".'
-        )
-    return row
+    return _row("serving_endpoint_configs", "endpoint-config", "endpoint configuration", name)
 
 
 def endpoint_config(name: str) -> dict[str, Any]:
