@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from stepline.asl import errors as E
 from stepline.asl.definition import Definition, Graph
 from stepline.asl.errors import StatesError
-from stepline.asl.states.base import JSONATA, State, Transition, dumps
+from stepline.asl.states.base import State, Transition, dumps
 
 # ---------------------------------------------------------------------------------------
 # Requests a state can yield
@@ -1041,5 +1041,4 @@ __all__ = [
     "TaskPort",
     "TaskRequest",
     "VirtualClock",
-    "JSONATA",
 ]
