@@ -25,9 +25,7 @@ local-first default.  Use ``backend = "s3"`` (or ``STEPLINE_STORE=s3``) for AWS 
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,21 +47,10 @@ class StoreSettings:
 
 
 def _file_section() -> dict[str, Any]:
-    home = config.home()
-    toml_path, json_path = home / "config.toml", home / "config.json"
     try:
-        if toml_path.exists():
-            data = tomllib.loads(toml_path.read_text())
-        elif json_path.exists():
-            data = json.loads(json_path.read_text())
-        else:
-            return {}
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"cannot read stepline config in {home}: {exc}") from None
-    section = data.get("storage", {}) if isinstance(data, dict) else {}
-    if not isinstance(section, dict):
-        raise StorageError("config: [storage] must be a table")
-    return section
+        return config.section("storage")
+    except config.ConfigError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def load_settings() -> StoreSettings:
