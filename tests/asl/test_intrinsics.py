@@ -1,5 +1,5 @@
 """Intrinsic functions; expected values come from executions recorded on AWS
-(shared/conformance/asl/cases.jsonl, feature_area intrinsic_functions and assign)."""
+(tests/conformance/data/cases.jsonl, feature_area intrinsic_functions and assign)."""
 
 import re
 import threading

@@ -1,5 +1,5 @@
 """JSONata mode; expectations come from executions recorded on AWS
-(shared/conformance/asl/cases.jsonl: evaluate_jsonata, assign, intrinsic_functions, scenarios)."""
+(tests/conformance/data/cases.jsonl: evaluate_jsonata, assign, intrinsic_functions, scenarios)."""
 
 import re
 import threading

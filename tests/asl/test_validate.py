@@ -11,7 +11,7 @@ import pytest
 from stepline.asl.errors import DefinitionError
 from stepline.asl.validate import Problem, check, validate
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def _machine(states: dict, start: str | None = None, **top: object) -> dict:
@@ -39,7 +39,7 @@ TASK = {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:funct
 
 
 def _corpus() -> list[tuple[str, dict]]:
-    lines = (SHARED / "conformance" / "asl" / "cases.jsonl").read_text().splitlines()
+    lines = (TESTS / "conformance" / "data" / "cases.jsonl").read_text().splitlines()
     return [(c["id"], c["definition"]) for c in map(json.loads, lines)]
 
 
@@ -51,7 +51,7 @@ def test_every_recorded_aws_definition_is_valid() -> None:
 
 
 def test_data_science_sdk_pipeline_is_valid() -> None:
-    text = (SHARED / "fixtures" / "dssdk_seed_pipeline.asl.json").read_text()
+    text = (TESTS / "jobs" / "data" / "dssdk_seed_pipeline.asl.json").read_text()
     assert validate(text) == []
     assert check(text)["StartAt"] == "Preprocess data"
 

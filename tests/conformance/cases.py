@@ -1,4 +1,7 @@
-"""Load and judge the AWS-recorded ASL conformance cases in ``../shared/conformance/asl``.
+"""Load and judge the AWS-recorded ASL conformance cases in ``tests/conformance/data/``.
+
+The corpus is a copy, kept in the repository so a fresh clone runs it; its origin (AWS-recorded
+snapshot files in LocalStack's repository, Apache-2.0) is in ``data/NOTICE``.
 
 A case passes when the status matches and, for SUCCEEDED, the output is equal as JSON
 (numbers by value; redacted placeholders match anything), or, for FAILED, the error name is
@@ -12,8 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-CASES_FILE = SHARED / "conformance" / "asl" / "cases.jsonl"
+CASES_FILE = Path(__file__).with_name("data") / "cases.jsonl"
 KNOWN_FAILURES_FILE = Path(__file__).with_name("known_failures.json")
 
 _PLACEHOLDER = re.compile(r"<[A-Za-z_:\-0-9]+>")
