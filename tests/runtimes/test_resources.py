@@ -27,9 +27,12 @@ def test_instance_types_map_and_cap() -> None:
     assert res == Resources(2, 8 * GiB, 0) and notes == []
     res, notes = resources_for("ml.m5.4xlarge", HOST)
     assert res.cpus == 2 and res.memory_bytes == 23 * GiB
-    assert any("16 vCPUs; capped" in n for n in notes) and any("64 GiB" in n for n in notes)
+    assert notes == [
+        "ml.m5.4xlarge is larger than this machine; running scaled down: 16 vCPUs to 2, "
+        "64 GiB memory to 23.0 GiB"
+    ]
     res, notes = resources_for("ml.g4dn.xlarge", HOST)
-    assert res.gpus == 0 and any("1 GPU(s); this machine has 0; running on CPU" in n for n in notes)
+    assert res.gpus == 0 and any("1 GPU(s) to 0 (runs on CPU)" in n for n in notes)
     res, notes = resources_for("ml.p3.2xlarge", Resources(64, 512 * GiB, 2, (0, 1)))
     assert res == Resources(8, 61 * GiB, 1) and notes == []
     assert resources_for("local", HOST)[0] == Resources(2, 23 * GiB, 0)
