@@ -123,7 +123,7 @@ def test_dssdk_generated_pipeline(store, make_image, serving_home):
     )
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert result.output == {
-        "EndpointArn": "arn:aws:sagemaker:local:000000000000:endpoint/seed-endpoint"
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:000000000000:endpoint/seed-endpoint"
     }
     out = _task_output(result, "TrainingJobStatus")
     assert out["TrainingJobStatus"] == "Completed"
@@ -220,7 +220,7 @@ def test_bad_request_and_duplicate_name_errors(store, make_image, training_reque
     )
     assert first.status == "SUCCEEDED"
     assert first.output == {
-        "TrainingJobArn": "arn:aws:sagemaker:local:000000000000:training-job/dup-name"
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:000000000000:training-job/dup-name"
     }
     again = asl.execute(
         _one_task("arn:aws:states:::sagemaker:createTrainingJob", req),

@@ -74,7 +74,7 @@ def test_processing_contract(store, make_image, processing_request):
     cfg = json.loads(next(ln for ln in log.splitlines() if ln.startswith("CFG"))[4:])
     assert cfg == {
         "name": "proc-1",
-        "arn": "arn:aws:sagemaker:local:000000000000:processing-job/proc-1",
+        "arn": "arn:aws:sagemaker:us-east-1:000000000000:processing-job/proc-1",
         "entry": None,
         "dl": "StartOfJob",
         "rc": {"current_host": "algo-1", "hosts": ["algo-1"]},

@@ -68,7 +68,9 @@ def test_training_contract_artifacts_and_metrics(store, make_image, training_req
         {"Name": "accuracy", "Regex": "accuracy: ([0-9.]+)"},
     ]
     resp = jobs.create_training_job(req)
-    assert resp == {"TrainingJobArn": "arn:aws:sagemaker:local:000000000000:training-job/probe-1"}
+    assert resp == {
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:000000000000:training-job/probe-1"
+    }
     record = jobs.wait("training", "probe-1", timeout=30)
     desc = jobs.describe_training_job("probe-1")
     assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")

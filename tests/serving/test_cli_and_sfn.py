@@ -65,7 +65,7 @@ def test_state_machine_creates_endpoint_then_cli_uses_it(serve_image) -> None:
     result = execute(_state_machine(), {"name": "sfn-ep"}, tasks=Router())
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     out = result.output
-    assert out["model"] == {"ModelArn": "arn:aws:sagemaker:local:000000000000:model/sfn-ep"}
+    assert out["model"] == {"ModelArn": "arn:aws:sagemaker:us-east-1:000000000000:model/sfn-ep"}
     assert out["config"]["EndpointConfigArn"].endswith("endpoint-config/sfn-ep")
     assert out["endpoint"]["EndpointArn"].endswith("endpoint/sfn-ep")
     wait_status("sfn-ep", "InService")

@@ -45,7 +45,7 @@ def _deploy(serve_image, name: str = "ep", params: dict | None = None) -> int:
 def test_create_describe_invoke(serve_image) -> None:
     port = _deploy(serve_image)
     desc = serving.describe_endpoint("ep")
-    assert desc["EndpointArn"] == "arn:aws:sagemaker:local:000000000000:endpoint/ep"
+    assert desc["EndpointArn"] == "arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep"
     assert desc["EndpointConfigName"] == "ep-config"
     variant = desc["ProductionVariants"][0]
     assert variant["VariantName"] == "AllTraffic"

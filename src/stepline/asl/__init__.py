@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepline import config
 from stepline.asl.definition import Definition, parse
 from stepline.asl.errors import DefinitionError, StatesError
 from stepline.asl.program import (
@@ -56,7 +57,7 @@ def execute(
 
         tasks = default_task_port(virtual_time=virtual_time)
     info = ExecutionInfo(
-        execution_arn=f"arn:aws:states:local:000000000000:execution:local:{name}",
+        execution_arn=config.arn("states", f"execution:local:{name}"),
         name=name,
     )
     program = Program(

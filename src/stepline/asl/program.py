@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from stepline import config
 from stepline.asl import errors as E
 from stepline.asl.definition import Definition, Graph
 from stepline.asl.errors import StatesError
@@ -178,11 +179,15 @@ class CheckpointSink(Protocol):
 class ExecutionInfo:
     """Names and ARNs that appear in the context object and in events."""
 
-    execution_arn: str = "arn:aws:states:local:000000000000:execution:local:local"
+    execution_arn: str = field(
+        default_factory=lambda: config.arn("states", "execution:local:local")
+    )
     name: str = "local"
-    state_machine_arn: str = "arn:aws:states:local:000000000000:stateMachine:local"
+    state_machine_arn: str = field(
+        default_factory=lambda: config.arn("states", "stateMachine:local")
+    )
     state_machine_name: str = "local"
-    role_arn: str = "arn:aws:iam::000000000000:role/stepline"
+    role_arn: str = field(default_factory=lambda: config.arn("iam", "role/stepline"))
     start_time: float | None = None
     redrive_count: int = 0
     #: When the execution timeout starts counting (the redrive time after a redrive).

@@ -28,9 +28,6 @@ from stepline.asl.program import (
 )
 from stepline.engine.store import SqliteSink, Store, owner_alive, owner_token
 
-ACCOUNT = "000000000000"
-REGION = "local"
-DEFAULT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/stepline"
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
 
 
@@ -42,12 +39,17 @@ class EngineError(ValueError):
         self.code = code
 
 
+def default_role() -> str:
+    """The role ARN executions run as when none is given (the configured account)."""
+    return config.arn("iam", "role/stepline")
+
+
 def state_machine_arn(name: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+    return config.arn("states", f"stateMachine:{name}")
 
 
 def execution_arn(machine: str, name: str) -> str:
-    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"
+    return config.arn("states", f"execution:{machine}:{name}")
 
 
 def _check_name(name: str, what: str) -> None:
@@ -89,7 +91,7 @@ class Engine:
         parsed = parse(definition)
         text = json.dumps(parsed.source, sort_keys=False)
         row = self.store.put_state_machine(
-            name, state_machine_arn(name), text, role_arn or DEFAULT_ROLE
+            name, state_machine_arn(name), text, role_arn or default_role()
         )
         return self._describe_machine(row)
 
@@ -195,7 +197,7 @@ class Engine:
             name=row["name"],
             state_machine_arn=row["state_machine_arn"],
             state_machine_name=row["state_machine_name"],
-            role_arn=DEFAULT_ROLE,
+            role_arn=default_role(),
             start_time=row["start"],
             redrive_count=row["redrive_count"],
             timeout_from=row["redrive_date"],

@@ -12,6 +12,7 @@ import threading
 import uuid
 from typing import Any
 
+from stepline import config
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
 
@@ -21,7 +22,7 @@ _LOCK = threading.Lock()
 
 def register_state_machine(name: str, definition: Any) -> str:
     """Make ``definition`` startable as a nested workflow; returns its local ARN."""
-    arn = f"arn:aws:states:local:000000000000:stateMachine:{name}"
+    arn = config.arn("states", f"stateMachine:{name}")
     with _LOCK:
         _MACHINES[name] = definition
     return arn
@@ -72,7 +73,7 @@ class StatesIntegration:
         # the child it started before a crash instead of starting a second one.
         name = params.get("Name") or str(uuid.uuid5(uuid.NAMESPACE_URL, request.token))
         machine = arn.split(":")[-1]
-        exec_arn = f"arn:aws:states:local:000000000000:execution:{machine}:{name}"
+        exec_arn = config.arn("states", f"execution:{machine}:{name}")
         sync = request.resource.split(":states:::states:startExecution")[1].startswith(".sync")
         if engine is not None:
             # Under the durable engine the child is a real execution: listed, resumable.

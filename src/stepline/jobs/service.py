@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from stepline import config
 from stepline.jobs import cache as job_cache
 from stepline.jobs import forkserver, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
@@ -32,8 +33,6 @@ from stepline.jobs.records import JobRecord
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import service_model, validate_request
 
-REGION = "local"
-ACCOUNT = "000000000000"
 #: SIGTERM-to-SIGKILL window of Stop*/MaxRuntime (SageMaker: 120 s); override for tests.
 GRACE_ENV = "STEPLINE_JOB_STOP_GRACE"
 
@@ -58,7 +57,7 @@ _CHILDREN_LOCK = threading.Lock()
 
 def job_arn(kind: str, name: str) -> str:
     """SageMaker's ARN form (names are lower-cased in job ARNs)."""
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{_SPEC[kind][3]}/{name.lower()}"
+    return config.arn("sagemaker", f"{_SPEC[kind][3]}/{name.lower()}")
 
 
 def _dt(epoch: float | None) -> datetime | None:

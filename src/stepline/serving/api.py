@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from stepline import config
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
-from stepline.jobs.service import ACCOUNT, REGION
 from stepline.jobs.validation import service_model, validate_request
 from stepline.serving import db
 
@@ -26,7 +26,7 @@ BUSY = ("Creating", "Updating", "SystemUpdating", "Deleting")
 
 def arn(kind: str, name: str) -> str:
     """SageMaker's ARN form (names lower-cased)."""
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name.lower()}"
+    return config.arn("sagemaker", f"{kind}/{name.lower()}")
 
 
 def _dt(epoch: float | None) -> datetime | None:

@@ -27,14 +27,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from stepline import config
 from stepline.serving.host import INVOCATION_TIMEOUT, MAX_PAYLOAD
 
-ACCOUNT = "000000000000"
 #: Oversized bodies up to this size are read and dropped so the 413 reaches the client.
 DISCARD_LIMIT = 64 * 1024 * 1024
 #: InvokeEndpoint request headers passed to the container (SageMaker strips the rest).
@@ -170,11 +170,35 @@ def _parse_head(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
     return lines[0], headers
 
 
+#: ``(method, target, version, headers, reader, writer) -> keep-alive``: requests that are not
+#: the router's own (the AWS-compatible API) are handed over with their connection.
+Fallback = Callable[
+    [bytes, bytes, bytes, dict[bytes, bytes], asyncio.StreamReader, asyncio.StreamWriter],
+    Awaitable[bool],
+]
+
+
+def _router_request(method: bytes, target: bytes, headers: dict[bytes, bytes]) -> bool:
+    """Invocations (POST, no query: an S3 POST on such a key always has one), the unsigned
+    ``GET /ping`` and the ``/_stepline/`` controls are the router's; the rest is the AWS API's."""
+    if b"?" in target:
+        return False
+    if target.startswith(b"/endpoints/") and target.endswith(b"/invocations"):
+        return method == b"POST"
+    if target == b"/ping":
+        return method == b"GET" and b"authorization" not in headers
+    return target.startswith(b"/_stepline/")
+
+
 class Router:
     """The asyncio HTTP server; thread-safe route changes through :meth:`call`."""
 
-    def __init__(self, on_control: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self, on_control: Callable[[str], Any] | None = None, fallback: Fallback | None = None
+    ) -> None:
         self.routes: dict[str, EndpointRoute] = {}
+        #: Answers every request that is not the router's own (the AWS API, see awsapi.gateway).
+        self.fallback = fallback
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
         self.on_control = on_control
@@ -287,6 +311,10 @@ class Router:
                     method, target, version = request_line.split(b" ", 2)
                 except ValueError:
                     return
+                if self.fallback is not None and not _router_request(method, target, headers):
+                    if not await self.fallback(method, target, version, headers, reader, writer):
+                        return
+                    continue
                 length = headers.get(b"content-length")
                 if length is not None and int(length) > MAX_PAYLOAD:
                     status, out_headers, body = _error(
@@ -365,7 +393,9 @@ class Router:
         route = self.routes.get(name)
         if route is None:
             return _error(
-                400, "ValidationError", f"Endpoint {name} of account {ACCOUNT} not found."
+                400,
+                "ValidationError",
+                f"Endpoint {name} of account {config.account_id()} not found.",
             )
         raw_target = headers.get(b"x-amzn-sagemaker-target-variant")
         target = raw_target.decode() if raw_target else None

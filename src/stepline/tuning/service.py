@@ -23,7 +23,6 @@ from stepline import config
 from stepline import db as shared_db
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.runtimes.base import process_start_time
-from stepline.jobs.service import ACCOUNT, REGION
 from stepline.jobs.validation import validate_request
 from stepline.tuning import space
 
@@ -56,7 +55,7 @@ def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
 
 def arn(name: str) -> str:
     """SageMaker's tuning job ARN."""
-    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:hyper-parameter-tuning-job/{name.lower()}"
+    return config.arn("sagemaker", f"hyper-parameter-tuning-job/{name.lower()}")
 
 
 def _dt(epoch: float | None) -> datetime | None:

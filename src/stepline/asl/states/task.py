@@ -103,7 +103,7 @@ class TaskState(State):
         details = {
             "resourceType": self.resource_type,
             "resource": self.resource_name,
-            "region": "local",
+            "region": fiber.program.info.execution_arn.split(":")[3],
             "parameters": dumps(parameters),
         }
         if timeout is not None and timeout != DEFAULT_TIMEOUT:
