@@ -1,4 +1,19 @@
-"""Fixtures shared by every test folder.
+"""Fixtures and markers shared by every test folder.
+
+System components as markers.  A test that needs a component beyond Python packages carries
+its marker; when the component is missing the test is skipped with one line naming what to
+install (``pytest -ra`` counts and lists those skips in the summary):
+
+- ``@pytest.mark.podman``: the podman container engine with runc;
+- ``@pytest.mark.debootstrap``: debootstrap, which makes the offline Debian base image;
+- ``@pytest.mark.chromium``: the Chromium browser that Playwright drives;
+- ``@pytest.mark.root``: the test must run as root (attacks that need root's privileges);
+- ``@pytest.mark.gpu``: a CUDA GPU.
+
+Under ``STEPLINE_REQUIRE_ALL=1`` (``.ci/run`` sets it) a missing component FAILS the test
+instead, so CI cannot pass while silently skipping; ``gpu`` is exempt (CI has no GPU).
+Tests that use the ``container_base`` or ``browser`` fixtures get their markers
+automatically, so a new test cannot forget them.
 
 ``container_base``: the offline Debian base image (bookworm minbase with python3) that
 container-runtime tests build FROM.  debootstrap makes its root file system once (about 35 s)
@@ -11,9 +26,104 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["pytester"]
+
+REQUIRE_ALL_ENV = "STEPLINE_REQUIRE_ALL"
+
+
+def _has_gpu() -> bool:
+    """An NVIDIA driver is loaded (checked without importing torch, which is slow to load)."""
+    return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A system component some tests need: how to detect it, and what to install."""
+
+    present: Callable[[], bool]
+    install: str
+    what: str
+    exempt: bool = False  # never required, even under STEPLINE_REQUIRE_ALL (CI has no GPU)
+
+
+COMPONENTS: dict[str, Component] = {
+    "podman": Component(
+        lambda: bool(shutil.which("podman") and shutil.which("runc")),
+        "apt-get install podman runc",
+        "the podman container engine (with runc)",
+    ),
+    "debootstrap": Component(
+        lambda: bool(shutil.which("debootstrap")),
+        "apt-get install debootstrap",
+        "debootstrap, to build the offline Debian base image",
+    ),
+    "chromium": Component(
+        lambda: bool(shutil.which("chromium")),
+        "apt-get install chromium",
+        "the Chromium browser (driven by Playwright)",
+    ),
+    "root": Component(
+        lambda: os.geteuid() == 0,
+        "run the tests as root (CI does)",
+        "root privileges (attacks that need root)",
+    ),
+    "gpu": Component(_has_gpu, "a machine with a CUDA GPU", "a CUDA GPU", exempt=True),
+}
+
+# Fixtures that imply components: a test using one gets the markers without writing them.
+FIXTURE_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "container_base": ("podman", "debootstrap"),
+    "browser": ("chromium",),
+}
+
+
+def missing_reason(name: str) -> str | None:
+    """One line naming what to install when component ``name`` is absent, else None."""
+    component = COMPONENTS[name]
+    return None if component.present() else f"needs {name}: {component.install}"
+
+
+def require(name: str) -> None:
+    """Skip the running test when ``name`` is missing, or fail under STEPLINE_REQUIRE_ALL=1."""
+    reason = missing_reason(name)
+    if reason is None:
+        return
+    if os.environ.get(REQUIRE_ALL_ENV) == "1" and not COMPONENTS[name].exempt:
+        pytest.fail(
+            f"{reason} ({REQUIRE_ALL_ENV}=1: every component must be present)", pytrace=False
+        )
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, component in COMPONENTS.items():
+        config.addinivalue_line(
+            "markers", f"{name}: needs {component.what}; skipped without it ({component.install})"
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, components in FIXTURE_COMPONENTS.items():
+            if fixture in names:
+                for name in components:
+                    if item.get_closest_marker(name) is None:
+                        item.add_marker(name)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for name in COMPONENTS:
+        if item.get_closest_marker(name) is not None:
+            require(name)
+
 
 CONTAINER_CACHE = Path("/var/cache/stepline-test")
 CONTAINER_ROOTFS = CONTAINER_CACHE / "bookworm-minbase-python3"
@@ -29,7 +139,8 @@ def container_base(monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv("STEPLINE_CONTAINERS_ROOT", str(CONTAINER_STORE))
     monkeypatch.delenv("STEPLINE_CONTAINERS_DRIVER", raising=False)
-    assert engine.engine_name() == "podman", "podman must be installed for these tests"
+    require("podman")
+    require("debootstrap")
     if engine.image_exists(CONTAINER_BASE):
         return CONTAINER_BASE
     if not (CONTAINER_ROOTFS / "usr/bin/python3").exists():

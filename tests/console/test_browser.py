@@ -7,8 +7,11 @@ import re
 import time
 from typing import Any
 
+import pytest
 from console_support import Pipeline, screenshot
 from playwright.sync_api import expect
+
+pytestmark = pytest.mark.chromium
 
 
 def node(page: Any, node_id: str) -> Any:

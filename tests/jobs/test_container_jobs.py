@@ -16,6 +16,8 @@ import pytest
 
 from stepline import images, jobs
 
+pytestmark = [pytest.mark.podman, pytest.mark.debootstrap]
+
 JOB = """
 import json, os, sys
 mode = sys.argv[1] if len(sys.argv) > 1 else "train"

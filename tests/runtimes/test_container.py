@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from stepline import images
 from stepline.jobs.runtimes import Mount, Resources, RunSpec, get_runtime
+
+pytestmark = [pytest.mark.podman, pytest.mark.debootstrap]
 
 
 def test_build_and_run_container(container_base: str, tmp_path: Path) -> None:

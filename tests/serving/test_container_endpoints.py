@@ -21,6 +21,8 @@ from stepline.images import engine
 from stepline.jobs.runtimes import RunSpec, get_runtime
 from stepline.serving import api, server
 
+pytestmark = [pytest.mark.podman, pytest.mark.debootstrap]
+
 #: Shared with ``tests/jobs/conftest.py`` (same names and paths), so whichever suite runs
 #: first pays for debootstrap and the import, and the other finds the base ready.
 
