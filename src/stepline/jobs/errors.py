@@ -27,6 +27,17 @@ class ValidationException(SageMakerError):
 
     code = "ValidationException"
 
+    @classmethod
+    def from_errors(cls, errors: list[str]) -> ValidationException:
+        """The one place that builds AWS's ``N validation error(s) detected: ...`` message."""
+        return cls(validation_message(errors))
+
+
+def validation_message(errors: list[str]) -> str:
+    """``1 validation error detected: A; B`` as AWS words a list of field problems."""
+    count = len(errors)
+    return f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
+
 
 class ResourceInUse(SageMakerError):
     """A job with this name already exists."""

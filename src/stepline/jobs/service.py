@@ -159,10 +159,7 @@ def validate(kind: str, request: Any, *, coerce_scalars: bool = False) -> dict[s
     req = validate_request(_SPEC[kind][0], request, coerce_scalars=coerce_scalars)
     errors = _local_rules(kind, req)
     if errors:
-        count = len(errors)
-        raise ValidationException(
-            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
-        )
+        raise ValidationException.from_errors(errors)
     return req
 
 

@@ -210,10 +210,15 @@ def validate_request(operation: str, request: Any, *, coerce_scalars: bool = Fal
     ``HyperParameters``).  Direct API calls keep botocore's strict typing.
     """
     shape = service_model().operation_model(operation).input_shape
-    checker = _Checker(coerce_scalars)
-    normalised = checker.check(shape, request, "")
-    if checker.errors:
-        count = len(checker.errors)
-        head = f"{count} validation error{'s' if count > 1 else ''} detected: "
-        raise ValidationException(head + "; ".join(checker.errors))
+    normalised, errors = check_shape(shape, request, coerce_scalars=coerce_scalars)
+    if errors:
+        raise ValidationException.from_errors(errors)
     return normalised
+
+
+def check_shape(shape: Any, value: Any, *, coerce_scalars: bool = False) -> tuple[Any, list[str]]:
+    """``value`` checked against any botocore ``Shape`` (of any service's model): the
+    normalised value and the list of problems, each prefixed by the field's path."""
+    checker = _Checker(coerce_scalars)
+    normalised = checker.check(shape, value, "")
+    return normalised, checker.errors

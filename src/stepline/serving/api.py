@@ -35,10 +35,7 @@ def _dt(epoch: float | None) -> datetime | None:
 
 def _errors(errors: list[str]) -> None:
     if errors:
-        count = len(errors)
-        raise ValidationException(
-            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
-        )
+        raise ValidationException.from_errors(errors)
 
 
 def _echo(operation: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -158,10 +158,7 @@ def validate(request: Any, *, coerce_scalars: bool = False) -> dict[str, Any]:
                 "does not exist"
             )
     if errors:
-        count = len(errors)
-        raise ValidationException(
-            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
-        )
+        raise ValidationException.from_errors(errors)
     return req
 
 
