@@ -7,6 +7,10 @@ control plane.
 
 from __future__ import annotations
 
+from stepline.awsapi import sts
 from stepline.awsapi._base import AwsService
 
-SERVICES: list[AwsService] = []
+SERVICES: list[AwsService] = [
+    sts.STS,
+    sts.IAM,
+]

@@ -53,6 +53,25 @@ DRAIN_TIMEOUT = 75.0
 STOP_GRACE = float(os.environ.get("STEPLINE_SERVING_STOP_GRACE", "30"))
 
 
+#: The port ``stepline server`` and ``stepline env`` use unless told otherwise
+#: (``[server] port`` in config.toml, or STEPLINE_SERVER_PORT).
+DEFAULT_PORT = 8787
+
+
+def configured_port() -> int:
+    """The port the server is meant to use: STEPLINE_SERVER_PORT, ``[server] port``, 8787."""
+    value = config.setting("server", "port", "STEPLINE_SERVER_PORT", DEFAULT_PORT)
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise config.ConfigError(
+            f"server.port / STEPLINE_SERVER_PORT: {value!r} is not a port"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise config.ConfigError(f"server.port / STEPLINE_SERVER_PORT: {port} is out of range")
+    return port
+
+
 def _state_path() -> Path:
     return config.home() / "server.json"
 
@@ -139,8 +158,18 @@ class Deployment:
 class Server:
     """Router + reconciler; ``start()`` returns the port, ``stop()`` ends model servers too."""
 
-    def __init__(self) -> None:
-        self.router = Router(on_control=self._control)
+    def __init__(self, aws_api: bool = True) -> None:
+        # The AWS-compatible API shares the router's port: it gets every request that is not
+        # an invocation, a ping or a control call (see stepline.awsapi.gateway).
+        self.gateway = None
+        if aws_api:
+            from stepline.awsapi.gateway import Gateway
+
+            self.gateway = Gateway()
+        self.router = Router(
+            on_control=self._control,
+            fallback=self.gateway.serve if self.gateway is not None else None,
+        )
         self.deployments: dict[str, Deployment] = {}
         self.busy: set[str] = set()
         self.lock = threading.Lock()
@@ -185,6 +214,8 @@ class Server:
         for worker in workers:
             worker.join(60)
         self.router.stop()
+        if self.gateway is not None:
+            self.gateway.close()
         with self.lock:
             deployments = list(self.deployments.values())
             self.deployments.clear()
@@ -604,14 +635,28 @@ def serve_forever(port: int | None = None, *, resume_executions: bool = False) -
     except BlockingIOError:
         info = server_info()
         where = f" on port {info['port']}" if info else ""
-        raise SystemExit(f"stepline server: already running for {home}{where}") from None
+        lock.close()
+        if port is not None and info is not None and int(info["port"]) != port:
+            raise SystemExit(
+                f"stepline server: already running for {home}{where}, not on port {port}"
+            ) from None
+        print(f"stepline server: already running for {home}{where}", file=sys.stderr)
+        return
+    explicit = port is not None
     if port is None:
-        env_port = os.environ.get("STEPLINE_SERVER_PORT")
-        port = int(env_port) if env_port else 0
+        port = configured_port()
     server = Server()
     try:
         bound = server.start(port)
-    except OSError:
+    except OSError as exc:
+        if explicit:
+            raise SystemExit(f"stepline server: cannot listen on 127.0.0.1:{port}: {exc}") from None
+        # The configured port is taken (often another home's server): any free port will
+        # do, since server.json records it and `stepline env` reads it from there.
+        _log(f"port {port} is in use ({exc}); listening on a free port instead")
+        if server.gateway is not None:
+            server.gateway.close()
+        server = Server()
         bound = server.start(0)
     state = {"pid": os.getpid(), "port": bound, "start": process_start_time(os.getpid())}
     tmp = _state_path().with_suffix(".tmp")

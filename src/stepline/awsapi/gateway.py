@@ -1,0 +1,367 @@
+"""The AWS side of ``stepline server``: HTTP in, one :class:`AwsRequest` to the right service out.
+
+Why inside the endpoint router rather than a second server: one port serves everything, and
+``POST /endpoints/NAME/invocations`` (SageMaker Runtime's InvokeEndpoint) keeps the router's
+sub-millisecond path.  The router hands every other request to :meth:`Gateway.serve` on its
+event loop; the gateway checks Host and Origin, answers ``Expect: 100-continue``, reads the
+body (``Transfer-Encoding: chunked`` and ``aws-chunked`` decoded), verifies the SigV4 signature
+against this home's credentials, picks the service (``_registry.SERVICES``, first match wins:
+credential-scope service name, ``X-Amz-Target``, path, form ``Action``) and runs its
+synchronous ``handle`` on a worker thread, so a slow object write never stalls invocations.
+
+Errors leave in the shape of the protocol the client speaks: S3's ``<Error>``, the query
+protocol's ``<ErrorResponse>``, the JSON protocols' ``__type``, rest-json's
+``x-amzn-ErrorType``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.sax.saxutils import escape
+
+from stepline import config
+from stepline.awsapi import _auth
+from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse, AwsService
+
+#: Largest request body read into memory (S3 PutObject; multipart parts are far smaller).
+DEFAULT_MAX_BODY = 5 * 1024**3
+_REASONS = {
+    100: "Continue",
+    200: "OK",
+    204: "No Content",
+    206: "Partial Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Payload Too Large",
+    416: "Range Not Satisfiable",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+_QUERY_NS = {
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+}
+_STREAMING = "STREAMING-"
+
+
+def allowed_hosts() -> set[str]:
+    """Host names the API answers besides loopback (``[server] hosts`` / STEPLINE_SERVER_HOSTS)."""
+    value = config.setting("server", "hosts", "STEPLINE_SERVER_HOSTS", [])
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    return {str(v).lower() for v in value}
+
+
+def host_allowed(host: str, extra: set[str]) -> bool:
+    """Loopback names, ``*.localhost`` (S3 virtual-hosted style) and configured names."""
+    name = host.lower()
+    return (
+        name in ("127.0.0.1", "localhost", "::1", "[::1]")
+        or name.endswith(".localhost")
+        or name in extra
+    )
+
+
+def split_host(value: str) -> str:
+    """The host name of a Host header, port removed (IPv6 brackets kept)."""
+    if value.startswith("["):
+        return value.split("]", 1)[0] + "]"
+    return value.rsplit(":", 1)[0] if ":" in value else value
+
+
+def protocol_of(service: str, headers: dict[str, str]) -> str:
+    """Which error shape the client parses: rest-xml, query, json or rest-json."""
+    if service == "s3":
+        return "rest-xml"
+    if service in ("sts", "iam"):
+        return "query"
+    if headers.get("x-amz-target"):
+        return "json"
+    return "rest-json"
+
+
+def render_error(err: AwsError, protocol: str, service: str, method: str) -> AwsResponse:
+    """``err`` in the wire shape of ``protocol``."""
+    request_id = str(uuid.uuid4())
+    headers = {"x-amzn-RequestId": request_id}
+    if protocol == "rest-xml":
+        headers["x-amz-request-id"] = request_id
+        if method == "HEAD":  # HEAD errors carry no body; botocore reports the status code
+            return AwsResponse(err.status, headers, b"")
+        headers["Content-Type"] = "application/xml"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
+            f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+        return AwsResponse(err.status, headers, body.encode())
+    if protocol == "query":
+        ns = _QUERY_NS.get(service, "")
+        kind = "Sender" if err.sender_fault else "Receiver"
+        body = (
+            f'<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type>'
+            f"<Code>{escape(err.code)}</Code><Message>{escape(err.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        headers["Content-Type"] = "text/xml"
+        return AwsResponse(err.status, headers, body.encode())
+    headers["x-amzn-ErrorType"] = err.code
+    if protocol == "json":
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        payload: dict[str, Any] = {"__type": err.code, "message": err.message}
+    else:
+        headers["Content-Type"] = "application/json"
+        payload = {"message": err.message, "Message": err.message}
+    return AwsResponse(err.status, headers, json.dumps(payload).encode())
+
+
+class Gateway:
+    """Reads AWS requests off the router's connections and dispatches them to services."""
+
+    def __init__(self, services: list[AwsService] | None = None, workers: int = 32) -> None:
+        if services is None:
+            from stepline.awsapi._registry import SERVICES
+
+            services = SERVICES
+        self.services = services
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="stepline-aws")
+        self.max_body = int(
+            config.setting("server", "max_request_bytes", "STEPLINE_MAX_REQUEST_BYTES", 0)
+            or DEFAULT_MAX_BODY
+        )
+        self.extra_hosts = allowed_hosts()
+        _auth.credentials()  # create them before the first request, not during one
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the router's hook ----------------------------------------------------------------
+
+    async def serve(
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        raw_headers: dict[bytes, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """Answer one request on the connection; whether to keep the connection open."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers.items()}
+        meth = method.decode("latin-1").upper()
+        raw_target = target.decode("latin-1")
+        keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        service_hint = _scope_service(headers, raw_target)
+        protocol = protocol_of(service_hint, headers)
+        problem = self._precheck(headers, service_hint)
+        if problem is not None:
+            await self._write(writer, meth, render_error(problem, protocol, service_hint, meth))
+            return False  # the body was not read: the connection cannot be reused
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            body = await self._read_body(reader, headers)
+        except AwsError as err:
+            await self._write(writer, meth, render_error(err, protocol, service_hint, meth))
+            return False
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(
+                self.pool, self.dispatch, meth, raw_target, headers, body
+            )
+        except Exception as exc:  # noqa: BLE001 - the connection must still get an answer
+            _log(f"aws dispatch error: {exc!r}")
+            err = AwsError("InternalFailure", "internal error", 500, sender_fault=False)
+            response = render_error(err, protocol, service_hint, meth)
+        await self._write(writer, meth, response, keep=keep)
+        return keep
+
+    def _precheck(self, headers: dict[str, str], service: str) -> AwsError | None:
+        """Host allow-list, browser Origin and body size, before any body is read."""
+        host = split_host(headers.get("host", ""))
+        if not host_allowed(host, self.extra_hosts):
+            return AwsError("AccessDenied", f"Host {host!r} is not allowed", 403)
+        origin = headers.get("origin")
+        if origin is not None:
+            origin_host = split_host(urlsplit(origin).netloc)
+            if not (origin_host and host_allowed(origin_host, self.extra_hosts)):
+                return AwsError("AccessDenied", f"Cross-origin request from {origin} refused", 403)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return AwsError("InvalidArgument", "Content-Length is not a number")
+            if int(length) > self.max_body:
+                code = "EntityTooLarge" if service == "s3" else "RequestEntityTooLarge"
+                return AwsError(
+                    code,
+                    f"Your proposed upload of {length} bytes exceeds the maximum allowed size "
+                    f"of {self.max_body} bytes",
+                    413 if service != "s3" else 400,
+                )
+        return None
+
+    async def _read_body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+        length = headers.get("content-length")
+        if length is not None:
+            n = int(length)
+            return await reader.readexactly(n) if n else b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            parts, total = [], 0
+            while True:
+                size_line = await reader.readuntil(b"\r\n")
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                        pass
+                    return b"".join(parts)
+                total += size
+                if total > self.max_body:
+                    raise AwsError("EntityTooLarge", "request body too large", 413)
+                parts.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+        return b""
+
+    async def _write(
+        self, writer: asyncio.StreamWriter, method: str, resp: AwsResponse, keep: bool = False
+    ) -> None:
+        headers = dict(resp.headers)
+        body = resp.body
+        lower = {k.lower() for k in headers}
+        if isinstance(body, bytes | bytearray):
+            if "content-length" not in lower:
+                headers["Content-Length"] = str(len(body))
+        elif "content-length" not in lower:
+            body = b"".join(body)
+            headers["Content-Length"] = str(len(body))
+        if not keep:
+            headers["Connection"] = "close"
+        head = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Status')}\r\n"]
+        head += [f"{k}: {v}\r\n" for k, v in headers.items()]
+        head.append("\r\n")
+        writer.write("".join(head).encode("latin-1"))
+        if method == "HEAD":
+            pass
+        elif isinstance(body, bytes | bytearray):
+            writer.write(body)
+        else:
+            loop = asyncio.get_running_loop()
+            chunks: Iterator[bytes] = iter(body)
+            while True:
+                chunk = await loop.run_in_executor(self.pool, next, chunks, None)
+                if chunk is None:
+                    break
+                writer.write(chunk)
+                await writer.drain()
+        await writer.drain()
+
+    # -- dispatch (worker thread) ---------------------------------------------------------
+
+    def dispatch(
+        self, method: str, raw_target: str, headers: dict[str, str], body: bytes
+    ) -> AwsResponse:
+        """Authenticate, decode and route one request; any AwsError becomes its wire shape."""
+        raw_path, _, raw_query = raw_target.partition("?")
+        service = _scope_service(headers, raw_target)
+        protocol = protocol_of(service, headers)
+        try:
+            req = self._authenticate(method, raw_path, raw_query, headers, body)
+            service = req.service
+            for candidate in self.services:
+                if candidate.accepts(req):
+                    try:
+                        return candidate.handle(req)
+                    except AwsError as err:
+                        return render_error(err, protocol, service, method)
+            raise AwsError(
+                "UnknownOperationException",
+                f"stepline does not serve this {service or 'unsigned'} request "
+                f"({method} {raw_path}, target {req.target or '-'})",
+                404,
+            )
+        except AwsError as err:
+            return render_error(err, protocol, service, method)
+
+    def _authenticate(
+        self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes
+    ) -> AwsRequest:
+        content_sha = headers.get("x-amz-content-sha256", "")
+        streaming = content_sha.startswith(_STREAMING)
+        body_sha = None
+        if not streaming and content_sha != "UNSIGNED-PAYLOAD":
+            body_sha = hashlib.sha256(body).hexdigest()
+            if content_sha and not hmac.compare_digest(content_sha, body_sha):
+                raise AwsError(
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                )
+        scope = _auth.verify(method, raw_path, raw_query, headers, body_sha)
+        encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")]
+        if streaming or "aws-chunked" in encodings:
+            signed = content_sha.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+            body = _auth.decode_aws_chunked(body, scope, signed=signed)
+            declared = headers.get("x-amz-decoded-content-length")
+            if declared is not None and declared.isdigit() and int(declared) != len(body):
+                raise AwsError(
+                    "IncompleteBody",
+                    f"x-amz-decoded-content-length says {declared} bytes, the chunks hold "
+                    f"{len(body)}",
+                )
+            headers = dict(headers)
+            rest = [e for e in encodings if e and e != "aws-chunked"]
+            if rest:
+                headers["content-encoding"] = ", ".join(rest)
+            else:
+                headers.pop("content-encoding", None)
+        return AwsRequest(
+            method=method,
+            path=raw_path or "/",
+            query=parse_qsl(raw_query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+            service=scope.service,
+            region=scope.region,
+            target=headers.get("x-amz-target"),
+            access_key=scope.access_key,
+            host=split_host(headers.get("host", "")).lower(),
+        )
+
+
+def _scope_service(headers: dict[str, str], raw_target: str) -> str:
+    """The credential scope's service name, read without verifying (for error shapes)."""
+    auth = headers.get("authorization", "")
+    marker = "Credential="
+    at = auth.find(marker)
+    cred = ""
+    if at >= 0:
+        cred = auth[at + len(marker) :].split(",", 1)[0]
+    elif "X-Amz-Credential=" in raw_target:
+        query = raw_target.partition("?")[2]
+        cred = dict(parse_qsl(query)).get("X-Amz-Credential", "")
+    parts = cred.split("/")
+    if len(parts) == 5:
+        return parts[3]
+    if headers.get("x-amz-target"):
+        return ""
+    return "s3"  # unsigned browser-ish requests get S3's shape, as S3 answers anonymous ones
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.stderr.flush()
