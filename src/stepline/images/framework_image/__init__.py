@@ -1,0 +1,1 @@
+"""Files copied into stepline's builds of AWS's framework images (not imported by stepline)."""

@@ -1,0 +1,253 @@
+"""AWS's framework images, built locally on first use from recipes shipped with stepline.
+
+A SageMaker user who writes ``SKLearn(entry_point="train.py", framework_version="1.2-1")``,
+``PyTorch(...)``, ``XGBoost(...)`` or ``HuggingFace(...)`` never names an image: the SDK picks
+one of AWS's, e.g. ``683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:
+1.2-1-cpu-py3``.  stepline cannot pull those, so it recognises them (the table
+``aws_frameworks.json``, generated from the SageMaker SDK's own ``image_uri_config`` by
+``scripts/framework_table.py``) and builds an equivalent process image the first time one is
+used: a venv with the framework at the URI's version, AWS's open-source toolkits
+(``sagemaker-training`` for script mode, ``sagemaker-inference``'s handler contract for
+serving) and an entry point that answers ``train`` and ``serve`` as AWS's images do.
+
+* An image the user built or tagged locally under the same name always wins over the recipe,
+  as a local image wins over a pull in docker.
+* Where the URI's exact versions cannot be installed here (a Python 3.8 tag against this
+  Python; a PyTorch build other than the one installed), the closest installable version is
+  used and the image record says so (``framework.installed`` / ``framework.notes``).
+* Builds are cached by content like every image, and take the time of a pip install; a job
+  waiting for one says so in its secondary status, and the wait does not count against its
+  ``MaxRuntimeInSeconds``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stepline.images.errors import ImageError, ImageNotFound
+from stepline.images.registry import Image, ImageStore
+
+_HERE = Path(__file__).resolve().parent
+_FILES = _HERE / "framework_image"
+_ECR = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9._/-]+):(?P<tag>[A-Za-z0-9_.-]+)$"
+)
+#: The toolkits every recipe installs (AWS's own, from the package index).
+TOOLKITS = ("sagemaker-training>=5,<6", "sagemaker-inference>=1.10,<2")
+
+
+@functools.cache
+def _table() -> dict[str, Any]:
+    return json.loads((_HERE / "aws_frameworks.json").read_text())
+
+
+@dataclass(frozen=True)
+class FrameworkImage:
+    """One of AWS's framework images, as its URI names it."""
+
+    uri: str
+    repository: str
+    tag: str
+    framework: str  # sklearn | xgboost | pytorch | huggingface
+    version: str  # as AWS tags it: "1.2-1", "2.8.0", "4.56.2"
+    scopes: tuple[str, ...]  # training, inference
+    processor: str  # cpu | gpu
+    py: str  # py3, py312, ...
+    base: str | None = None  # Hugging Face: "pytorch2.8.0"
+
+    @property
+    def local_ref(self) -> str:
+        """The local name the URI resolves to (``repository:tag``)."""
+        return f"{self.repository}:{self.tag}"
+
+
+def lookup(ref: str) -> FrameworkImage | None:
+    """The framework image ``ref`` names: an AWS ECR URI from the SDK's tables, or its local
+    ``repository:tag``.  None for anything else (a user's own image)."""
+    m = _ECR.match(ref)
+    if m:
+        repo, tag = m.group("repo"), m.group("tag")
+        accounts = _table()["registries"].get(repo, {})
+        if m.group("account") not in accounts.values():
+            return None
+    else:
+        repo, _, tag = ref.rpartition(":")
+        if not repo or "/" in repo:
+            return None
+    entry = _table()["tags"].get(f"{repo}:{tag}")
+    if entry is None:
+        return None
+    return FrameworkImage(
+        uri=ref,
+        repository=repo,
+        tag=tag,
+        framework=entry["framework"],
+        version=entry["version"],
+        scopes=tuple(entry["scopes"]),
+        processor=entry["processor"],
+        py=entry["py"],
+        base=entry.get("base"),
+    )
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _minor(version: str) -> tuple[int, int]:
+    nums = [int(x) for x in re.findall(r"\d+", version)[:2]] + [0, 0]
+    return nums[0], nums[1]
+
+
+def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
+    """(pip requirements, notes): what the recipe installs for ``image`` on this Python.
+
+    Versions are the URI's where a wheel for this Python exists; otherwise the closest one
+    that installs, with a note.  Frameworks built before NumPy 2 get ``numpy<2`` in the image
+    (the host's NumPy may be newer)."""
+    notes: list[str] = []
+    major, minor = _minor(image.version)
+    py_here = f"py{sys.version_info.major}{sys.version_info.minor}"
+    if image.py not in ("py3", py_here):
+        notes.append(
+            f"the URI's Python is {image.py}; this image runs Python {sys.version_info.major}.{sys.version_info.minor}"
+        )
+    if image.framework == "sklearn":
+        # scikit-learn publishes wheels for Python 3.11 from 1.1.3 on; 1.4.2 added NumPy 2.
+        if (major, minor) < (1, 1):
+            notes.append(f"scikit-learn {image.version} has no wheel for this Python; using 1.1")
+            major, minor = 1, 1
+        reqs = [f"scikit-learn=={major}.{minor}.*"]
+        if (major, minor) < (1, 4):
+            reqs.append("numpy<2")
+    elif image.framework == "xgboost":
+        if (major, minor) < (1, 7):
+            notes.append(f"xgboost {image.version} predates NumPy 2 support here; using 1.7")
+            major, minor = 1, 7
+        # xgboost-cpu (2.1+) is the same library without the CUDA runtime (a few MB, not 300).
+        reqs = [f"xgboost-cpu=={major}.{minor}.*" if major >= 2 else f"xgboost=={major}.{minor}.*"]
+        reqs += ["scikit-learn"]  # the algorithm reads LIBSVM files with it
+    elif image.framework in ("pytorch", "huggingface"):
+        torch = _installed("torch")
+        wanted = image.version if image.framework == "pytorch" else (image.base or "")
+        wanted = wanted.removeprefix("pytorch")
+        if torch is None:
+            raise ImageError(
+                f"{image.uri}: PyTorch images reuse the installed torch; install it first "
+                "(pip install torch==2.13.0 for the CPU build)"
+            )
+        if not torch.startswith(wanted):
+            notes.append(f"torch {wanted} requested; using the installed torch {torch}")
+        reqs = [f"torch=={torch}"]
+        if image.framework == "huggingface":
+            hf = re.search(r"transformers(\d+\.\d+\.\d+)", image.tag)
+            want_tf = hf.group(1) if hf else image.version
+            have_tf = _installed("transformers")
+            if have_tf and have_tf != want_tf:
+                notes.append(f"transformers {want_tf} requested; using the installed {have_tf}")
+            reqs.append(f"transformers=={have_tf}" if have_tf else f"transformers=={want_tf}")
+    else:  # pragma: no cover - the table holds only the four above
+        raise ImageError(f"{image.uri}: no recipe for framework {image.framework}")
+    if image.processor == "gpu":
+        notes.append("a GPU image: CUDA is used when the machine has it, else the CPU")
+    return reqs + list(TOOLKITS), notes
+
+
+def dockerfile(image: FrameworkImage, reqs: list[str]) -> str:
+    """The recipe, in the Dockerfile subset the process builder runs."""
+    quoted = " ".join(f'"{r}"' for r in reqs)
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return (
+        f"# stepline's recipe for {image.repository}:{image.tag}\n"
+        f"FROM python:{py}\n"
+        f"RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy {quoted}\n"
+        "COPY entry.py serve.py xgboost_algorithm.py /opt/stepline-framework/\n"
+        f"ENV STEPLINE_FRAMEWORK={image.framework} PYTHONUNBUFFERED=1 "
+        "SAGEMAKER_TRAINING_MODULE= HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"
+        f'LABEL com.stepline.framework="{image.framework}" '
+        f'com.stepline.framework.version="{image.version}" '
+        'com.stepline.toolkit="sagemaker-training"\n'
+        'ENTRYPOINT ["python", "/opt/stepline-framework/entry.py"]\n'
+    )
+
+
+def _venv_versions(image: Image, dists: list[str]) -> dict[str, str]:
+    if image.venv is None:
+        return {}
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {}\n"
+        "for d in sys.argv[1:]:\n"
+        "    try: out[d] = m.version(d)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run(
+        [str(image.venv / "bin" / "python"), "-c", code, *dists],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) -> Image:
+    """Build (or find cached) the local image for ``image`` and tag it ``repository:tag``."""
+    from stepline.images.build import build as build_image
+
+    reqs, notes = requirements(image)
+    store = ImageStore()
+    with tempfile.TemporaryDirectory(prefix="stepline-framework-") as tmp:
+        ctx = Path(tmp)
+        for name in ("entry.py", "serve.py", "xgboost_algorithm.py"):
+            shutil.copy2(_FILES / name, ctx / name)
+        (ctx / "Dockerfile").write_text(dockerfile(image, reqs))
+        built = build_image(ctx, image.local_ref, runtime="process", log=log, store=store)
+    record = store.record(built.digest) or {}
+    if "framework" not in record:
+        dists = [re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in reqs]
+        record["framework"] = {
+            "uri": image.uri,
+            "framework": image.framework,
+            "requested": image.version,
+            "processor": image.processor,
+            "py": image.py,
+            "installed": _venv_versions(built, dists),
+            "notes": notes,
+        }
+        store.write_record(built.digest, record)
+    return store.resolve(image.local_ref)
+
+
+def ensure(ref: str, *, log: Callable[[str], None] | None = None) -> Image:
+    """The local image for ``ref``; for an AWS framework URI with no local image of that name,
+    build it from the recipe first (``stepline images pull``, and jobs on first use)."""
+    store = ImageStore()
+    try:
+        return store.resolve(ref)
+    except ImageNotFound:
+        image = lookup(ref)
+        if image is None:
+            raise
+    return build(image, log=log)
+
+
+__all__ = ["FrameworkImage", "build", "dockerfile", "ensure", "lookup", "requirements"]
