@@ -7,9 +7,7 @@ Session-scoped so the browser suite shares one server and one browser; see
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import textwrap
 import threading
 import time
@@ -60,10 +58,8 @@ def pipeline(console_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         'ENTRYPOINT ["python", "/opt/program/train.py"]\n'
     )
     images.build(ctx, "console-train:latest", runtime="process")
-    # The job's sandbox replaces /tmp, so its release files live under /var/tmp.
-    release_dir = Path(tempfile.mkdtemp(prefix="stepline-console-", dir="/var/tmp"))
     engine = Engine(console_home)
-    p = Pipeline(engine, f"{ECR}/console-train:latest", release_dir)
+    p = Pipeline(engine, f"{ECR}/console-train:latest")
 
     def gate(event: Any, context: Any) -> dict:
         execution = context.execution_arn.rsplit(":", 1)[-1]
@@ -89,7 +85,7 @@ def pipeline(console_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                     "TrainingInputMode": "File",
                     "MetricDefinitions": [{"Name": "train:loss", "Regex": "loss=([0-9.]+);"}],
                 },
-                "HyperParameters": {"epochs": "3", "release": str(release_dir / name)},
+                "HyperParameters": {"epochs": "3", "release": p.release_url(name)},
                 "Environment": {"CONSOLE_TEST": "yes"},
                 "OutputDataConfig": {"S3OutputPath": "s3://console/models"},
                 "ResourceConfig": {
@@ -123,18 +119,29 @@ def pipeline(console_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     yield p
     for event in p.gates.values():
         event.set()
-    shutil.rmtree(release_dir, ignore_errors=True)
+    p.close()
 
 
 @pytest.fixture(scope="session")
-def server(pipeline: Pipeline) -> Iterator[str]:
+def console_token(console_home: Path) -> str:
+    """The home's console token (what `stepline ui` puts in the URL it prints)."""
+    from stepline.server import security
+
+    return security.console_token()
+
+
+@pytest.fixture(scope="session")
+def server(pipeline: Pipeline, console_token: str) -> Iterator[str]:
     import uvicorn
 
     from stepline.server import create_app
 
     port = _free_port()
     config = uvicorn.Config(
-        create_app(pipeline.engine), host="127.0.0.1", port=port, log_level="warning"
+        create_app(pipeline.engine, token=console_token),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -161,7 +168,11 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, server: str) -> Iterator[Any]:
+def page(browser: Any, server: str, console_token: str) -> Iterator[Any]:
+    """A page logged in as a user is: by opening the URL with the token once.
+
+    At the end it checks that nothing was loaded from outside and that no page logged an
+    error (a JavaScript error, a failed request such as a 404, or a console error)."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=server)
     pg = context.new_page()
     external: list[str] = []
@@ -171,8 +182,15 @@ def page(browser: Any, server: str) -> Iterator[Any]:
         lambda r: external.append(r.url) if not r.url.startswith((server, "data:")) else None,
     )
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on(
+        "response",
+        lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
     pg.set_default_timeout(10000)
+    pg.goto(f"/?token={console_token}")
+    assert pg.url == server + "/", f"the token stayed in the address bar: {pg.url}"
     yield pg
     context.close()
     assert not external, f"the console loaded assets from outside: {external}"
-    assert not errors, f"JavaScript errors: {errors}"
+    assert not errors, f"the console logged errors: {errors}"

@@ -7,7 +7,9 @@ Session-scoped so the whole browser suite shares one server and one browser (the
 stay well under two minutes).  The pipeline's Task states are local functions; ``gate``
 blocks on a :class:`threading.Event` so tests can look at an execution while it runs.  The
 ``train`` task starts a real SageMaker-style training job (process runtime) whose script
-waits for a release file, so its page can be watched while it runs too.
+waits until the test releases it (it polls a small HTTP server of the test over the host
+network, which the sandbox leaves to jobs that do not ask for isolation; no host folder is
+visible to a job), so its page can be watched while it runs too.
 
 Chromium comes from the system (``apt-get install chromium``); Playwright only drives it.
 Screenshots go to ``test-artifacts/console/``.
@@ -16,6 +18,8 @@ Screenshots go to ``test-artifacts/console/``.
 from __future__ import annotations
 
 import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +40,21 @@ LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
 TRAIN_SCRIPT = """
-import json, os, time
+import json, os, time, urllib.request
 release = json.load(open("/opt/ml/input/config/hyperparameters.json"))["release"]
+
+def released():
+    try:
+        return urllib.request.urlopen(release, timeout=2).status == 200
+    except OSError:
+        return False
 print("console-test: loading data", flush=True)
 for epoch in range(3):
     print(f"epoch={epoch} loss={1.0 / (epoch + 1):.4f};", flush=True)
     time.sleep(0.05)
 print("console-test: waiting for release", flush=True)
 deadline = time.time() + 60
-while not os.path.exists(release) and time.time() < deadline:
+while not released() and time.time() < deadline:
     time.sleep(0.05)
 print("console-test: training done", flush=True)
 os.makedirs("/opt/ml/model", exist_ok=True)
@@ -137,12 +147,27 @@ def flaky_definition() -> dict[str, Any]:
 
 
 class Pipeline:
-    """Handles on the running test pipeline (gates, the job's release file, the engine)."""
+    """Handles on the running test pipeline (gates, the job's release, the engine)."""
 
-    def __init__(self, engine: Any, image: str, release_dir: Path) -> None:
+    def __init__(self, engine: Any, image: str) -> None:
         self.engine = engine
         self.image = image
-        self.release_dir = release_dir
+        self.released: set[str] = set()
+        pipeline = self
+
+        class Release(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                job = urllib.parse.unquote(self.path.lstrip("/"))
+                self.send_response(200 if job in pipeline.released else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._release_server = ThreadingHTTPServer(("127.0.0.1", 0), Release)
+        self._release_server.daemon_threads = True
+        threading.Thread(target=self._release_server.serve_forever, daemon=True).start()
         self.gates: dict[str, threading.Event] = {}
         self.gate_reached: dict[str, threading.Event] = {}
         self.flaky_ok = False
@@ -154,8 +179,17 @@ class Pipeline:
     def reached(self, execution: str) -> threading.Event:
         return self.gate_reached.setdefault(execution, threading.Event())
 
+    def release_url(self, job: str) -> str:
+        """What the job polls: 200 once :meth:`release_job` was called, 404 before."""
+        port = self._release_server.server_address[1]
+        return f"http://127.0.0.1:{port}/{urllib.parse.quote(job)}"
+
     def release_job(self, job: str) -> None:
-        (self.release_dir / job).write_text("go")
+        self.released.add(job)
+
+    def close(self) -> None:
+        self._release_server.shutdown()
+        self._release_server.server_close()
 
 
 def screenshot(page: Any, name: str) -> Path:

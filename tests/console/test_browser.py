@@ -63,7 +63,7 @@ def test_execution_graph_live_then_final(page: Any, pipeline: Pipeline) -> None:
     wait_status(page, "Train", "running")
     job = f"train-{name}"
     deadline = time.time() + 20
-    while not pipeline.release_dir.joinpath(job).exists() and time.time() < deadline:
+    while job not in pipeline.released and time.time() < deadline:
         from stepline.jobs import records
 
         rec = records.get("training", job)
@@ -274,3 +274,42 @@ def test_endpoints_and_models_pages(page: Any) -> None:
         providers.unregister(provider)
     page.goto("/#/models")
     expect(page.locator("main")).to_contain_text("No models yet")
+
+
+def test_every_page_loads_without_a_404_or_console_error(page: Any, server: str) -> None:
+    """The `page` fixture fails the test on any 4xx/5xx response or console error."""
+    for hash_, ready in [
+        ("#/workflows", "#main table, #main .empty"),
+        ("#/executions", "#executions, #main .empty"),
+        ("#/jobs", "#jobs, #main .empty"),
+        ("#/endpoints", "#endpoints"),
+        ("#/models", "#models, #main .empty"),
+    ]:
+        page.goto("/" + hash_)
+        expect(page.locator(ready).first).to_be_visible()
+        expect(page.locator("#main .error-box")).to_have_count(0)
+    # Headless Chromium does not fetch icons itself, so the page fetches what it links to,
+    # and what browsers ask for when a page links none.
+    icon = page.evaluate(
+        """async () => {
+          const href = document.querySelector('link[rel="icon"]').href;
+          const res = await fetch(href);
+          return [href, res.status, res.headers.get("content-type"), (await res.text())];
+        }"""
+    )
+    assert icon[0] == server + "/favicon.ico"
+    assert icon[1] == 200 and icon[2].startswith("image/svg+xml") and icon[3].startswith("<svg")
+    assert page.request.get("/favicon.ico").status == 200
+    assert page.evaluate("document.cookie") == ""  # the token cookie is HttpOnly
+
+
+def test_without_the_token_the_page_says_how_to_get_in(browser: Any, server: str) -> None:
+    context = browser.new_context(base_url=server)
+    try:
+        pg = context.new_page()
+        pg.goto("/?token=wrong")
+        assert pg.url == server + "/"  # even a wrong token leaves the address bar
+        expect(pg.locator("#main .error-box")).to_contain_text("stepline ui")
+        assert context.cookies() == []
+    finally:
+        context.close()

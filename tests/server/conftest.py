@@ -80,10 +80,20 @@ def engine(api_home: Path) -> Any:
 
 
 @pytest.fixture
-def client(engine: Any) -> Iterator[Any]:
+def token(api_home: Path) -> str:
+    """The home's console token (every /api call needs it)."""
+    from stepline.server import security
+
+    return security.console_token()
+
+
+@pytest.fixture
+def client(engine: Any, token: str) -> Iterator[Any]:
+    """An API client as scripts use it: loopback Host, the token in a header."""
     from fastapi.testclient import TestClient
 
     from stepline.server import create_app
 
-    with TestClient(create_app(engine)) as c:
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(engine), base_url="http://127.0.0.1", headers=headers) as c:
         yield c

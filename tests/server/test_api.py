@@ -57,8 +57,8 @@ def test_start_progress_history_and_filters(client: Any, engine: Any) -> None:
     again = client.post("/api/executions", json={"stateMachine": "api-demo", "name": "e1"})
     assert again.status_code == 409
     # Finished executions can be neither stopped nor redriven.
-    assert client.post(f"/api/executions/{arn}/stop").status_code == 409
-    assert client.post(f"/api/executions/{arn}/redrive").status_code == 409
+    assert client.post(f"/api/executions/{arn}/stop", json={}).status_code == 409
+    assert client.post(f"/api/executions/{arn}/redrive", json={}).status_code == 409
 
 
 def test_stop_and_redrive(client: Any, engine: Any) -> None:
@@ -96,7 +96,7 @@ def test_stop_and_redrive(client: Any, engine: Any) -> None:
         assert time.time() < deadline
         time.sleep(0.02)
     assert engine.describe_execution("b1")["status"] == "ABORTED"
-    assert client.post("/api/executions/b1/redrive").status_code == 200
+    assert client.post("/api/executions/b1/redrive", json={}).status_code == 200
     engine.wait("b1", timeout=10)
     progress = client.get("/api/executions/b1/progress").json()
     assert progress["execution"]["status"] == "SUCCEEDED"

@@ -32,11 +32,18 @@ function s(tag, attrs) {
   for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
   return el;
 }
+// The API needs the console token: the page has it as an HttpOnly cookie (set when the URL
+// that `stepline ui` printed was opened), which same-origin fetches send by themselves.
+// Requests that change state send a JSON body, as the server's CSRF check requires.
 async function api(path, options) {
-  const res = await fetch(path, options);
+  const res = await fetch(path, { credentials: "same-origin", ...options });
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new Error("This page has no console token: open the URL that `stepline ui` printed (it ends in ?token=…).");
   if (!res.ok) throw new Error(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : res.statusText);
   return body;
+}
+function post(path, data) {
+  return api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(data || {}) });
 }
 const enc = encodeURIComponent;
 function fmtTime(v) {
@@ -321,8 +328,7 @@ async function executionsPage(params) {
     let input;
     try { input = JSON.parse(startInput.value || "null"); } catch (err) { startMsg.textContent = `Input is not JSON: ${err.message}`; return; }
     try {
-      const res = await api("/api/executions", { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ stateMachine: startSm.value, input, name: startName.value || null }) });
+      const res = await post("/api/executions", { stateMachine: startSm.value, input, name: startName.value || null });
       location.hash = `#/executions/${enc(res.executionArn)}`;
     } catch (err) { startMsg.textContent = err.message; }
   } }, h("label", {}, "Workflow ", startSm), h("label", {}, "Name ", startName),
@@ -344,10 +350,10 @@ async function executionPage(ref) {
   const head = h("div", { class: "exec-head" });
   const msg = h("span", { class: "form-msg" });
   const stopBtn = h("button", { id: "stop", class: "danger", onclick: async () => {
-    try { await api(`/api/executions/${enc(arn)}/stop`, { method: "POST" }); await refresh(); } catch (err) { msg.textContent = err.message; }
+    try { await post(`/api/executions/${enc(arn)}/stop`); await refresh(); } catch (err) { msg.textContent = err.message; }
   } }, "Stop");
   const redriveBtn = h("button", { id: "redrive", onclick: async () => {
-    try { await api(`/api/executions/${enc(arn)}/redrive`, { method: "POST" }); await refresh(); } catch (err) { msg.textContent = err.message; }
+    try { await post(`/api/executions/${enc(arn)}/redrive`); await refresh(); } catch (err) { msg.textContent = err.message; }
   } }, "Redrive");
   const histBody = h("tbody", {});
   let lastEvent = 0;

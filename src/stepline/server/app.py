@@ -3,6 +3,8 @@
 Why an API and not server-rendered pages: the same routes serve the browser console, the
 CLI and notebooks, and the OpenAPI document lets anyone script against a running console.
 The console itself is static files (``stepline/console``) that only call these routes.
+Every ``/api`` route needs the home's console token, and every request passes the Host and
+CSRF checks of :mod:`stepline.server.security` first.
 
 Names in URLs are hostile: every path parameter is checked against the shape AWS allows
 before it reaches the engine or the job records, and no name is ever used to build a file
@@ -20,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from stepline import views
 from stepline.engine import Engine
 from stepline.engine.engine import EngineError
-from stepline.server import providers
+from stepline.server import providers, security
 
 #: State machine and execution names, or their ARNs.
 _REF = re.compile(
@@ -42,7 +44,10 @@ _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
+    ".svg": "image/svg+xml",
 }
+#: How long the browser keeps the token cookie (the token itself does not expire).
+_COOKIE_MAX_AGE = 30 * 24 * 3600
 
 _ERROR_STATUS = {
     "StateMachineDoesNotExist": 404,
@@ -107,9 +112,16 @@ def _console_dir() -> Path:
     return Path(str(resources.files("stepline") / "console"))
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
-    """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``)."""
+def create_app(
+    engine: Engine | None = None, *, token: str | None = None, bind: str | None = None
+) -> FastAPI:
+    """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``).
+
+    ``token`` defaults to the home's console token; ``bind`` is the address the server
+    listens on, which is added to the Host allow-list.
+    """
     eng = engine if engine is not None else Engine()
+    token = token or security.console_token()
     from stepline.serving import console as serving_console
 
     serving_console.register()
@@ -124,6 +136,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(security.ConsoleGuard, token=token, bind=bind)
 
     @app.exception_handler(EngineError)
     async def _engine_error(_request: Request, exc: EngineError) -> JSONResponse:
@@ -337,9 +350,33 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     console = _console_dir()
     files = {p.name: p for p in console.iterdir() if p.suffix in _STATIC_TYPES}
 
+    page_headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
     @app.get("/", include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(files["index.html"].read_text())
+    def index(request: Request) -> Response:
+        given = request.query_params.get("token")
+        if given is None:
+            return HTMLResponse(files["index.html"].read_text(), headers=page_headers)
+        # Trade the token for a cookie and take it out of the address bar (and history).
+        response = RedirectResponse("/", status_code=303, headers=page_headers)
+        if security.token_matches(given, token):
+            response.set_cookie(
+                security.cookie_name(token),
+                token,
+                max_age=_COOKIE_MAX_AGE,
+                path="/",
+                httponly=True,
+                samesite="strict",
+            )
+        return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return FileResponse(
+            files["favicon.svg"],
+            media_type=_STATIC_TYPES[".svg"],
+            headers={"Cache-Control": "max-age=86400"},
+        )
 
     @app.get("/static/{filename}", include_in_schema=False)
     def static(filename: str) -> Response:
