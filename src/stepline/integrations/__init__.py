@@ -16,7 +16,6 @@ from stepline.integrations.aws_sdk import AwsSdkSageMakerIntegration
 from stepline.integrations.lambda_ import LambdaIntegration, function, register_function
 from stepline.integrations.s3 import S3Integration
 from stepline.integrations.sagemaker import SageMakerIntegration
-from stepline.integrations.serving import ServingIntegration
 from stepline.integrations.states import StatesIntegration, register_state_machine
 
 
@@ -32,7 +31,6 @@ class Integration(Protocol):
 INTEGRATIONS: list[Integration] = [LambdaIntegration(), StatesIntegration()]
 INTEGRATIONS.append(SageMakerIntegration())
 INTEGRATIONS.append(S3Integration())
-INTEGRATIONS.append(ServingIntegration())
 INTEGRATIONS.append(AwsSdkSageMakerIntegration())
 
 

@@ -1,20 +1,34 @@
-"""SageMaker jobs as Task resources: ``arn:aws:states:::sagemaker:create{Training,Processing,
-Transform}Job`` and their ``.sync`` forms.
+"""SageMaker as Task resources: ``arn:aws:states:::sagemaker:<action>[.sync]``, through the
+SageMaker service layer (:mod:`stepline.sagemaker`).
 
-As on AWS: the request form returns the Create response; ``.sync`` waits and returns the
-Describe response (timestamps as epoch milliseconds, as Step Functions serialises them); a
-job that ends ``Failed`` or ``Stopped`` fails the Task with ``States.TaskFailed`` and the
-Describe response as JSON ``Cause``; API errors become ``SageMaker.<Error>`` (validation
-errors ``SageMaker.AmazonSageMakerException``), so Retry and Catch written for AWS behave the
-same.  If the engine abandons a ``.sync`` task (execution stopped, timeout, sibling branch
-failed) the job is stopped, as Step Functions does.  The task token makes Create idempotent,
-so an engine restarted after a crash reattaches to the job instead of starting it twice.
+Actions, as Step Functions' optimized integration has them: ``createTrainingJob``,
+``createProcessingJob``, ``createTransformJob`` and ``createHyperParameterTuningJob`` (each
+also ``.sync``), ``createModel``, ``createEndpointConfig``, ``createEndpoint`` and
+``updateEndpoint`` (no ``.sync`` form on AWS; endpoints are polled with the AWS SDK
+integration's ``describeEndpoint``, :mod:`stepline.integrations.aws_sdk`).
+
+As on AWS:
+
+* the request form returns the Create response (``{"TrainingJobArn": ...}``);
+* ``.sync`` waits and returns the Describe response (timestamps as epoch milliseconds, as
+  Step Functions serialises them); a job that ends ``Failed`` or ``Stopped`` fails the Task
+  with ``States.TaskFailed`` and the Describe response as JSON ``Cause``
+  (:func:`run_sync`, shared by every job type);
+* if the engine abandons a ``.sync`` task (execution stopped, timeout, sibling branch
+  failed) the job is stopped;
+* API errors become ``SageMaker.<Error>`` (validation errors
+  ``SageMaker.AmazonSageMakerException``), so Retry and Catch written for AWS behave the same.
+
+The task token makes Create idempotent, so an engine restarted after a crash reattaches to
+the job instead of starting it twice (and a repeated createModel/createEndpointConfig with
+the identical request returns the same ARN).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from datetime import datetime
 from typing import Any
@@ -23,74 +37,102 @@ from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
 
 _RESOURCE = re.compile(
-    r"^arn:[a-z-]+:states:::sagemaker:create(Training|Processing|Transform)Job(\.sync)?$"
+    r"^arn:[a-z-]+:states:::sagemaker:"
+    r"(createTrainingJob|createProcessingJob|createTransformJob|createHyperParameterTuningJob"
+    r"|createModel|createEndpointConfig|createEndpoint|updateEndpoint)(\.sync)?$"
 )
-_KINDS = {"Training": "training", "Processing": "processing", "Transform": "transform"}
 
 
-def _to_sfn_json(value: Any) -> Any:
+def to_sfn_json(value: Any) -> Any:
+    """A SageMaker response as Step Functions passes it on: timestamps in epoch ms."""
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
     if isinstance(value, dict):
-        return {k: _to_sfn_json(v) for k, v in value.items()}
+        return {k: to_sfn_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_to_sfn_json(v) for v in value]
+        return [to_sfn_json(v) for v in value]
     return value
 
 
-def _error_name(code: str) -> str:
+def error_name(code: str) -> str:
+    """The Task error Step Functions reports for SageMaker's error ``code``."""
     if code == "ValidationException":
         return "SageMaker.AmazonSageMakerException"
     return f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
 
 
+def api_error(exc: Any) -> StatesError:
+    """A :class:`~stepline.sagemaker.SageMakerError` as Step Functions' Task failure."""
+    cause = (
+        f"{exc.message} (Service: AmazonSageMaker; Status Code: {exc.status}; "
+        f"Error Code: {exc.code}; Request ID: {uuid.uuid4()}; Proxy: null)"
+    )
+    return StatesError(error_name(exc.code), cause, in_state=False)
+
+
+def run_sync(job: Any, name: str, cancel: threading.Event | None) -> dict[str, Any]:
+    """The ``.sync`` wait of every job type: block until the job ends; its Describe response,
+    or ``States.TaskFailed`` when it failed or stopped; stop it if the engine gives up."""
+    from stepline import sagemaker
+
+    status = job.wait(name, cancel)
+    if status not in sagemaker.TERMINAL:
+        # Abandoned by the engine: Step Functions stops the job (best effort).
+        try:
+            job.stop(name)
+        except sagemaker.SageMakerError:
+            pass
+        raise StatesError("States.TaskFailed", "The task was cancelled", in_state=False)
+    described = to_sfn_json(job.describe(name))
+    if status != "Completed":
+        raise StatesError("States.TaskFailed", json.dumps(described), in_state=False)
+    return described
+
+
 class SageMakerIntegration:
-    """Runs SageMaker jobs locally through :mod:`stepline.jobs`."""
+    """Every ``arn:aws:states:::sagemaker:*`` resource, through the service layer."""
 
     def matches(self, resource: str) -> bool:
         return bool(_RESOURCE.match(resource))
 
     def invoke(self, request: TaskRequest) -> Any:
-        from stepline import jobs
+        from stepline import sagemaker
 
         match = _RESOURCE.match(request.resource)
         assert match is not None
-        kind = _KINDS[match.group(1)]
-        sync = match.group(2) is not None
+        action, sync = match.group(1), match.group(2) is not None
+        operation = action[0].upper() + action[1:]
+        job = sagemaker.job_type_of_operation(operation)
+        if sync and job is None:
+            raise StatesError(
+                "States.Runtime",
+                f"{request.resource}: sagemaker:{action} has no .sync form",
+                in_state=False,
+            )
+        params = request.parameters if isinstance(request.parameters, dict) else {}
         try:
-            created = jobs.create_job(
-                kind,
-                request.parameters,
+            created = sagemaker.call(
+                operation,
+                params,
                 token=request.token,
                 coerce_scalars=True,
                 cache=request.services.get("cache", True),
             )
-        except jobs.SageMakerError as exc:
-            cause = (
-                f"{exc.message} (Service: AmazonSageMaker; Status Code: {exc.status}; "
-                f"Error Code: {exc.code}; Request ID: {uuid.uuid4()}; Proxy: null)"
-            )
-            raise StatesError(_error_name(exc.code), cause, in_state=False) from None
-        name = request.parameters[f"{match.group(1)}JobName"]
-        if not sync:
-            return _with_cache_note(created, jobs.get_record(kind, name))
-        record = jobs.wait(kind, name, cancel=request.cancel)
-        if not record.terminal:
-            # Abandoned by the engine: Step Functions stops the job (best effort).
-            try:
-                jobs.stop_job(kind, name)
-            except jobs.SageMakerError:
-                pass
-            raise StatesError("States.TaskFailed", "The task was cancelled", in_state=False)
-        described = _to_sfn_json(jobs.describe(record))
-        if record.status != "Completed":
-            raise StatesError("States.TaskFailed", json.dumps(described), in_state=False)
-        return _with_cache_note(described, record)
+            if job is None:
+                return created
+            name = params[job.name_field]
+            response = run_sync(job, name, request.cancel) if sync else created
+        except sagemaker.SageMakerError as exc:
+            raise api_error(exc) from None
+        return _with_cache_note(response, job.kind, name)
 
 
-def _with_cache_note(response: dict, record: Any) -> dict:
+def _with_cache_note(response: dict, kind: str, name: str) -> dict:
     """Say in the Task's output (and so in the history) when a job reused another's outputs."""
-    info = record.state.get("cache") or {}
+    from stepline.jobs import records
+
+    record = records.get(kind, name)  # None for a tuning job (it reuses nothing)
+    info = (record.state.get("cache") if record is not None else None) or {}
     if info.get("hit"):
         response = dict(response)
         response["StepLineCache"] = {

@@ -13,7 +13,6 @@ crash reattaches to the job it had started -- while any other duplicate is
 
 from __future__ import annotations
 
-import math
 import os
 import select
 import subprocess
@@ -21,12 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from stepline import config
 from stepline.jobs import cache as job_cache
-from stepline.jobs import forkserver, records
+from stepline.jobs import forkserver, kinds, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.records import JobRecord
@@ -36,128 +34,20 @@ from stepline.jobs.validation import service_model, validate_request
 #: SIGTERM-to-SIGKILL window of Stop*/MaxRuntime (SageMaker: 120 s); override for tests.
 GRACE_ENV = "STEPLINE_JOB_STOP_GRACE"
 
-_SPEC = {
-    "training": ("CreateTrainingJob", "DescribeTrainingJob", "TrainingJobName", "training-job"),
-    "processing": (
-        "CreateProcessingJob",
-        "DescribeProcessingJob",
-        "ProcessingJobName",
-        "processing-job",
-    ),
-    "transform": (
-        "CreateTransformJob",
-        "DescribeTransformJob",
-        "TransformJobName",
-        "transform-job",
-    ),
-}
 _CHILDREN: list[subprocess.Popen] = []
 _CHILDREN_LOCK = threading.Lock()
 
 
 def job_arn(kind: str, name: str) -> str:
     """SageMaker's ARN form (names are lower-cased in job ARNs)."""
-    return config.arn("sagemaker", f"{_SPEC[kind][3]}/{name.lower()}")
-
-
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-# -- local rules ------------------------------------------------------------------------
-
-
-def _local_rules(kind: str, req: dict[str, Any]) -> list[str]:
-    """What SageMaker's service enforces beyond the model, and what stepline cannot run."""
-    errors = []
-    if kind == "training":
-        algo = req.get("AlgorithmSpecification")
-        if not algo:
-            errors.append("AlgorithmSpecification: is required")
-        elif "TrainingImage" not in algo:
-            errors.append(
-                "AlgorithmSpecification.TrainingImage: is required (AlgorithmName refers to "
-                "AWS Marketplace algorithms, which cannot run locally)"
-            )
-        elif algo.get("TrainingInputMode") == "Pipe":
-            errors.append("AlgorithmSpecification.TrainingInputMode: Pipe mode is not supported")
-        rc = req.get("ResourceConfig")
-        if not rc:
-            errors.append("ResourceConfig: is required")
-        else:
-            count = rc.get("InstanceCount")
-            if rc.get("InstanceGroups"):
-                errors.append(
-                    "ResourceConfig.InstanceGroups: heterogeneous clusters run on AWS only"
-                )
-            elif count is None:
-                errors.append("ResourceConfig.InstanceCount: is required")
-            elif count < 1:
-                errors.append(f"ResourceConfig.InstanceCount: {count} is less than the minimum 1")
-            elif count > 1:
-                errors.append(
-                    f"ResourceConfig.InstanceCount: {count} instances; stepline runs one "
-                    "instance per job"
-                )
-            if "InstanceType" not in rc:
-                errors.append("ResourceConfig.InstanceType: is required")
-        names = set()
-        for i, channel in enumerate(req.get("InputDataConfig", [])):
-            where = f"InputDataConfig[{i}]"
-            if channel["ChannelName"] in names:
-                errors.append(f"{where}.ChannelName: duplicate channel {channel['ChannelName']!r}")
-            names.add(channel["ChannelName"])
-            source = channel.get("DataSource", {})
-            if "S3DataSource" not in source:
-                errors.append(f"{where}.DataSource: only S3DataSource is supported")
-            elif source["S3DataSource"].get("S3DataType") not in ("S3Prefix", "ManifestFile"):
-                errors.append(
-                    f"{where}.DataSource.S3DataSource.S3DataType: only S3Prefix and "
-                    "ManifestFile are supported"
-                )
-            if channel.get("InputMode") == "Pipe":
-                errors.append(f"{where}.InputMode: Pipe mode is not supported")
-            if channel.get("CompressionType") == "Gzip":
-                errors.append(f"{where}.CompressionType: Gzip needs Pipe mode")
-        ck = req.get("CheckpointConfig")
-        if ck and not ck.get("LocalPath", "/opt/ml/checkpoints").startswith("/"):
-            errors.append("CheckpointConfig.LocalPath: must be an absolute path")
-    elif kind == "processing":
-        for i, item in enumerate(req.get("ProcessingInputs", [])):
-            where = f"ProcessingInputs[{i}]"
-            if "S3Input" not in item:
-                errors.append(f"{where}: only S3Input is supported (not DatasetDefinition)")
-                continue
-            s3 = item["S3Input"]
-            local = s3.get("LocalPath")
-            if not local or not local.startswith("/opt/ml/processing/"):
-                errors.append(f"{where}.S3Input.LocalPath: must start with /opt/ml/processing/")
-            if s3.get("S3InputMode") == "Pipe":
-                errors.append(f"{where}.S3Input.S3InputMode: Pipe mode is not supported")
-            if s3.get("S3CompressionType") == "Gzip":
-                errors.append(f"{where}.S3Input.S3CompressionType: Gzip needs Pipe mode")
-        outputs = req.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for i, item in enumerate(outputs):
-            where = f"ProcessingOutputConfig.Outputs[{i}]"
-            if "S3Output" not in item:
-                errors.append(f"{where}: only S3Output is supported (not FeatureStoreOutput)")
-                continue
-            local = item["S3Output"].get("LocalPath")
-            if not local or not local.startswith("/opt/ml/processing/"):
-                errors.append(f"{where}.S3Output.LocalPath: must start with /opt/ml/processing/")
-        count = req["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
-        if count > 1:
-            errors.append(
-                f"ProcessingResources.ClusterConfig.InstanceCount: {count} instances; stepline "
-                "runs one instance per job"
-            )
-    return errors
+    return config.arn("sagemaker", f"{kinds.get(kind).arn_segment}/{name.lower()}")
 
 
 def validate(kind: str, request: Any, *, coerce_scalars: bool = False) -> dict[str, Any]:
     """The normalised request, or :class:`ValidationException` naming every bad field."""
-    req = validate_request(_SPEC[kind][0], request, coerce_scalars=coerce_scalars)
-    errors = _local_rules(kind, req)
+    spec = kinds.get(kind)
+    req = validate_request(spec.create_operation, request, coerce_scalars=coerce_scalars)
+    errors = spec.local_rules(req)
     if errors:
         raise ValidationException.from_errors(errors)
     return req
@@ -210,10 +100,11 @@ def create_job(
     With ``cache`` (pipelines), a job identical to an earlier successful one reuses its
     outputs instead of running (see :mod:`stepline.jobs.cache`).
     """
+    spec = kinds.get(kind)
     req = validate(kind, request, coerce_scalars=coerce_scalars)
-    name = req[_SPEC[kind][2]]
+    name = req[spec.name_field]
     arn = job_arn(kind, name)
-    arn_key = _SPEC[kind][2].replace("Name", "Arn")
+    arn_key = spec.arn_field
     existing = records.get(kind, name)
     if existing is not None:
         if token is not None and existing.token == token:
@@ -227,7 +118,7 @@ def create_job(
     }
     if tuning_job_arn:
         state["tuning_job_arn"] = tuning_job_arn
-    if cache and kind != "transform" and job_cache.enabled(req):
+    if cache and spec.cacheable and job_cache.enabled(req):
         parts = job_cache.key_parts(kind, req)
         if parts is not None:
             key = job_cache.key_of(parts)
@@ -235,15 +126,10 @@ def create_job(
             if source is not None:
                 return _create_cached(kind, req, token, source, parts, key)
             state["cache"] = {"hit": False, "key": key, "parts": parts}
-    if kind == "training":
-        state["transitions"] = [
-            {"Status": "Starting", "StartTime": now, "StatusMessage": "Starting the training job"}
-        ]
+    state.update(spec.initial_state(now))
     record = _new_record(kind, req, token, now, state)
-    if kind == "transform":
-        from stepline.serving.transform import check_transform_request
-
-        check_transform_request(req)
+    if spec.pre_create is not None:
+        spec.pre_create(req)
     if not records.insert(record):
         again = records.get(kind, name)
         if again is not None and token is not None and again.token == token:
@@ -260,7 +146,7 @@ def _new_record(
     kind: str, req: dict[str, Any], token: str | None, now: float, state: dict[str, Any]
 ) -> JobRecord:
     """A fresh InProgress/Starting record for the validated request ``req``."""
-    name = req[_SPEC[kind][2]]
+    name = req[kinds.get(kind).name_field]
     return JobRecord(
         kind=kind,
         name=name,
@@ -290,9 +176,9 @@ def _create_cached(
     key: str,
 ) -> dict[str, str]:
     """Record a job that reuses ``source``'s outputs: InProgress while copying, then done."""
-    name = req[_SPEC[kind][2]]
+    name = req[kinds.get(kind).name_field]
     arn = job_arn(kind, name)
-    arn_key = _SPEC[kind][2].replace("Name", "Arn")
+    arn_key = kinds.get(kind).arn_field
     now = time.time()
     message = f"Reused the outputs of job {source.name} (cache hit)"
     record = _new_record(
@@ -443,13 +329,10 @@ def stop_job(kind: str, name: str) -> None:
         )
     if record.stop_requested:
         return
-    if kind == "training":
+    message = kinds.get(kind).stop_transition
+    if message is not None:
         records.update(
-            kind,
-            name,
-            stop_requested=True,
-            status="Stopping",
-            transition=("Stopping", "Stopping the training job"),
+            kind, name, stop_requested=True, status="Stopping", transition=("Stopping", message)
         )
     else:
         records.update(
@@ -476,79 +359,23 @@ def stop_transform_job(name: str) -> None:
 # -- describe -------------------------------------------------------------------------------
 
 
-def _echo(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+def echo(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The members of ``request`` that ``operation``'s response repeats (Describe echoes the
+    Create request), as botocore's model lists them."""
     members = service_model().operation_model(operation).output_shape.members
     return {k: v for k, v in request.items() if k in members}
 
 
-def final_metrics(kind: str, name: str) -> list[dict[str, Any]]:
-    """The last value of each metric (``FinalMetricDataList``)."""
-    last: dict[str, dict[str, Any]] = {}
-    for point in records.metrics(kind, name):
-        last[point["MetricName"]] = point
-    return [
-        {"MetricName": p["MetricName"], "Value": p["Value"], "Timestamp": _dt(p["Timestamp"])}
-        for p in last.values()
-    ]
+final_metrics = kinds.final_metrics
 
 
 def describe(record: JobRecord) -> dict[str, Any]:
     """The Describe* response of ``record``."""
-    kind, state = record.kind, record.state
-    out = _echo(_SPEC[kind][1], record.request)
+    spec = kinds.get(record.kind)
+    out = echo(spec.describe_operation, record.request)
     out.pop("Tags", None)
-    created, modified = _dt(record.created), _dt(record.modified)
-    if kind == "training":
-        out["TrainingJobArn"] = record.arn
-        if state.get("tuning_job_arn"):
-            out["TuningJobArn"] = state["tuning_job_arn"]
-        if record.status != "Failed":
-            out_path = record.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-            default = f"{out_path}/{record.name}/output/model.tar.gz"
-            out["ModelArtifacts"] = {"S3ModelArtifacts": state.get("model_artifacts", default)}
-        out["TrainingJobStatus"] = record.status
-        out["SecondaryStatus"] = record.secondary_status
-        out.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": 86400})
-        if state.get("failure_reason"):
-            out["FailureReason"] = state["failure_reason"]
-        out["CreationTime"] = created
-        if record.started is not None:
-            out["TrainingStartTime"] = _dt(record.started)
-        if record.ended is not None:
-            out["TrainingEndTime"] = _dt(record.ended)
-        out["LastModifiedTime"] = modified
-        out["SecondaryStatusTransitions"] = [
-            {k: (_dt(v) if k in ("StartTime", "EndTime") else v) for k, v in t.items()}
-            for t in state.get("transitions", [])
-        ]
-        metrics = final_metrics(kind, record.name)
-        if metrics:
-            out["FinalMetricDataList"] = metrics
-        if record.started is not None and record.ended is not None:
-            seconds = max(1, math.ceil(record.ended - record.started))
-            out["TrainingTimeInSeconds"] = seconds
-            out["BillableTimeInSeconds"] = seconds
-    elif kind == "processing":
-        out["ProcessingJobArn"] = record.arn
-        out["ProcessingJobStatus"] = record.status
-        if "exit_message" in state:
-            out["ExitMessage"] = state["exit_message"]
-        if state.get("failure_reason"):
-            out["FailureReason"] = state["failure_reason"]
-        if record.ended is not None:
-            out["ProcessingEndTime"] = _dt(record.ended)
-        if record.started is not None:
-            out["ProcessingStartTime"] = _dt(record.started)
-        out["LastModifiedTime"] = modified
-        out["CreationTime"] = created
-    else:
-        out["TransformJobArn"] = record.arn
-        out["TransformJobStatus"] = record.status
-        if state.get("failure_reason"):
-            out["FailureReason"] = state["failure_reason"]
-        out["CreationTime"] = created
-        if record.ended is not None:
-            out["TransformEndTime"] = _dt(record.ended)
+    out[spec.arn_field] = record.arn
+    spec.describe_extra(record, out)
     return out
 
 
@@ -610,9 +437,9 @@ def list_jobs(kind: str | None = None, limit: int | None = None) -> list[dict[st
                 "JobArn": r.arn,
                 "Status": r.status,
                 "SecondaryStatus": r.secondary_status,
-                "CreationTime": _dt(r.created),
-                "EndTime": _dt(r.ended),
-                "LastModifiedTime": _dt(r.modified),
+                "CreationTime": kinds.dt(r.created),
+                "EndTime": kinds.dt(r.ended),
+                "LastModifiedTime": kinds.dt(r.modified),
                 "FailureReason": r.state.get("failure_reason"),
             }
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
 from typing import Any
 
 from stepline.jobs.errors import ValidationException
@@ -105,7 +106,7 @@ class _Checker:
                 self.fail(path, f"expected a boolean, got {_type_name(value)} {value!r}")
             return value
         if kind == "timestamp":
-            if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+            if not isinstance(value, (int, float, str, datetime)) or isinstance(value, bool):
                 self.fail(path, f"expected a timestamp, got {_type_name(value)}")
             return value
         if kind == "blob":

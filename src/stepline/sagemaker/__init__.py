@@ -1,0 +1,73 @@
+"""One SageMaker service layer: every caller reaches SageMaker's operations here.
+
+The Step Functions integrations, the CLI, the console and the JSON API on ``stepline server``
+call operations by their AWS names::
+
+    from stepline import sagemaker
+    sagemaker.call("CreateTrainingJob", request, token=None)   # -> {"TrainingJobArn": ...}
+    sagemaker.call("DescribeEndpoint", {"EndpointName": "ep"})
+
+Requests are checked once against botocore's SageMaker model (plus what SageMaker enforces
+server-side and what stepline cannot run); responses have boto3's shapes; errors are
+:class:`SageMakerError` subclasses with SageMaker's codes and messages (a missing resource
+is ``ValidationException`` "Could not find ...", as AWS answers); ARNs use the configured
+account and region (:func:`stepline.config.arn`).
+
+Job types (training, processing, transform, tuning) are data (:data:`JOB_TYPES`): the
+``.sync`` wait, the CLI and List* treat them alike.
+"""
+
+from __future__ import annotations
+
+from stepline.jobs.errors import (
+    ResourceInUse,
+    ResourceLimitExceeded,
+    ResourceNotFound,
+    SageMakerError,
+    ValidationException,
+)
+from stepline.sagemaker._jobtypes import JOB_TYPES, JobType, job_type
+from stepline.sagemaker._operations import OPERATIONS, Context, call, list_page
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def job_type_of_operation(operation: str) -> JobType | None:
+    """The job type whose Create/Describe/List/Stop ``operation`` is, if any."""
+    for job in JOB_TYPES.values():
+        if operation in job.operations:
+            return job
+    return None
+
+
+def find_jobs(name: str) -> list[tuple[JobType, str]]:
+    """Every job of any type called ``name`` (SageMaker lets job types share a name);
+    an ARN is accepted too."""
+    wanted = name
+    if name.startswith("arn:") and "/" in name:
+        wanted = name.rsplit("/", 1)[1]
+    found = []
+    for job in JOB_TYPES.values():
+        for candidate in job.names():
+            if candidate == wanted or (wanted != name and candidate.lower() == wanted):
+                found.append((job, candidate))
+    return found
+
+
+__all__ = [
+    "JOB_TYPES",
+    "OPERATIONS",
+    "TERMINAL",
+    "Context",
+    "JobType",
+    "ResourceInUse",
+    "ResourceLimitExceeded",
+    "ResourceNotFound",
+    "SageMakerError",
+    "ValidationException",
+    "call",
+    "find_jobs",
+    "job_type",
+    "job_type_of_operation",
+    "list_page",
+]

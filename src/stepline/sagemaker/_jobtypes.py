@@ -1,0 +1,154 @@
+"""Every SageMaker job type the layer serves, as data: the jobs layer's kinds plus tuning jobs.
+
+Why one table: Create/Describe/List/Stop, the ``.sync`` wait in Step Functions, the CLI's
+``stepline jobs`` and the JSON API treat every job type the same way; only the backend
+functions and the API's names differ.  The jobs layer's kinds (:mod:`stepline.jobs.kinds`)
+come in by a loop, so a new kind there appears here without an edit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stepline.jobs.errors import ResourceNotFound, SageMakerError, ValidationException
+
+
+@dataclass(frozen=True)
+class JobType:
+    """One job type.  ``label`` makes the API's names (``Create{label}Job``...)."""
+
+    kind: str  # "training", "processing", "transform", "tuning"
+    label: str  # "Training", "HyperParameterTuning"
+    #: Create: (validated-by-backend request, token, coerce_scalars, cache) -> Create response.
+    create: Callable[..., dict[str, Any]]
+    describe: Callable[[str], dict[str, Any]]
+    stop: Callable[[str], None]
+    #: Block until the job ends (or ``cancel`` is set); its status then.
+    wait: Callable[[str, threading.Event | None], str]
+    #: Every job of this type, newest first, each with at least the members of the List*
+    #: summary (List* filters, sorts and cuts them).
+    summaries: Callable[[], list[dict[str, Any]]]
+    #: The names of every job of this type.
+    names: Callable[[], list[str]]
+    #: The error a Describe/Stop of a missing job raises, as SageMaker words it.
+    not_found: Callable[[str], SageMakerError]
+    #: Whether the record keeps a log (``stepline jobs logs``).
+    has_log: bool = True
+
+    @property
+    def name_field(self) -> str:
+        return f"{self.label}JobName"
+
+    @property
+    def arn_field(self) -> str:
+        return f"{self.label}JobArn"
+
+    @property
+    def status_field(self) -> str:
+        return f"{self.label}JobStatus"
+
+    @property
+    def operations(self) -> dict[str, str]:
+        """AWS operation name -> role ("create", "describe", "list", "stop")."""
+        return {
+            f"Create{self.label}Job": "create",
+            f"Describe{self.label}Job": "describe",
+            f"List{self.label}Jobs": "list",
+            f"Stop{self.label}Job": "stop",
+        }
+
+
+def _from_jobs_kind(spec: Any) -> JobType:
+    from stepline import jobs
+    from stepline.jobs import records
+
+    kind = spec.kind
+
+    def missing(name: str) -> SageMakerError:
+        return ValidationException(spec.not_found.format(name=name))
+
+    def create(req: dict, token: str | None, coerce_scalars: bool, cache: bool) -> dict:
+        return jobs.create_job(kind, req, token=token, coerce_scalars=coerce_scalars, cache=cache)
+
+    def record(name: str) -> Any:
+        found = records.get(kind, name)
+        if found is None:
+            raise missing(name)
+        return found
+
+    def stop(name: str) -> None:
+        record(name)
+        jobs.stop_job(kind, name)
+
+    def wait(name: str, cancel: threading.Event | None) -> str:
+        try:
+            return jobs.wait(kind, name, cancel=cancel).status
+        except ResourceNotFound:
+            raise missing(name) from None
+
+    return JobType(
+        kind=kind,
+        label=spec.label,
+        create=create,
+        describe=lambda name: jobs.describe(record(name)),
+        stop=stop,
+        wait=wait,
+        summaries=lambda: [jobs.describe(r) for r in records.all_jobs(kind, None)],
+        names=lambda: [r.name for r in records.all_jobs(kind, None)],
+        not_found=missing,
+    )
+
+
+def _tuning() -> JobType:
+    from stepline import tuning
+    from stepline.tuning import service
+
+    def create(req: dict, token: str | None, coerce_scalars: bool, cache: bool) -> dict:
+        return tuning.create_hyper_parameter_tuning_job(
+            req, token=token, coerce_scalars=coerce_scalars
+        )
+
+    def names() -> list[str]:
+        rows = service.connect().execute("SELECT name FROM tuning_jobs ORDER BY created DESC")
+        return [r[0] for r in rows]
+
+    return JobType(
+        kind="tuning",
+        label="HyperParameterTuning",
+        create=create,
+        describe=tuning.describe_hyper_parameter_tuning_job,
+        stop=tuning.stop_hyper_parameter_tuning_job,
+        wait=lambda name, cancel: tuning.wait(name, cancel=cancel),
+        summaries=lambda: tuning.list_hyper_parameter_tuning_jobs()[
+            "HyperParameterTuningJobSummaries"
+        ],
+        names=names,
+        not_found=lambda name: ResourceNotFound(
+            f"Amazon SageMaker can't find a tuning job with name {name}"
+        ),
+        has_log=True,
+    )
+
+
+def _build() -> dict[str, JobType]:
+    from stepline.jobs.kinds import KINDS
+
+    types = {k: _from_jobs_kind(spec) for k, spec in KINDS.items()}
+    types["tuning"] = _tuning()
+    return types
+
+
+#: The registry: kind -> JobType.
+JOB_TYPES: dict[str, JobType] = _build()
+
+
+def job_type(kind: str) -> JobType:
+    """The job type called ``kind`` (``training`` ... ``tuning``), or a ValueError."""
+    try:
+        return JOB_TYPES[kind]
+    except KeyError:
+        known = ", ".join(JOB_TYPES)
+        raise ValueError(f"unknown job kind {kind!r} (known: {known})") from None
