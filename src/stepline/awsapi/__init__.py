@@ -5,6 +5,16 @@ Service modules implement :class:`~stepline.awsapi._base.AwsService` and are lis
 ``_registry.SERVICES``.
 """
 
+from stepline.awsapi._auth import credentials
 from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse, AwsService
+from stepline.awsapi.environment import client_environment, default_bucket
 
-__all__ = ["AwsError", "AwsRequest", "AwsResponse", "AwsService"]
+__all__ = [
+    "AwsError",
+    "AwsRequest",
+    "AwsResponse",
+    "AwsService",
+    "client_environment",
+    "credentials",
+    "default_bucket",
+]

@@ -27,7 +27,7 @@ import tempfile
 import time
 from calendar import timegm
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import SplitResult, quote, unquote
 
 from stepline import config
 from stepline.awsapi._base import AwsError
@@ -340,3 +340,57 @@ def decode_aws_chunked(body: bytes, scope: Scope | None, *, signed: bool) -> byt
         if body[pos : pos + 2] != b"\r\n":
             raise AwsError("InvalidRequest", "aws-chunked chunk is not followed by CRLF")
         pos += 2
+
+
+def is_v2_presigned(raw_query: str) -> bool:
+    """An S3 URL presigned with Signature Version 2 (boto3's default for ``generate_presigned_url``
+    on S3): ``AWSAccessKeyId``, ``Signature`` and ``Expires`` in the query."""
+    names = {piece.partition("=")[0] for piece in raw_query.split("&")} if raw_query else set()
+    return {"AWSAccessKeyId", "Signature", "Expires"} <= names
+
+
+def verify_v2_presigned(
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    auth_path: str,
+    *,
+    now: float | None = None,
+) -> Scope:
+    """Check an S3 SigV2 presigned URL (HMAC-SHA1, botocore's own canonical string)."""
+    from botocore.auth import HmacV1Auth
+    from botocore.credentials import Credentials
+
+    now = time.time() if now is None else now
+    params = dict(_raw_query_pairs(raw_query))
+    try:
+        expires = int(params["Expires"])
+    except ValueError:
+        raise _denied("AccessDenied", "Expires is not a number") from None
+    if now > expires:
+        raise _denied("AccessDenied", "Request has expired")
+    if expires > now + MAX_EXPIRES:
+        raise _denied("AccessDenied", "Expires is too far in the future")
+    known_key, secret = credentials()
+    if not hmac.compare_digest(params["AWSAccessKeyId"], known_key):
+        raise _denied("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist")
+
+    class _Signer(HmacV1Auth):
+        def _get_date(self) -> str:  # a presigned URL signs its expiry in place of a date
+            return str(expires)
+
+    signer = _Signer(Credentials(known_key, secret))
+    split = SplitResult("http", headers.get("host", ""), raw_path, raw_query, "")
+    canonical_headers = {k: v for k, v in headers.items() if k.startswith("x-amz-")}
+    for name in ("content-md5", "content-type"):
+        if name in headers:
+            canonical_headers[name] = headers[name]
+    expected = signer.get_signature(method, split, canonical_headers, auth_path=auth_path)
+    if not hmac.compare_digest(expected, params["Signature"]):
+        raise _denied(
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    return Scope(known_key, stamp[:8], config.region(), "s3", "", stamp)

@@ -7,10 +7,11 @@ control plane.
 
 from __future__ import annotations
 
-from stepline.awsapi import sts
+from stepline.awsapi import s3, sts
 from stepline.awsapi._base import AwsService
 
 SERVICES: list[AwsService] = [
+    s3.SERVICE,
     sts.STS,
     sts.IAM,
 ]

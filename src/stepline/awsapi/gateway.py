@@ -311,7 +311,13 @@ class Gateway:
                     "XAmzContentSHA256Mismatch",
                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
                 )
-        scope = _auth.verify(method, raw_path, raw_query, headers, body_sha)
+        host = split_host(headers.get("host", "")).lower()
+        if "authorization" not in headers and _auth.is_v2_presigned(raw_query):
+            vhost = host.endswith(".localhost") and host != "localhost"
+            auth_path = f"/{host[: -len('.localhost')]}{raw_path}" if vhost else raw_path
+            scope = _auth.verify_v2_presigned(method, raw_path, raw_query, headers, auth_path)
+        else:
+            scope = _auth.verify(method, raw_path, raw_query, headers, body_sha)
         encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")]
         if streaming or "aws-chunked" in encodings:
             signed = content_sha.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
@@ -339,7 +345,7 @@ class Gateway:
             region=scope.region,
             target=headers.get("x-amz-target"),
             access_key=scope.access_key,
-            host=split_host(headers.get("host", "")).lower(),
+            host=host,
         )
 
 

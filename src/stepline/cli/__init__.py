@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("run", "run", "run"),
     ("ui", "ui", "ui"),
     ("server", "server", "server"),
+    ("env", "env", "env"),
 ]
 
 app = typer.Typer(

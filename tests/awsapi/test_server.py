@@ -1,0 +1,150 @@
+"""``stepline server`` / ``stepline env`` and the gateway's checks, with real clients."""
+
+from __future__ import annotations
+
+import http.client
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+
+
+def test_env_prints_quoted_exports(aws_env, client_env) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "stepline", "env"],
+        env=client_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names = []
+    for line in out.splitlines():
+        assert line.startswith("export ")
+        name, _, value = line[7:].partition("=")
+        names.append(name)
+        assert shlex.split(value) == [str(aws_env[name])]
+    assert names == [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "SAGEMAKER_USER_CONFIG_OVERRIDE",
+    ]
+    assert aws_env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{aws_env['port']}"
+    secret_file = Path(aws_env["STEPLINE_HOME"]) / "secrets" / "aws-credentials.json"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert secret_file.parent.stat().st_mode & 0o777 == 0o700
+    # --port names another server; the SageMaker SDK config names the default bucket.
+    out = subprocess.run(
+        [sys.executable, "-m", "stepline", "env", "--port", "9"],
+        env=client_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:9\n" in out
+
+
+def test_sagemaker_sdk_reads_the_config(aws_env, client_env) -> None:
+    code = (
+        "from sagemaker.config import load_sagemaker_config\n"
+        "c = load_sagemaker_config()['SageMaker']['PythonSDK']['Modules']\n"
+        "print(c['Session']['DefaultS3Bucket'], c['TelemetryOptOut'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=client_env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[-1].split() == ["sagemaker-us-east-1-000000000000", "True"]
+
+
+def test_server_status_and_second_server(aws_env, client_env) -> None:
+    def stepline(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "stepline", "server", *args],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    status = stepline("--status")
+    assert status.returncode == 0 and status.stdout.startswith("ready")
+    assert f"http://127.0.0.1:{aws_env['port']}" in status.stdout
+    same = stepline("--port", str(aws_env["port"]))
+    assert same.returncode == 0 and "already running" in same.stdout
+    other = stepline("--port", str(aws_env["port"] + 1))
+    assert other.returncode != 0 and "already running" in other.stderr
+
+
+def test_status_when_not_running(tmp_path) -> None:
+    from conftest import server_environment
+
+    res = subprocess.run(
+        [sys.executable, "-m", "stepline", "server", "--status"],
+        env=server_environment(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 1 and res.stdout.startswith("not running")
+
+
+def test_sts_and_iam(boto3_client) -> None:
+    ident = boto3_client("sts").get_caller_identity()
+    assert ident["Account"] == "000000000000"
+    assert ident["Arn"] == "arn:aws:sts::000000000000:assumed-role/StepLineExecutionRole/stepline"
+    role = boto3_client("iam").get_role(RoleName="StepLineExecutionRole")["Role"]
+    assert role["Arn"] == "arn:aws:iam::000000000000:role/StepLineExecutionRole"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        boto3_client("iam").get_role(RoleName="bad name")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert err.value.response["Error"]["Type"] == "Sender"
+
+
+def test_wrong_credentials_are_refused(aws_env) -> None:
+    import boto3
+
+    for key, secret, code in [
+        (aws_env["AWS_ACCESS_KEY_ID"], "x" * 40, "SignatureDoesNotMatch"),
+        ("AKIAOTHERKEY", aws_env["AWS_SECRET_ACCESS_KEY"], "InvalidClientTokenId"),
+    ]:
+        sts = boto3.client(
+            "sts",
+            endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+        )
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            sts.get_caller_identity()
+        assert err.value.response["Error"]["Code"] == code
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _raw(
+    port: int, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, body
+
+
+def test_unsigned_foreign_host_and_origin_are_refused(aws_env) -> None:
+    port = aws_env["port"]
+    status, body = _raw(port, "GET", "/", {})
+    assert status == 403 and b"MissingAuthenticationToken" in body
+    status, body = _raw(port, "GET", "/", {"Host": "evil.example:80"})
+    assert status == 403 and b"not allowed" in body
+    status, body = _raw(port, "GET", "/", {"Origin": "http://evil.example"})
+    assert status == 403 and b"Cross-origin" in body
+    form = b"Action=GetCallerIdentity&Version=2011-06-15"
+    status, out = _raw(
+        port, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, form
+    )
+    assert status == 403 and b"MissingAuthenticationToken" in out
