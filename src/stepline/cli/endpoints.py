@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from stepline.cli._common import emit_json
+from stepline.cli._common import emit_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -21,12 +21,19 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print ListEndpoint
         emit_json({"Endpoints": endpoints})
         return
     url = serving.server_url()
-    if not endpoints:
-        typer.echo("no endpoints")
-        return
-    for ep in endpoints:
-        where = f"{url}/endpoints/{ep['EndpointName']}/invocations" if url else "(server stopped)"
-        typer.echo(f"{ep['EndpointName']:<32} {ep['EndpointStatus']:<15} {where}")
+    print_table(
+        ("name", "status", "created", "invocation url"),
+        (
+            (
+                ep["EndpointName"],
+                ep["EndpointStatus"],
+                ep["CreationTime"],
+                f"{url}/endpoints/{ep['EndpointName']}/invocations" if url else "(server stopped)",
+            )
+            for ep in endpoints
+        ),
+        empty="no endpoints",
+    )
 
 
 @app.command()

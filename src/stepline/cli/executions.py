@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from stepline.cli._common import emit_json
+from stepline.cli._common import emit_json, fmt_time, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -28,16 +26,20 @@ def list_(
     if as_json:
         emit_json(rows)
         return
-    table = Table("name", "state machine", "status", "start", "stop")
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["stateMachineArn"].split(":")[-1],
-            r["status"],
-            r["startDate"],
-            r.get("stopDate", ""),
-        )
-    Console().print(table)
+    print_table(
+        ("name", "state machine", "status", "started", "stopped"),
+        (
+            (
+                r["name"],
+                r["stateMachineArn"].split(":")[-1],
+                r["status"],
+                fmt_time(r["startDate"]),
+                fmt_time(r.get("stopDate")),
+            )
+            for r in rows
+        ),
+        empty="no executions",
+    )
 
 
 @app.command()
@@ -64,11 +66,11 @@ def history(
     if as_json:
         emit_json(events)
         return
-    table = Table("id", "type", "state", "timestamp")
+    rows = []
     for e in events:
         details = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
-        table.add_row(str(e["id"]), e["type"], str(details.get("name", "")), e["timestamp"])
-    Console().print(table)
+        rows.append((e["id"], e["type"], details.get("name"), fmt_time(e["timestamp"], ms=True)))
+    print_table(("id", "type", "state", "timestamp"), rows)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from stepline import images
-from stepline.cli._common import emit_json
+from stepline.cli._common import emit_json, fmt_time, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,11 +41,11 @@ def ls_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     if json_out:
         emit_json([image.to_json() for image in found])
         return
-    rows = [("NAME", "TAG", "RUNTIME", "DIGEST", "CREATED")]
-    rows += [(i.name, i.tag, i.runtime, i.digest[7:19], i.created) for i in found]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(
+        ("name", "tag", "runtime", "digest", "created"),
+        ((i.name, i.tag, i.runtime, i.digest, fmt_time(i.created)) for i in found),
+        empty="no images",
+    )
 
 
 @app.command("tag")

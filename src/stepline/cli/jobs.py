@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
-from typing import Any
 
 import typer
 
 from stepline import jobs
-from stepline.cli._common import emit_json
+from stepline.cli._common import emit_json, fmt_time, print_table
 from stepline.jobs import records
 
 app = typer.Typer(no_args_is_help=True)
@@ -27,10 +25,6 @@ def _pick(name: str, kind: str | None) -> records.JobRecord:
     return found[0]
 
 
-def _fmt_time(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else "-"
-
-
 @app.command("list")
 def list_cmd(
     kind: str = typer.Option(None, "--kind", help="Only this kind of job."),
@@ -42,21 +36,21 @@ def list_cmd(
     if json_out:
         emit_json(found)
         return
-    rows = [("NAME", "KIND", "STATUS", "SECONDARY", "CREATED", "ENDED")]
-    for j in found:
-        rows.append(
+    print_table(
+        ("name", "kind", "status", "secondary", "created", "ended"),
+        (
             (
                 j["JobName"],
                 j["Kind"],
                 j["Status"],
-                j["SecondaryStatus"] or "-",
-                _fmt_time(j["CreationTime"]),
-                _fmt_time(j["EndTime"]),
+                j["SecondaryStatus"],
+                j["CreationTime"],
+                j["EndTime"],
             )
-        )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+            for j in found
+        ),
+        empty="no jobs",
+    )
 
 
 @app.command("describe")
@@ -89,7 +83,7 @@ def describe_cmd(
         )
     for note in local.get("ResourceNotes") or []:
         print(f"  note:       {note}")
-    print(f"  created:    {_fmt_time(doc.get('CreationTime'))}")
+    print(f"  created:    {fmt_time(doc.get('CreationTime'))}")
     if local.get("DurationSeconds") is not None:
         print(f"  duration:   {local['DurationSeconds']} s")
     argv = local.get("Argv") or []

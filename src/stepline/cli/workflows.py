@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from stepline.cli._common import emit_json
+from stepline.cli._common import emit_json, fmt_time, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,10 +20,14 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     if as_json:
         emit_json([{k: v for k, v in m.items() if k != "definition"} for m in machines])
         return
-    table = Table("name", "revision", "updated", "arn")
-    for m in machines:
-        table.add_row(m["name"], m["revisionId"], m["updateDate"], m["stateMachineArn"])
-    Console().print(table)
+    print_table(
+        ("name", "revision", "updated", "arn"),
+        (
+            (m["name"], m["revisionId"], fmt_time(m["updateDate"]), m["stateMachineArn"])
+            for m in machines
+        ),
+        empty="no workflows",
+    )
 
 
 @app.command()
