@@ -44,7 +44,8 @@ class ContainerRuntime(Runtime):
         args = ["run", "--name", name, "--pull=never"]
         paths: dict[str, Path] = {}
         for m in spec.mounts:
-            Path(m.host).mkdir(parents=True, exist_ok=True)
+            if not Path(m.host).is_file():  # a file is bound as is (e.g. /etc/hosts)
+                Path(m.host).mkdir(parents=True, exist_ok=True)
             opts = "ro" if m.read_only else "rw"
             args += ["-v", f"{Path(m.host).resolve()}:{m.target}:{opts}"]
             paths[m.target] = Path(m.host)

@@ -1,0 +1,595 @@
+"""The ``ray`` runtime: training and processing jobs on a Ray cluster, one actor per instance.
+
+Selecting it (the environment wins over ``$STEPLINE_HOME/config.toml``)::
+
+    STEPLINE_RUNTIME=ray          [runtime] backend = "ray"      # "local" is the default
+    RAY_ADDRESS=host:6379         [runtime] address = "host:6379"  # else "auto": this node's
+
+With Ray, the object store must be an S3 server (workers share no disk); anything else is
+refused when a job starts, with a message saying so.  The engine, its database and the API
+server stay where they run; each job's supervisor (:mod:`stepline.jobs.supervisor`) connects
+to the cluster as a Ray driver and:
+
+* sizes one instance from the instance table, scaled down to the largest node when it is
+  bigger (the same policy as on one machine, with a note in the record);
+* places ``InstanceCount`` actors with a placement group (``SPREAD``: on different nodes when
+  it can), each on the node Ray picks, and records each node's id and address;
+* publishes the image to the object store once (:mod:`.ray_images`); each node pulls it once;
+* starts every instance (:mod:`.ray_node`) with SageMaker's multi-host contract: hosts
+  ``algo-1``..``algo-N`` that resolve inside the sandbox to the nodes, ``resourceconfig.json``,
+  ``SM_HOSTS``/``SM_CURRENT_HOST``, and ``MASTER_ADDR``/``MASTER_PORT``/``WORLD_SIZE``/
+  ``RANK`` for ``torch.distributed``; ``ShardedByS3Key`` inputs are dealt out by key;
+* streams the logs into the job's log while it runs (lines prefixed ``[algo-N]`` when there
+  are several instances), reads metrics from them, and stops the instances on StopTrainingJob
+  or MaxRuntimeInSeconds;
+* uploads the model from ``algo-1``'s ``/opt/ml/model`` (the other hosts' copies are not
+  uploaded: the usual convention is that only the leader saves), and processing outputs from
+  every instance;
+* fails the job with a FailureReason naming the node when a node dies; the other instances
+  are stopped, and nothing is uploaded.
+
+The actors are detached and named after the job, so a restarted supervisor finds them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any
+
+from stepline import config
+from stepline.jobs import records
+from stepline.jobs.runtimes.base import Resources
+from stepline.jobs.runtimes.instances import resources_for
+from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor, _now
+
+NAMESPACE = "stepline"
+POLL_INTERVAL = 0.2
+#: Environment passed to every instance actor (what the engine's sandbox settings are).
+FORWARDED_ENV = (
+    "STEPLINE_SANDBOX",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+class RayUnavailable(RuntimeError):
+    """The Ray runtime is selected but cannot be used; the message says why."""
+
+
+def backend() -> str:
+    """``local`` or ``ray``: ``STEPLINE_RUNTIME``, else ``[runtime] backend``."""
+    value = str(config.setting("runtime", "backend", "STEPLINE_RUNTIME", "local")).lower()
+    if value not in ("local", "ray"):
+        raise config.ConfigError(
+            f"STEPLINE_RUNTIME / [runtime] backend: {value!r} is not 'local' or 'ray'"
+        )
+    return value
+
+
+def address() -> str:
+    """The cluster: ``RAY_ADDRESS``, else ``[runtime] address``, else ``auto``."""
+    return str(config.setting("runtime", "address", "RAY_ADDRESS", "auto"))
+
+
+def check_store() -> Any:
+    """The store settings, or :class:`RayUnavailable` when the store is not an S3 server."""
+    from stepline.storage.settings import load_settings
+
+    settings = load_settings()
+    if settings.backend != "s3":
+        raise RayUnavailable(
+            "the ray runtime needs an S3 object store (Ray's nodes share no disk): set "
+            'STEPLINE_STORE=s3 and STEPLINE_S3_ENDPOINT_URL (or [storage] backend = "s3" '
+            "in config.toml); the embedded store cannot be reached from other nodes"
+        )
+    return settings
+
+
+def connect() -> None:
+    """Join the cluster as a driver (once per process)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(
+            address=address(),
+            namespace=NAMESPACE,
+            log_to_driver=False,
+            logging_level="WARNING",
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError) as exc:
+        raise RayUnavailable(f"cannot reach the Ray cluster at {address()!r}: {exc}") from None
+
+
+def largest_node(gpus_wanted: bool = False) -> Resources:
+    """The alive node with the most CPUs (GPUs first when the instance has GPUs)."""
+    import ray
+
+    nodes = []
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        res = node.get("Resources", {})
+        cpus = res.get("CPU", 0.0)
+        if cpus <= 0:
+            continue  # the head started with --num-cpus 0 runs no instances
+        nodes.append(Resources(cpus, int(res.get("memory", 0)), int(res.get("GPU", 0))))
+    if not nodes:
+        raise RayUnavailable(f"the Ray cluster at {address()!r} has no node with CPUs")
+    if gpus_wanted:
+        return max(nodes, key=lambda r: (r.gpus, r.cpus, r.memory_bytes))
+    return max(nodes, key=lambda r: (r.cpus, r.memory_bytes, r.gpus))
+
+
+def cluster_cpus() -> float:
+    """The CPUs of the whole cluster (for tuning's and Map's parallelism)."""
+    import ray
+
+    connect()
+    return float(ray.cluster_resources().get("CPU", 0.0))
+
+
+def instance_resources(instance_type: str) -> tuple[Resources, list[str]]:
+    """One instance's resources on the cluster, scaled down to the largest node."""
+    from stepline.jobs.runtimes.instances import INSTANCE_TYPES
+
+    wants_gpus = INSTANCE_TYPES.get(instance_type, (0, 0, 0))[2] > 0
+    return resources_for(instance_type, largest_node(wants_gpus), where="the largest Ray node")
+
+
+class RaySupervisor(Supervisor):
+    """A job's supervisor when the runtime is Ray: the driver of the job's instance actors."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(kind, name)
+        self.actors: list[Any] = []
+        self.nodes: list[dict[str, Any]] = []
+        self.pg: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        from stepline.jobs.runtimes.base import process_start_time
+
+        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+        if self.record.terminal:
+            return
+        try:
+            settings = check_store()
+            connect()
+            if self.record.run_identifier:
+                self.update(supervisor=self.me)
+                self.find_actors()
+            elif not self.start_instances(settings):
+                return
+            outcome = self.watch_instances()
+            self.finish_instances(*outcome)
+        except RayUnavailable as exc:
+            self.fail(f"ClientError: {exc}")
+        except Exception as exc:  # noqa: BLE001 - every failure must end up in the record
+            import traceback
+
+            traceback.print_exc()
+            self.fail(f"InternalServerError: {type(exc).__name__}: {exc}")
+        finally:
+            self.cleanup()
+
+    @property
+    def count(self) -> int:
+        if self.kind == "training":
+            return int(self.request["ResourceConfig"].get("InstanceCount", 1))
+        return int(self.request["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+
+    @property
+    def instance_type(self) -> str:
+        if self.kind == "training":
+            return self.request["ResourceConfig"]["InstanceType"]
+        return self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+
+    def actor_name(self, index: int) -> str:
+        return f"{self.kind}/{self.name}/algo-{index + 1}"
+
+    def sharded_uris(self) -> list[str]:
+        out = []
+        if self.kind == "training":
+            for channel in self.request.get("InputDataConfig", []):
+                s3 = channel["DataSource"]["S3DataSource"]
+                if s3.get("S3DataDistributionType") == "ShardedByS3Key":
+                    out.append(s3["S3Uri"].rstrip("/"))
+        else:
+            for item in self.request.get("ProcessingInputs", []):
+                s3 = item.get("S3Input", {})
+                if s3.get("S3DataDistributionType") == "ShardedByS3Key":
+                    out.append(s3["S3Uri"].rstrip("/"))
+        # stage_prefix stages a "folder" prefix as PREFIX/: shard both spellings.
+        return out + [u + "/" for u in out]
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start_instances(self, settings: Any) -> bool:
+        import ray
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from stepline.images import resolve
+        from stepline.jobs.runtimes import ray_images
+        from stepline.jobs.runtimes.ray_node import InstanceRunner
+
+        try:
+            image = resolve(self._image_uri())
+            res, notes = instance_resources(self.instance_type)
+            image_uri = ray_images.publish(self.store, image, self.folder / "scratch")
+        except RayUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.fail(f"ClientError: {exc}")
+            return False
+        count = self.count
+        bundle = {"CPU": res.cpus}
+        if res.memory_bytes:
+            bundle["memory"] = float(res.memory_bytes)
+        if res.gpus:
+            bundle["GPU"] = float(res.gpus)
+        image_state = {
+            "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
+            "runtime": image.runtime,
+            "runtime_backend": "ray",
+            "ray_address": address(),
+            "resource_notes": notes,
+            "instance_count": count,
+        }
+        self.update(state=image_state, supervisor=self.me)  # what it waits for
+        self.pg = placement_group([dict(bundle)] * count, strategy="SPREAD", name=self.pg_name)
+        while not self._wait_ready(self.pg.ready()):
+            if records.get(self.kind, self.name).stop_requested:
+                self.update(status="Stopped", secondary_status="Stopped", ended=_now())
+                return False
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        store_settings = dict(settings.__dict__)
+        actor_class = ray.remote(InstanceRunner)
+        for i in range(count):
+            self.actors.append(
+                actor_class.options(
+                    name=self.actor_name(i),
+                    namespace=NAMESPACE,
+                    lifetime="detached",
+                    max_restarts=0,
+                    max_concurrency=8,
+                    num_cpus=res.cpus,
+                    num_gpus=res.gpus,
+                    memory=res.memory_bytes or None,
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(
+                        placement_group=self.pg, placement_group_bundle_index=i
+                    ),
+                ).remote(store_settings, env)
+            )
+        self.nodes = ray.get([a.where.remote() for a in self.actors])
+        instances = [
+            {"host": f"algo-{i + 1}", "node_id": n["node_id"], "node_ip": n["ip"]}
+            for i, n in enumerate(self.nodes)
+        ]
+        self.transition(
+            "Downloading",
+            "Downloading input data",
+            started=_now(),
+            state={
+                "resources": {
+                    "cpus": res.cpus,
+                    "memory_bytes": res.memory_bytes,
+                    "gpus": res.gpus,
+                    "gpu_ids": [],
+                },
+                "instances": instances,
+            },
+        )
+        job = {
+            "kind": self.kind,
+            "name": self.name,
+            "arn": self.record.arn,
+            "request": self.request,
+            "count": count,
+            "ips": [n["ip"] for n in self.nodes],
+            "master_port": self.nodes[0]["port"],
+            "image_uri": image_uri,
+            "image_digest": image.digest,
+            "cpus": res.cpus,
+            "memory_bytes": res.memory_bytes,
+            "sharded": self.sharded_uris(),
+        }
+        refs = [a.start.remote({**job, "index": i}) for i, a in enumerate(self.actors)]
+        try:
+            while not self._wait_ready(refs):
+                if records.get(self.kind, self.name).stop_requested:
+                    self.stop_all(0)
+            started = ray.get(refs)
+        except ray.exceptions.RayActorError as exc:
+            self.fail(self.node_failure(exc))
+            return False
+        for info in started:
+            if info.get("error"):
+                self.fail(info["error"])
+                return False
+            if info.get("stopped"):
+                self.update(status="Stopped", secondary_status="Stopped", ended=_now())
+                return False
+        first = started[0]
+        phase = "Training" if self.kind == "training" else "Processing"
+        self.transition(
+            phase,
+            "Training image download completed. Training in progress."
+            if self.kind == "training"
+            else None,
+            run_identifier=f"ray:{NAMESPACE}/{self.kind}/{self.name}",
+            state={
+                "inputs": first["inputs"],
+                "run_started": _now(),
+                "argv": first["argv"],
+                "entrypoint": first["entrypoint"],
+                "arguments": first["arguments"],
+                "environment": first["environment"],
+                "sandboxed": first["sandboxed"],
+                "runtime_warnings": first["warnings"],
+                "runtime_notes": first["notes"],
+                "runtime_name": first["runtime"],
+                "instances": [
+                    {**inst, "image_downloaded": info["image_downloaded"]}
+                    for inst, info in zip(instances, started, strict=True)
+                ],
+            },
+        )
+        return True
+
+    @property
+    def pg_name(self) -> str:
+        return f"stepline/{self.kind}/{self.name}"
+
+    def _wait_ready(self, refs: Any) -> bool:
+        import ray
+
+        refs = refs if isinstance(refs, list) else [refs]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0.5)
+        return len(ready) == len(refs)
+
+    def find_actors(self) -> None:
+        """Reattach: the instances of a job whose earlier supervisor died."""
+        import ray
+
+        self.nodes = [
+            {"node_id": i.get("node_id"), "ip": i.get("node_ip")}
+            for i in self.record.state.get("instances", [])
+        ]
+        for i in range(self.count):
+            self.actors.append(ray.get_actor(self.actor_name(i), namespace=NAMESPACE))
+        with contextlib.suppress(Exception):
+            from ray.util import get_placement_group
+
+            self.pg = get_placement_group(self.pg_name)
+
+    # -- watching ------------------------------------------------------------------------
+
+    def node_failure(self, exc: BaseException) -> str:
+        """A FailureReason for a lost instance, naming its node."""
+        import ray
+
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        lost = [
+            f"algo-{i + 1} on Ray node {n['node_id']} ({n['ip']})"
+            for i, n in enumerate(self.nodes)
+            if n.get("node_id") not in alive
+        ]
+        where = "; ".join(lost) or "an instance's Ray worker"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"InternalServerError: the node running the job died: {where} ({first})"
+
+    def watch_instances(self) -> tuple[list[int | None], str | None, str | None]:
+        """Poll until every instance exits: (exit codes, stop reason, node failure)."""
+        import ray
+
+        spec = self.request.get("AlgorithmSpecification", {})
+        tail = MetricTail(
+            self.kind, self.name, self.record.log_path, spec.get("MetricDefinitions", [])
+        )
+        count = len(self.actors)
+        offsets = [0] * count
+        partial = [b""] * count
+        codes: list[int | None] = [None] * count
+        deadline = (self.record.started or _now()) + self.max_runtime
+        reason: str | None = None
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        ck_state: dict[str, Any] = {}
+        next_ck = 0.0
+        stopping_since: float | None = None
+        self.record.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.record.log_path, "ab") as log:
+            while True:
+                pending = [i for i in range(count) if codes[i] is None]
+                if not pending:
+                    break
+                try:
+                    polled = ray.get([self.actors[i].poll.remote(offsets[i]) for i in pending])
+                except ray.exceptions.RayActorError as exc:
+                    self.stop_all(0)
+                    return codes, reason, self.node_failure(exc)
+                for i, (code, data) in zip(pending, polled, strict=True):
+                    offsets[i] += len(data)
+                    self._write_log(log, i, count, partial, data)
+                    if code is not None:
+                        self._write_log(log, i, count, partial, b"", final=True)
+                        codes[i] = code
+                tail.poll()
+                if any(c not in (None, 0) for c in codes) and stopping_since is None:
+                    # One instance failed: the job fails, the others are stopped.
+                    self.stop_all(0)
+                    stopping_since = time.monotonic()
+                if reason is None:
+                    if _now() >= deadline:
+                        reason = "timeout"
+                    elif records.get(self.kind, self.name).stop_requested:
+                        reason = "stopped"
+                    if reason is not None:
+                        self.transition("Stopping", "Stopping the job", status="Stopping")
+                        self.stop_all(self.grace)
+                if checkpoint_uri and time.monotonic() >= next_ck:
+                    next_ck = time.monotonic() + 1.0
+                    with contextlib.suppress(ray.exceptions.RayError):
+                        ck_state = ray.get(
+                            self.actors[0].sync_checkpoints.remote(checkpoint_uri, ck_state)
+                        )
+                time.sleep(POLL_INTERVAL)
+        tail.poll(final=True)
+        if checkpoint_uri:
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(self.actors[0].sync_checkpoints.remote(checkpoint_uri, ck_state))
+        return codes, reason, None
+
+    @staticmethod
+    def _write_log(
+        log: Any, i: int, count: int, partial: list[bytes], data: bytes, final: bool = False
+    ) -> None:
+        if count == 1:
+            if data:
+                log.write(data)
+                log.flush()
+            return
+        buf = partial[i] + data
+        lines = buf.split(b"\n")
+        partial[i] = b"" if final else lines.pop()
+        if final and lines and lines[-1] == b"":
+            lines.pop()
+        prefix = f"[algo-{i + 1}] ".encode()
+        if lines:
+            log.write(b"".join(prefix + line + b"\n" for line in lines))
+            log.flush()
+
+    def stop_all(self, grace: float) -> None:
+        """Ask every instance to stop (in the background: stop() waits out the grace)."""
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                actor.stop.remote(grace)
+
+    # -- finishing -----------------------------------------------------------------------
+
+    def finish_instances(
+        self, codes: list[int | None], reason: str | None, node_failure: str | None
+    ) -> None:
+        import ray
+
+        state: dict[str, Any] = {"exit_code": codes[0], "exit_codes": codes, "run_ended": _now()}
+        if node_failure:
+            self.fail(node_failure, **state)
+            return
+        stopped = reason is not None
+        failed = [i for i, c in enumerate(codes) if c != 0]
+        if failed and not stopped:
+            i = failed[0]
+            state["exit_code"] = codes[i]
+            state["failure_reason"] = self._instance_failure(i, codes[i])
+            if self.kind == "training":
+                self.transition(
+                    "Failed", state["failure_reason"], status="Failed", ended=_now(), state=state
+                )
+            else:
+                self.update(state=state, status="Failed", secondary_status="Failed", ended=_now())
+            return
+        from stepline.storage import StorageError
+
+        try:
+            if self.kind == "training":
+                self.transition("Uploading", "Uploading generated training model")
+                out = self.request["OutputDataConfig"]
+                base = f"{out['S3OutputPath'].rstrip('/')}/{self.name}/output"
+                result = ray.get(
+                    self.actors[0].upload_training.remote(
+                        base, out.get("CompressionType", "GZIP"), not stopped
+                    )
+                )
+                state.update(result)
+                if stopped:
+                    final = "MaxRuntimeExceeded" if reason == "timeout" else "Stopped"
+                    message = (
+                        "Training job ran longer than MaxRuntimeInSeconds"
+                        if reason == "timeout"
+                        else "Training job stopped"
+                    )
+                    status = "Stopped"
+                else:
+                    final, message, status = "Completed", "Training job completed", "Completed"
+                self.transition(final, message, status=status, ended=_now(), state=state)
+            else:
+                self.update(secondary_status="Uploading")
+                outputs = self.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+                results = ray.get([a.upload_processing.remote(outputs) for a in self.actors])
+                state["outputs"] = [
+                    {
+                        "name": item["OutputName"],
+                        "uri": item["S3Output"]["S3Uri"],
+                        "local_path": item["S3Output"]["LocalPath"],
+                        "files": sum(r["files"].get(item["OutputName"], 0) for r in results),
+                        "mode": item["S3Output"]["S3UploadMode"],
+                    }
+                    for item in outputs
+                ]
+                if results and results[0].get("message") is not None:
+                    state["exit_message"] = results[0]["message"]
+                status = "Stopped" if stopped else "Completed"
+                self.update(state=state, status=status, secondary_status=status, ended=_now())
+        except ray.exceptions.RayActorError as exc:
+            self.fail(self.node_failure(exc), **state)
+        except StorageError as exc:
+            self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
+
+    def _instance_failure(self, index: int, code: int | None) -> str:
+        import ray
+
+        from stepline.jobs import contract
+
+        try:
+            text = ray.get(self.actors[index].failure.remote())
+        except ray.exceptions.RayError:
+            text = None
+        if text:
+            return text[:FAILURE_LIMIT]
+        if self.kind == "processing":
+            return "AlgorithmError: See job logs for more information"
+        if contract.script_mode(self.request) and code is not None:
+            try:
+                last = ray.get(self.actors[index].last_log_line.remote())
+            except ray.exceptions.RayError:
+                last = ""
+            text = (
+                f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage "{last}"\n'
+                f'Command "{" ".join(self.record.state.get("argv") or [])}"'
+            )
+            return f"AlgorithmError: {text}"[:FAILURE_LIMIT]
+        return f"AlgorithmError: , exit code: {code}"
+
+    def cleanup(self) -> None:
+        """Kill the actors (their processes with them) and free the placement group."""
+        import ray
+
+        if not ray.is_initialized():
+            return
+        done = [a.cleanup.remote() for a in self.actors]
+        with contextlib.suppress(Exception):
+            ray.wait(done, num_returns=len(done), timeout=10)
+        for actor in self.actors:
+            with contextlib.suppress(Exception):
+                ray.kill(actor, no_restart=True)
+        if self.pg is not None:
+            from ray.util import remove_placement_group
+
+            with contextlib.suppress(Exception):
+                remove_placement_group(self.pg)
+
+
+def run_job(kind: str, name: str) -> None:
+    """Run one job on Ray (called by the supervisor's ``main`` when Ray is selected)."""
+    RaySupervisor(kind, name).run()

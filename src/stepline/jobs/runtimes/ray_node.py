@@ -1,0 +1,331 @@
+"""The node side of a job on Ray: one SageMaker instance, run by one Ray actor.
+
+Why an actor: an instance has a life (staging, running, uploading) and the engine's supervisor
+talks to it throughout (logs, exit code, stop).  The actor stages the instance's data from the
+S3 server into a folder on its node, pulls the image (:mod:`.ray_images`), runs the job with
+the same local runtime as on one machine (the bubblewrap sandbox, or podman), under the same
+``/opt/ml`` contract, and uploads outputs from the node.  Nothing here touches the engine's
+database: the supervisor (:mod:`.ray`) writes the record.
+
+Files on the node: ``$STEPLINE_HOME/ray-jobs/<kind>/<name>/algo-<i>/`` (removed when the job
+ends), images in ``$STEPLINE_HOME/images/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+from stepline import config
+from stepline.jobs import contract, staging
+from stepline.jobs.runtimes.base import Mount, Resources, RunSpec
+from stepline.jobs.supervisor import Supervisor
+from stepline.storage import ObjectStore, parse_s3_uri
+from stepline.storage.base import safe_local_path, stage_relative_path
+from stepline.storage.settings import StoreSettings, get_store
+
+#: Bytes of log returned per poll (the rest comes with the next).
+LOG_CHUNK = 1 << 20
+
+
+class ShardedStore:
+    """An object store whose ``stage`` of the sharded prefixes stages this instance's share.
+
+    ``S3DataDistributionType: ShardedByS3Key``: the keys under the prefix, sorted, dealt out
+    round-robin, so each object goes to exactly one instance.
+    """
+
+    def __init__(self, store: ObjectStore, sharded: set[str], index: int, count: int) -> None:
+        self._store, self._sharded, self._index, self._count = store, sharded, index, count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def stage(self, prefix_uri: str, dest_dir: Any) -> list[Path]:
+        if prefix_uri.rstrip("/") not in self._sharded:
+            return self._store.stage(prefix_uri, dest_dir)
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        _, prefix = parse_s3_uri(prefix_uri, allow_prefix=True)
+        objects = sorted(self._store.list(prefix_uri), key=lambda o: o.key)
+        out = []
+        for obj in objects[self._index :: self._count]:
+            target = safe_local_path(dest, stage_relative_path(prefix, obj.key), obj.key)
+            out.append(self._store.download_file(obj.uri, target))
+        return out
+
+
+class _InstanceFiles(Supervisor):
+    """The supervisor's staging code (``prepare_files``), without a job record."""
+
+    def __init__(self, kind: str, name: str, request: dict, arn: str, folder: Path, store: Any):
+        self.kind, self.name, self.request = kind, name, request
+        self.folder, self.ml, self.scratch = folder, folder / "ml", folder / "scratch"
+        self.pending: dict[str, Any] = {}
+        self.store = store
+        self.record = types.SimpleNamespace(arn=arn, log_path=folder / "log", state={})
+
+
+def _hosts(count: int) -> list[str]:
+    return [f"algo-{i + 1}" for i in range(count)]
+
+
+def multi_host_env(
+    env: dict[str, str], kind: str, index: int, hosts: list[str], master_port: int, master: str
+) -> dict[str, str]:
+    """The multi-host part of SageMaker's contract, over a one-host environment."""
+    current = hosts[index]
+    env = dict(env)
+    env.update(
+        {
+            "CURRENT_HOST": current,
+            "SM_CURRENT_HOST": current,
+            "SM_HOSTS": json.dumps(hosts),
+            "MASTER_ADDR": master,
+            "MASTER_PORT": str(master_port),
+            "WORLD_SIZE": str(len(hosts)),
+            "RANK": str(index),
+            "NODE_RANK": str(index),
+            "LOCAL_RANK": "0",
+        }
+    )
+    if kind == "training":
+        group = contract.INSTANCE_GROUP
+        env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = json.dumps(hosts)
+        for key in ("SM_RESOURCE_CONFIG", "SM_TRAINING_ENV", "SM_INSTANCE_GROUPS_DICT"):
+            if key not in env:
+                continue
+            doc = json.loads(env[key])
+            _set_hosts(doc, hosts, current, group)
+            env[key] = json.dumps(doc)
+    return env
+
+
+def _set_hosts(doc: Any, hosts: list[str], current: str, group: str) -> None:
+    """Rewrite every ``hosts``/``current_host`` in a resource or training-env document."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key in ("hosts", "current_instance_group_hosts") and isinstance(value, list):
+                doc[key] = list(hosts)
+            elif key == "current_host":
+                doc[key] = current
+            else:
+                _set_hosts(value, hosts, current, group)
+    elif isinstance(doc, list):
+        for item in doc:
+            _set_hosts(item, hosts, current, group)
+
+
+class InstanceRunner:
+    """One instance of a job on this node.  Created by :mod:`.ray` as a Ray actor."""
+
+    def __init__(self, store_settings: dict[str, Any], env: dict[str, str]) -> None:
+        os.environ.update(env)  # STEPLINE_SANDBOX and the store's credentials, as the engine's
+        self.store = get_store(StoreSettings(**store_settings))
+        self.handle: Any = None
+        self.folder: Path | None = None
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    # -- where ---------------------------------------------------------------------------
+
+    def where(self) -> dict[str, Any]:
+        """This node: Ray's node id, its address, and a free port (MASTER_PORT on algo-1)."""
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = s.getsockname()[1]
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "ip": ip,
+            "hostname": socket.gethostname(),
+            "port": port,
+            "pid": os.getpid(),
+        }
+
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Stage, pull the image, start the run.  ``job`` is built by the supervisor."""
+        import ray
+        from stepline.jobs.runtimes import ray_images
+        from stepline.jobs.runtimes.process import runtime_for
+
+        kind, name, index = job["kind"], job["name"], job["index"]
+        hosts = _hosts(job["count"])
+        self.folder = config.home() / "ray-jobs" / kind / name / hosts[index]
+        shutil.rmtree(self.folder, ignore_errors=True)
+        (self.folder / "scratch").mkdir(parents=True)
+        self.log_path = self.folder / "log"
+        self.log_path.touch()
+        image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
+        gpu_ids = tuple(int(g) for g in ray.get_gpu_ids())
+        res = Resources(job["cpus"], job["memory_bytes"], len(gpu_ids), gpu_ids)
+        sharded = set(job.get("sharded", []))
+        store = ShardedStore(self.store, sharded, index, len(hosts)) if sharded else self.store
+        files = _InstanceFiles(kind, name, job["request"], job["arn"], self.folder, store)
+        (self.folder / "ml").mkdir()
+        try:
+            mounts, env, entrypoint, command = files.prepare_files(res)
+        except Exception as exc:  # noqa: BLE001 - a bad input is the user's error
+            return {"error": f"ClientError: Data download failed: {exc}"}
+        self.checkpoint = files.pending.get("checkpoint_host")
+        self._write_host_config(kind, index, hosts)
+        master = "algo-1"
+        runtime, image = runtime_for(image)
+        spec = RunSpec(
+            image=image,
+            log_path=self.log_path,
+            command=command,
+            entrypoint=entrypoint,
+            env=env,
+            mounts=mounts,
+            resources=res,
+            network=not job["request"].get("EnableNetworkIsolation", False),
+            scratch=self.folder / "scratch",
+            name=f"stepline-{kind}-{name}-{hosts[index]}",
+        )
+        sandboxed = runtime.prepare(spec).sandboxed
+        if sandboxed:
+            # algo-N resolve inside the sandbox to the node that runs that instance.
+            lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+            lines += [f"{ip} {host}" for host, ip in zip(hosts, job["ips"], strict=True)]
+            # The node's own name (gloo and others look it up to find their address).
+            lines.append(f"{job['ips'][index]} {socket.gethostname()}")
+            hosts_file = self.folder / "hosts"
+            hosts_file.write_text("\n".join(lines) + "\n")
+            spec.mounts = [*spec.mounts, Mount(hosts_file, "/etc/hosts", read_only=True)]
+        else:
+            master = job["ips"][0]  # no private /etc/hosts without a sandbox: use the address
+        spec.env = multi_host_env(env, kind, index, hosts, job["master_port"], master)
+        with self.lock:
+            if self.stopping:
+                return {"stopped": True}
+            self.handle = runtime.start(spec)
+        prepared = self.handle.prepared
+        return {
+            "argv": prepared.argv if prepared else None,
+            "sandboxed": prepared.sandboxed if prepared else None,
+            "warnings": prepared.warnings if prepared else [],
+            "notes": prepared.notes if prepared else [],
+            "runtime": runtime.name,
+            "environment": spec.env,
+            "entrypoint": entrypoint,
+            "arguments": command,
+            "inputs": files.pending.get("inputs", []),
+            "image_downloaded": downloaded,
+        }
+
+    def _write_host_config(self, kind: str, index: int, hosts: list[str]) -> None:
+        assert self.folder is not None
+        if kind == "training":
+            path = self.folder / "ml" / "input" / "config" / "resourceconfig.json"
+        else:
+            path = self.folder / "ml" / "config" / "resourceconfig.json"
+        doc = json.loads(path.read_text())
+        _set_hosts(doc, hosts, hosts[index], contract.INSTANCE_GROUP)
+        path.write_text(json.dumps(doc))
+
+    # -- running -------------------------------------------------------------------------
+
+    def poll(self, offset: int) -> tuple[int | None, bytes]:
+        """(exit code or None, the log from ``offset`` on)."""
+        code = self.handle.poll() if self.handle is not None else None
+        data = b""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read(LOG_CHUNK)
+        except (OSError, AttributeError):
+            pass
+        if code is not None and len(data) == LOG_CHUNK:
+            code = None  # report the exit once the whole log is read
+        return code, data
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM the instance, SIGKILL after ``grace`` seconds."""
+        with self.lock:
+            self.stopping = True
+            handle = self.handle
+        if handle is not None:
+            handle.stop(grace)
+
+    def sync_checkpoints(self, uri: str, last: dict[str, Any]) -> dict[str, Any]:
+        """Mirror the checkpoint folder to ``uri`` (CheckpointConfig), from this node."""
+        if not self.checkpoint:
+            return last
+        state = {k: tuple(v) for k, v in last.items()}
+        return staging.sync_dir(self.store, Path(self.checkpoint), uri, state)
+
+    # -- finishing -----------------------------------------------------------------------
+
+    def failure(self) -> str | None:
+        """The instance's failure file (``/opt/ml/output/failure``), if it wrote one."""
+        assert self.folder is not None
+        path = self.folder / "ml" / "output" / "failure"
+        try:
+            return path.read_bytes().decode("utf-8", "replace")[:1024]
+        except OSError:
+            return None
+
+    def last_log_line(self) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.log_path) - 4096))
+                lines = [ln for ln in fh.read().decode("utf-8", "replace").splitlines() if ln]
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+    def upload_training(self, base: str, compression: str, success: bool) -> dict[str, Any]:
+        """Upload this instance's model and output data (the supervisor asks algo-1)."""
+        assert self.folder is not None
+        ml = self.folder / "ml"
+        if success:
+            (ml / "output").mkdir(parents=True, exist_ok=True)
+            (ml / "output" / "success").touch()
+        artifacts = self.folder / "artifacts"
+        outputs = []
+        if compression == "NONE":
+            self.store.upload_dir(ml / "model", f"{base}/model/")
+            model_uri = f"{base}/model/"
+        else:
+            tarball = staging.make_tarball(ml / "model", artifacts / "model.tar.gz")
+            model_uri = f"{base}/model.tar.gz"
+            self.store.put_file(model_uri, tarball)
+        outputs.append({"name": "model", "uri": model_uri})
+        data_dir = ml / "output" / "data"
+        if data_dir.is_dir() and any(data_dir.iterdir()):
+            tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
+            self.store.put_file(f"{base}/output.tar.gz", tarball)
+            outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
+        return {"model_artifacts": model_uri, "outputs": outputs}
+
+    def upload_processing(self, outputs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Upload this instance's processing outputs; the files uploaded per output."""
+        assert self.folder is not None
+        counts = {}
+        message = None
+        try:
+            message = (self.folder / "ml" / "output" / "message").read_text()[:1024]
+        except OSError:
+            pass
+        for item in outputs:
+            s3 = item["S3Output"]
+            local = self.folder / "ml" / s3["LocalPath"][len(contract.ML) :].lstrip("/")
+            uploaded = self.store.upload_dir(local, s3["S3Uri"].rstrip("/") + "/")
+            counts[item["OutputName"]] = len(uploaded)
+        return {"files": counts, "message": message}
+
+    def cleanup(self) -> None:
+        """Remove the instance's folder on this node."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)

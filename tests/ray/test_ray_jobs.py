@@ -1,0 +1,142 @@
+"""Jobs on a real Ray cluster: multi-host training over gloo, sharded processing, a dead node."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+from ray_support import processing_request, training_request
+
+from stepline import jobs
+
+ALLREDUCE = """
+import json, os, socket, sys
+import torch
+import torch.distributed as dist
+
+rc = json.load(open("/opt/ml/input/config/resourceconfig.json"))
+env = {k: os.environ[k] for k in (
+    "SM_HOSTS", "SM_CURRENT_HOST", "SM_NUM_CPUS", "SM_NUM_GPUS",
+    "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")}
+resolved = {h: socket.gethostbyname(h) for h in rc["hosts"]}
+dist.init_process_group("gloo", rank=int(env["RANK"]), world_size=int(env["WORLD_SIZE"]))
+t = torch.tensor([float(env["RANK"]) + 1.0])
+dist.all_reduce(t)
+dist.destroy_process_group()
+print("SEEN", json.dumps({"rc": rc, "env": env, "resolved": resolved, "sum": t.item()}),
+      flush=True)
+os.makedirs("/opt/ml/model", exist_ok=True)
+open("/opt/ml/model/host.txt", "w").write(rc["current_host"])
+"""
+
+
+def _seen(record) -> dict[str, dict]:
+    """``[algo-N] SEEN {...}`` lines of the job's log, by host."""
+    out = {}
+    for line in record.log_path.read_text().splitlines():
+        host, _, rest = line.partition(" ")
+        if rest.startswith("SEEN "):
+            out[host.strip("[]")] = json.loads(rest[5:])
+    return out
+
+
+def test_two_instance_training_allreduces_over_gloo_on_two_nodes(store, make_image):
+    image = make_image("allreduce", {"train.py": ALLREDUCE}, ["python", "/opt/program/train.py"])
+    req = training_request("allreduce-1", image, store.bucket, count=2)
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "allreduce-1", timeout=240)
+    desc = jobs.describe_training_job("allreduce-1")
+    assert desc["TrainingJobStatus"] == "Completed", (
+        desc.get("FailureReason"),
+        record.log_path.read_text(),
+    )
+    seen = _seen(record)
+    assert sorted(seen) == ["algo-1", "algo-2"], record.log_path.read_text()
+    for i, host in enumerate(["algo-1", "algo-2"]):
+        s = seen[host]
+        assert s["sum"] == 3.0  # 1 + 2: both ranks took part
+        assert s["rc"]["current_host"] == host and s["rc"]["hosts"] == ["algo-1", "algo-2"]
+        assert s["rc"]["network_interface_name"]
+        env = s["env"]
+        assert json.loads(env["SM_HOSTS"]) == ["algo-1", "algo-2"]
+        assert env["SM_CURRENT_HOST"] == host and env["RANK"] == str(i)
+        assert env["WORLD_SIZE"] == "2" and env["MASTER_ADDR"] == "algo-1"
+        assert env["SM_NUM_CPUS"] == "1" and env["SM_NUM_GPUS"] == "0"
+    instances = record.state["instances"]
+    assert [i["host"] for i in instances] == ["algo-1", "algo-2"]
+    # Two one-CPU workers and a one-CPU instance each: on different nodes.
+    assert instances[0]["node_id"] != instances[1]["node_id"]
+    assert seen["algo-1"]["resolved"]["algo-2"] == instances[1]["node_ip"]
+    # ml.m5.large (2 vCPUs, 8 GiB) is larger than a worker: scaled down, and said so.
+    assert any("larger than the largest Ray node" in n for n in record.state["resource_notes"])
+    # The model comes from algo-1's /opt/ml/model.
+    model = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    with tarfile.open(fileobj=io.BytesIO(store.get_bytes(model))) as tar:
+        assert tar.extractfile("host.txt").read() == b"algo-1"
+
+
+SHARD = """
+import json, os
+root = "/opt/ml/processing/input"
+names = sorted(os.listdir(root))
+host = json.load(open("/opt/ml/config/resourceconfig.json"))["current_host"]
+os.makedirs("/opt/ml/processing/output", exist_ok=True)
+for name in names:
+    data = open(os.path.join(root, name)).read()
+    open(f"/opt/ml/processing/output/{name}.{host}", "w").write(data.upper())
+print("SHARD", host, json.dumps(names), flush=True)
+"""
+
+
+def test_sharded_processing_sees_each_object_exactly_once(store, make_image):
+    b = store.bucket
+    keys = [f"part-{i:02d}.txt" for i in range(7)]
+    for key in keys:
+        store.put_bytes(f"s3://{b}/in/{key}", key.encode())
+    image = make_image("shard", {"shard.py": SHARD}, ["python", "/opt/program/shard.py"])
+    req = processing_request(
+        "shard-1",
+        image,
+        count=2,
+        ProcessingInputs=[
+            {
+                "InputName": "input",
+                "S3Input": {
+                    "S3Uri": f"s3://{b}/in",
+                    "LocalPath": "/opt/ml/processing/input",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "ShardedByS3Key",
+                },
+            }
+        ],
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": f"s3://{b}/out",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+    )
+    jobs.create_processing_job(req)
+    record = jobs.wait("processing", "shard-1", timeout=240)
+    desc = jobs.describe_processing_job("shard-1")
+    assert desc["ProcessingJobStatus"] == "Completed", (
+        desc.get("FailureReason"),
+        record.log_path.read_text(),
+    )
+    outputs = sorted(o.key.rsplit("/", 1)[1] for o in store.list(f"s3://{b}/out/"))
+    processed = sorted(name.rsplit(".", 1)[0] for name in outputs)
+    assert processed == keys  # every object once, none twice
+    hosts = {name.rsplit(".", 1)[1] for name in outputs}
+    assert hosts == {"algo-1", "algo-2"}
+    for name in outputs:
+        assert store.get_bytes(f"s3://{b}/out/{name}") == name.rsplit(".", 1)[0].upper().encode()
+    nodes = {i["node_id"] for i in record.state["instances"]}
+    assert len(nodes) == 2
