@@ -549,6 +549,11 @@ def main(argv: list[str] | None = None) -> None:
 
         run_transform_job(args[1])
         return
+    from stepline.jobs.runtimes.ray import backend, run_job
+
+    if backend() == "ray":  # the job's instances run on a Ray cluster
+        run_job(args[0], args[1])
+        return
     Supervisor(args[0], args[1]).run()
 
 
