@@ -274,7 +274,8 @@ class ProcessRuntime(Runtime):
         if image.venv is not None and str(image.venv).startswith("/tmp/"):
             args.extend(["--ro-bind", str(image.venv), str(image.venv)])
         for target, m in sorted(mounts, key=lambda item: item[0].count("/")):
-            Path(m.host).mkdir(parents=True, exist_ok=True)
+            if not Path(m.host).is_file():  # a file is bound as is (e.g. /etc/hosts)
+                Path(m.host).mkdir(parents=True, exist_ok=True)
             args.extend(["--ro-bind" if m.read_only else "--bind", str(m.host), target])
         if not spec.network:
             args.append("--unshare-net")
