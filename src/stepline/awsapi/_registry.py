@@ -7,11 +7,13 @@ control plane.
 
 from __future__ import annotations
 
-from stepline.awsapi import s3, sts
+from stepline.awsapi import s3, sagemaker, stepfunctions, sts
 from stepline.awsapi._base import AwsService
 
 SERVICES: list[AwsService] = [
     s3.SERVICE,
     sts.STS,
     sts.IAM,
+    stepfunctions.SERVICE,
+    sagemaker.SERVICE,
 ]
