@@ -172,6 +172,11 @@ class InstanceRunner:
         sharded = set(job.get("sharded", []))
         store = ShardedStore(self.store, sharded, index, len(hosts)) if sharded else self.store
         files = _InstanceFiles(kind, name, job["request"], job["arn"], self.folder, store)
+        try:
+            runtime, image = runtime_for(image)
+        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox on this node
+            return {"error": f"ClientError: {exc}"}
+        files.runtime = runtime
         (self.folder / "ml").mkdir()
         try:
             mounts, env, entrypoint, command = files.prepare_files(res)
@@ -180,7 +185,14 @@ class InstanceRunner:
         self.checkpoint = files.pending.get("checkpoint_host")
         self._write_host_config(kind, index, hosts)
         master = "algo-1"
-        runtime, image = runtime_for(image)
+        isolated = (
+            files.network_isolation()
+            if hasattr(files, "network_isolation")
+            else bool(job["request"].get("EnableNetworkIsolation"))
+        )
+        extra: dict[str, Any] = {}
+        if "overlay_dir" in RunSpec.__dataclass_fields__:
+            extra["overlay_dir"] = self.folder / "overlay"
         spec = RunSpec(
             image=image,
             log_path=self.log_path,
@@ -189,9 +201,10 @@ class InstanceRunner:
             env=env,
             mounts=mounts,
             resources=res,
-            network=not job["request"].get("EnableNetworkIsolation", False),
+            network=not isolated,
             scratch=self.folder / "scratch",
             name=f"stepline-{kind}-{name}-{hosts[index]}",
+            **extra,
         )
         sandboxed = runtime.prepare(spec).sandboxed
         if sandboxed:
