@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -139,24 +140,117 @@ def _error(status: int, kind: str, message: str, **extra: Any) -> tuple[int, lis
     return status, headers, json.dumps(body).encode()
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[bytes, bytes]) -> bytes | None:
-    """The message body by Content-Length or chunked; None means "until EOF"."""
+_CONTENT_LENGTH = re.compile(rb"[0-9]{1,20}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: Chunk trailers (rarely sent at all) may take this many bytes.
+_TRAILER_LIMIT = 64 * 1024
+
+
+class BodyError(ValueError):
+    """A request body the router refuses before reading it whole: 400 (malformed framing)
+    or 413 (over the limit).  ``discard`` > 0: that many bytes follow and can be skipped to
+    keep the connection usable; otherwise the connection is closed after the answer."""
+
+    def __init__(self, status: int, message: str, *, discard: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.discard = discard
+
+
+def _body_length(headers: dict[bytes, bytes]) -> int | None:
+    """The Content-Length, or None for a chunked body; BodyError for anything ambiguous.
+
+    Both headers at once, a repeated or non-decimal Content-Length (``abc``, ``-1``, ``+5``)
+    and codings other than ``chunked`` are refused: proxies could read such a message
+    differently from us (request smuggling)."""
     length = headers.get(b"content-length")
-    if length is not None:
-        n = int(length)
-        return await reader.readexactly(n) if n else b""
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        parts = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    return None
+    coding = headers.get(b"transfer-encoding")
+    if length is not None and coding is not None:
+        raise BodyError(400, "a request may not have both Content-Length and Transfer-Encoding")
+    if coding is not None:
+        if coding.strip().lower() != b"chunked":
+            shown = coding[:50].decode("latin-1")
+            raise BodyError(400, f"Transfer-Encoding {shown!r} is not supported (only chunked)")
+        return None
+    if length is None:
+        return 0
+    if not _CONTENT_LENGTH.fullmatch(length.strip()):
+        shown = length[:50].decode("latin-1")
+        raise BodyError(400, f"Content-Length {shown!r} is not a non-negative decimal number")
+    return int(length)
+
+
+async def _read_chunked(reader: asyncio.StreamReader, limit: int | None) -> bytes:
+    """A chunked body, counted against ``limit`` chunk by chunk (413 before a chunk that
+    would pass it is read, so an endless body is never buffered)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        token = size_line[:-2].split(b";", 1)[0].strip()
+        if not _CHUNK_SIZE.fullmatch(token):
+            raise BodyError(400, f"malformed chunk size {token[:20].decode('latin-1')!r}")
+        size = int(token, 16)
+        if size == 0:
+            trailers = 0
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                trailers += len(line)
+                if trailers > _TRAILER_LIMIT:
+                    raise BodyError(400, "chunk trailers are too long")
+            return b"".join(parts)
+        total += size
+        if limit is not None and total > limit:
+            raise BodyError(
+                413,
+                f"Request payload of more than {limit} bytes (chunked) exceeds the maximum "
+                f"of {limit} bytes (6 MB)",
+            )
+        parts.append(await reader.readexactly(size))
+        if await reader.readexactly(2) != b"\r\n":
+            raise BodyError(400, "a chunk does not end with CRLF")
+
+
+async def _read_body(
+    reader: asyncio.StreamReader, headers: dict[bytes, bytes], limit: int | None = None
+) -> bytes | None:
+    """The message body by Content-Length or chunked, at most ``limit`` bytes.
+
+    None means "until EOF" (a response without either header); requests always have one
+    or have no body."""
+    if b"content-length" not in headers and b"transfer-encoding" not in headers:
+        return None
+    length = _body_length(headers)
+    if length is None:
+        return await _read_chunked(reader, limit)
+    if limit is not None and length > limit:
+        raise BodyError(
+            413,
+            f"Request payload of {length} bytes exceeds the maximum of {limit} bytes (6 MB)",
+            discard=length if length <= DISCARD_LIMIT else 0,
+        )
+    return await reader.readexactly(length) if length else b""
+
+
+async def _skip(reader: asyncio.StreamReader, n: int) -> None:
+    """Read and drop ``n`` bytes, 64 KiB at a time (never holding them all)."""
+    while n > 0:
+        data = await reader.read(min(n, 65536))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", n)
+        n -= len(data)
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Before closing on a client still sending: drop what it sends for a moment, so that
+    the answer already written reaches it instead of being lost to a connection reset."""
+    try:
+        async with asyncio.timeout(2.0):
+            dropped = 0
+            while dropped < DISCARD_LIMIT and (data := await reader.read(65536)):
+                dropped += len(data)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
 
 
 def _parse_head(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
@@ -166,7 +260,10 @@ def _parse_head(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
         if not line:
             continue
         name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        if key in headers and key in (b"content-length", b"transfer-encoding"):
+            value = headers[key] + b"," + value  # repeated framing headers: refused as malformed
+        headers[key] = value.strip()
     return lines[0], headers
 
 
@@ -315,28 +412,24 @@ class Router:
                     if not await self.fallback(method, target, version, headers, reader, writer):
                         return
                     continue
-                length = headers.get(b"content-length")
-                if length is not None and int(length) > MAX_PAYLOAD:
-                    status, out_headers, body = _error(
-                        413,
-                        "ValidationError",
-                        f"Request payload of {int(length)} bytes exceeds the maximum of "
-                        f"{MAX_PAYLOAD} bytes (6 MB)",
-                    )
-                    discard = int(length) <= DISCARD_LIMIT
-                    if discard:  # read it so the client sees the answer, not a reset
+                try:
+                    payload = await _read_body(reader, headers, MAX_PAYLOAD)
+                except BodyError as exc:
+                    kind = "ValidationError" if exc.status == 413 else "BadRequest"
+                    status, out_headers, body = _error(exc.status, kind, exc.message)
+                    if exc.discard:  # skip it so the connection stays usable
                         try:
-                            await reader.readexactly(int(length))
+                            await _skip(reader, exc.discard)
                         except (asyncio.IncompleteReadError, ConnectionError):
                             return
-                    self._respond(writer, status, out_headers, body, close=not discard)
+                        self._respond(writer, status, out_headers, body)
+                        await writer.drain()
+                        continue
+                    self._respond(writer, status, out_headers, body, close=True)
                     await writer.drain()
-                    if not discard:
-                        return
-                    continue
-                try:
-                    payload = await _read_body(reader, headers)
-                except (asyncio.IncompleteReadError, ValueError, ConnectionError):
+                    await _linger(reader, writer)
+                    return
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
                     return
                 if payload is None:
                     payload = b""
