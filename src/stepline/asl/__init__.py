@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepline import config
+from stepline import config, wiring
 from stepline.asl.definition import Definition, parse
 from stepline.asl.errors import DefinitionError, StatesError
+from stepline.asl.limits import Limits
 from stepline.asl.program import (
     Clock,
     ExecutionInfo,
@@ -44,18 +45,23 @@ def execute(
     tasks: TaskPort | None = None,
     name: str = "local",
     seed: int | None = None,
+    limits: Limits | None = None,
 ) -> ExecutionResult:
     """Run ``definition`` on ``input`` in memory and return its result.
 
     ``virtual_time=True`` makes Waits and retry back-offs jump instead of sleeping.
-    ``tasks`` resolves Task resources; by default the registered local functions
-    (:mod:`stepline.integrations`) and nested executions are available.
+    ``tasks`` resolves Task resources; by default, the task port registered in
+    :mod:`stepline.wiring` by the composition root (``stepline/__init__.py``): the
+    integrations, with local functions and nested executions.  ``limits`` overrides the
+    configured quotas and expression budget (:class:`~stepline.asl.limits.Limits`).
+
+    Never raises for what happens while running: errors end the execution (``status``
+    FAILED with an AWS error name).  An invalid definition raises
+    :class:`~stepline.asl.errors.DefinitionError` listing every problem.
     """
     parsed = definition if isinstance(definition, Definition) else parse(definition)
     if tasks is None:
-        from stepline.integrations import default_task_port
-
-        tasks = default_task_port(virtual_time=virtual_time)
+        tasks = wiring.default_task_port(virtual_time=virtual_time)
     info = ExecutionInfo(
         execution_arn=config.arn("states", f"execution:local:{name}"),
         name=name,
@@ -67,6 +73,7 @@ def execute(
         clock=VirtualClock() if virtual_time else Clock(),
         tasks=tasks,
         seed=seed,
+        limits=limits,
     )
     outcome = program.run()
     events = [_event_json(e) for e in program.events]
@@ -85,6 +92,7 @@ __all__ = [
     "Definition",
     "DefinitionError",
     "ExecutionResult",
+    "Limits",
     "Problem",
     "StatesError",
     "TaskPort",

@@ -431,13 +431,14 @@ def _f_array_range(args: list[Any]) -> list[int]:
     step = _integer(name, "third", args[2])
     if step == 0:
         raise _fail("The step of States.ArrayRange cannot be 0")
-    out = list(range(start, end + (1 if step > 0 else -1), step))
-    if len(out) > MAX_RANGE_ITEMS:
+    # A range object's length costs nothing: the size is checked before any list exists.
+    steps = range(start, end + (1 if step > 0 else -1), step)
+    if len(steps) > MAX_RANGE_ITEMS:
         raise _fail(
-            f"States.ArrayRange would produce {len(out)} items; at most {MAX_RANGE_ITEMS} "
+            f"States.ArrayRange would produce {len(steps)} items; at most {MAX_RANGE_ITEMS} "
             "are allowed"
         )
-    return out
+    return list(steps)
 
 
 def _f_array_get_item(args: list[Any]) -> Any:

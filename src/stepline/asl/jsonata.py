@@ -12,6 +12,11 @@ Why this module wraps the library rather than calling it directly:
   library's null marker and convert results to plain JSON ourselves.
 * **AWS's extra functions**: ``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid`` and
   ``$parse`` are registered on every expression.
+* **A budget.** Expressions come from definitions and act on inputs that may be hostile: a
+  recursive function never ends, ``$range(0, 1e9)`` or doubling a string fills memory.  Every
+  evaluation runs under an :class:`EvalBudget` (time, nesting depth, sizes checked *before*
+  allocating, and a stop flag the program raises for StopExecution); past it the state fails
+  with ``States.QueryEvaluationError``.
 
 A string is a JSONata expression only when it starts with ``{%`` and ends with ``%}`` exactly;
 surrounding whitespace makes it a plain literal (recorded AWS behaviour).
@@ -26,18 +31,24 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import jsonata as _jsonata_lib
 from jsonata.functions import Functions as _Functions
 from jsonata.utils import Utils as _Utils
 
-from stepline.asl.errors import QUERY_EVALUATION_ERROR, StatesError
+from stepline.asl.errors import DATA_LIMIT_EXCEEDED, QUERY_EVALUATION_ERROR, StatesError
+from stepline.asl.limits import AWS_PAYLOAD_BYTES
 from stepline.asl.paths import to_json
 
 __all__ = [
+    "EvalBudget",
+    "EvaluationStopped",
     "JsonataTemplate",
+    "budget",
     "compile_jsonata",
     "compile_jsonata_template",
     "evaluate_jsonata",
@@ -80,9 +91,106 @@ def jsonata_syntax_error(expr: str) -> str | None:
     return None
 
 
-# ----------------------------------------------------------------- AWS-added functions
+# ----------------------------------------------------------------- the budget
+
+#: Most items ``$range`` (like ``States.ArrayRange``) may return, as AWS documents.
+MAX_RANGE_ITEMS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EvalBudget:
+    """What one expression may use.  ``should_stop`` is polled while it runs."""
+
+    timeout_ms: int = 5000
+    max_depth: int = 200
+    payload_bytes: int = AWS_PAYLOAD_BYTES
+    should_stop: Callable[[], bool] | None = None
+
+    @property
+    def max_string_chars(self) -> int:
+        # A string longer than the payload quota can never be part of a state's output;
+        # four times that leaves room for intermediate values.
+        return 4 * self.payload_bytes
+
+
+class EvaluationStopped(BaseException):  # noqa: N818 - a control-flow signal, like GeneratorExit
+    """The execution is being stopped while an expression runs.
+
+    A ``BaseException`` so that no ``except Exception`` in the JSONata library (or in a state)
+    can swallow it: it unwinds to the program loop, which then records the abort.
+    """
+
+
+class _OverBudget(BaseException):  # noqa: N818 - internal signal, turned into a StatesError
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 _local = threading.local()
+_DEFAULT_BUDGET = EvalBudget()
+
+
+def _current_budget() -> EvalBudget:
+    return getattr(_local, "budget", None) or _DEFAULT_BUDGET
+
+
+@contextmanager
+def budget(value: EvalBudget) -> Iterator[EvalBudget]:
+    """Evaluate expressions on this thread under ``value`` until the block ends."""
+    previous = getattr(_local, "budget", None)
+    _local.budget = value
+    try:
+        yield value
+    finally:
+        _local.budget = previous
+
+
+class _Guard:
+    """Per-evaluation counters, called by the library on entry to and exit from every node."""
+
+    __slots__ = ("depth", "max_depth", "deadline", "ticks", "should_stop", "timeout_ms")
+
+    def __init__(self, b: EvalBudget) -> None:
+        self.depth = 0
+        self.max_depth = b.max_depth
+        self.timeout_ms = b.timeout_ms
+        self.deadline = time.monotonic() + b.timeout_ms / 1000.0
+        self.ticks = 0
+        self.should_stop = b.should_stop
+
+    def entry(self, exp: Any, input: Any, env: Any) -> None:
+        if env.is_parallel_call:
+            return
+        self.depth += 1
+        if self.depth > self.max_depth:
+            raise _OverBudget(f"it nests deeper than {self.max_depth} levels")
+        self.ticks += 1
+        if not self.ticks & 63:
+            self.check()
+
+    def exit(self, exp: Any, input: Any, env: Any, result: Any) -> None:
+        if not env.is_parallel_call:
+            self.depth -= 1
+
+    def check(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise EvaluationStopped
+        if time.monotonic() > self.deadline:
+            raise _OverBudget(f"it ran longer than {self.timeout_ms} ms")
+
+
+def _bounded_concat(lhs: Any, rhs: Any) -> str:
+    """The ``&`` operator, refusing a result longer than the budget allows before building it."""
+    left = "" if lhs is None else _Functions.string(lhs, None)
+    right = "" if rhs is None else _Functions.string(rhs, None)
+    limit = _current_budget().max_string_chars
+    if len(left) + len(right) > limit:
+        raise _OverBudget(f"a string would be longer than {limit} characters")
+    return left + right
+
+
+# ----------------------------------------------------------------- AWS-added functions
 
 
 def _timestamp_ms() -> int:
@@ -124,10 +232,21 @@ def _fn_range(start: Any, end: Any, step: Any) -> list[int]:
     s, e, st = _int_arg("$range", start), _int_arg("$range", end), _int_arg("$range", step)
     if st == 0:
         raise _query_error("The step of $range cannot be 0")
-    out = list(range(s, e + (1 if st > 0 else -1), st))
-    if len(out) > 1000:
-        raise _query_error("$range would produce more than 1000 items")
-    return out
+    # A range object's length costs nothing: the size is checked before any list exists.
+    steps = range(s, e + (1 if st > 0 else -1), st)
+    if len(steps) > MAX_RANGE_ITEMS:
+        raise _query_error(
+            f"$range would produce {len(steps)} items; at most {MAX_RANGE_ITEMS} are allowed"
+        )
+    return list(steps)
+
+
+def _fn_pad(string: Any, width: Any, char: Any = None) -> Any:
+    if isinstance(width, int | float) and not isinstance(width, bool) and math.isfinite(width):
+        limit = _current_budget().max_string_chars
+        if abs(int(width)) > limit:
+            raise _OverBudget(f"$pad would make a string longer than {limit} characters")
+    return _Functions.pad(string, width, char)
 
 
 def _fn_hash(data: Any, algorithm: Any) -> str:
@@ -169,6 +288,7 @@ _AWS_FUNCTIONS = {
     "random": _fn_random,
     "uuid": _fn_uuid,
     "parse": _fn_parse,
+    "pad": _fn_pad,
 }
 
 
@@ -186,6 +306,8 @@ def _compiled(expr: str) -> Any:
         e.set_output_convert_nulls(False)
         for name, fn in _AWS_FUNCTIONS.items():
             e.register_lambda(name, fn)
+        # The library calls these through ``self``: an instance attribute bounds them.
+        e.evaluate_string_concat = _bounded_concat
         cache[expr] = e
     return e
 
@@ -194,8 +316,18 @@ class _Unsupported(Exception):
     pass
 
 
-def _to_plain(v: Any) -> Any:
-    """Convert a jsonata-python result into plain JSON (dict/list/str/number/bool/None)."""
+class _TooLarge(Exception):
+    pass
+
+
+def _to_plain(v: Any, max_items: int | None = None) -> Any:
+    """Convert a jsonata-python result into plain JSON (dict/list/str/number/bool/None).
+
+    ``max_items`` refuses, before copying, an array too long to fit the payload quota
+    (a JSON array of n items takes at least 2n bytes); ranges are lazy until copied here.
+    """
+    if max_items is not None and isinstance(v, list) and len(v) > max_items:
+        raise _TooLarge
     if v is None or v is _NULL:
         return None
     t = type(v)
@@ -208,9 +340,9 @@ def _to_plain(v: Any) -> Any:
             return int(v)
         return v
     if isinstance(v, dict):
-        return {str(k): _to_plain(x) for k, x in v.items()}
+        return {str(k): _to_plain(x, max_items) for k, x in v.items()}
     if isinstance(v, list):
-        return [_to_plain(x) for x in v]
+        return [_to_plain(x, max_items) for x in v]
     if isinstance(v, str):
         return str(v)
     if isinstance(v, bool):
@@ -232,9 +364,17 @@ def _bind_value(v: Any) -> Any:
 
 
 def evaluate_jsonata(expr: str, states: Mapping, variables: Mapping, field: str) -> Any:
-    """Evaluate the text of one expression; errors name ``field`` as AWS's causes do."""
+    """Evaluate the text of one expression; errors name ``field`` as AWS's causes do.
+
+    Runs under the thread's :func:`budget`; raises :class:`EvaluationStopped` when the
+    budget's stop flag is raised meanwhile.
+    """
+    b = _current_budget()
+    guard = _Guard(b)
     bindings: dict[str, Any] = {name: _bind_value(v) for name, v in variables.items()}
     bindings["states"] = states
+    bindings["__evaluate_entry"] = guard.entry
+    bindings["__evaluate_exit"] = guard.exit
     e = _compiled(expr)
     previous = getattr(_local, "timestamp", None)
     _local.timestamp = int(time.time() * 1000)
@@ -242,6 +382,21 @@ def evaluate_jsonata(expr: str, states: Mapping, variables: Mapping, field: str)
         result = e.evaluate(None, bindings)
     except StatesError:
         raise
+    except _OverBudget as over:
+        raise _query_error(
+            f"The JSONata expression '{expr}' specified for the field '{field}' exceeded its "
+            f"evaluation budget: {over.reason}"
+        ) from None
+    except RecursionError:
+        raise _query_error(
+            f"The JSONata expression '{expr}' specified for the field '{field}' exceeded its "
+            "evaluation budget: it nests too deeply"
+        ) from None
+    except MemoryError:
+        raise _query_error(
+            f"The JSONata expression '{expr}' specified for the field '{field}' exceeded its "
+            "evaluation budget: out of memory"
+        ) from None
     except Exception as exc:
         raise _query_error(
             f"The JSONata expression '{expr}' specified for the field '{field}' threw an error "
@@ -255,11 +410,17 @@ def evaluate_jsonata(expr: str, states: Mapping, variables: Mapping, field: str)
             "nothing (undefined)."
         )
     try:
-        return _to_plain(result)
+        return _to_plain(result, b.payload_bytes // 2)
     except _Unsupported:
         raise _query_error(
             f"The JSONata expression '{expr}' specified for the field '{field}' returned an "
             "unsupported result type."
+        ) from None
+    except _TooLarge:
+        raise StatesError(
+            DATA_LIMIT_EXCEEDED,
+            f"The JSONata expression '{expr}' specified for the field '{field}' returned a "
+            f"value larger than the payload quota of {b.payload_bytes} bytes.",
         ) from None
 
 

@@ -32,9 +32,25 @@ from typing import Any, Protocol
 
 from stepline import config
 from stepline.asl import errors as E
+from stepline.asl import jsonata
 from stepline.asl.definition import Definition, Graph
 from stepline.asl.errors import StatesError
+from stepline.asl.jsonata import EvalBudget, EvaluationStopped
+from stepline.asl.limits import Limits
 from stepline.asl.states.base import State, Transition, dumps
+
+#: The events that may end an execution; they alone may take the last place in a full history.
+_TERMINAL_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+)
+
+
+class HistoryLimitReached(BaseException):  # noqa: N818 - a control-flow signal
+    """Raised by :meth:`Program.emit` when the history is full; unwinds to the loop.
+
+    A ``BaseException`` so that no state's ``except`` can swallow it.
+    """
+
 
 # ---------------------------------------------------------------------------------------
 # Requests a state can yield
@@ -204,8 +220,17 @@ class Outcome:
     cause: str | None = None
 
 
+#: The latest instant an ISO-8601 timestamp with a 4-digit year can name.
+MAX_TIMESTAMP = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def iso(ts: float) -> str:
-    """AWS-style timestamp with milliseconds, as used in the context object."""
+    """AWS-style timestamp with milliseconds, as used in the context object.
+
+    Virtual time can jump far (a Wait until 9999-12-31, years of retry back-off); times past
+    the last 4-digit-year instant show as that instant instead of failing to format.
+    """
+    ts = min(ts, MAX_TIMESTAMP)
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -373,8 +398,19 @@ class Program:
         poll: Callable[[Program], None] | None = None,
         poll_interval: float = 0.25,
         services: Mapping[str, Any] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.definition = definition
+        self.limits = limits or Limits.from_config()
+        self.budget = EvalBudget(
+            timeout_ms=self.limits.eval_timeout_ms,
+            max_depth=self.limits.eval_max_depth,
+            payload_bytes=self.limits.payload_bytes,
+            should_stop=self._should_stop,
+        )
+        self._history_full = False
+        self._ending = False
+        self._last_poll = 0.0
         self.input = {} if input is None else input
         self.info = info or ExecutionInfo()
         self.clock = clock or Clock()
@@ -427,13 +463,27 @@ class Program:
     def emit(
         self, fiber: Fiber | None, event_type: str, details_key: str | None, details: dict
     ) -> int:
-        """Make one history event.  The only place events are created."""
+        """Make one history event.  The only place events are created.
+
+        AWS keeps at most ``limits.history_events`` events (25,000): "When an execution
+        reaches 24,999 events, it waits for the next event to happen. If the event number
+        25,000 is ExecutionSucceeded, the execution finishes successfully. If [it] isn't
+        ExecutionSucceeded, the ExecutionFailed event is logged and the state machine execution
+        fails" (Step Functions developer guide, "Avoid reaching the history quota").  So any
+        other event that would take the last place raises :class:`HistoryLimitReached`, and the
+        loop ends the execution as failed.
+        """
         if fiber is not None and fiber.replay_events:
             event_id = fiber.replay_events.pop(0)
             fiber.visit_events.append(event_id)
             fiber.last_event_id = event_id
             return event_id
         event_id = self.next_event_id
+        if event_id >= self.limits.history_events and event_type not in _TERMINAL_EVENTS:
+            if self._history_full or self._ending:
+                return event_id  # dropped: the execution is ending because history is full
+            self._history_full = True
+            raise HistoryLimitReached
         self.next_event_id += 1
         event: dict[str, Any] = {
             "timestamp": self.clock.now(),
@@ -454,6 +504,18 @@ class Program:
         if self.on_event is not None:
             self.on_event(event)
         return event_id
+
+    def _check_payload(self, text: str, what: str) -> None:
+        """AWS's payload quota (256 KiB of UTF-8 by default) on a state's input or output."""
+        limit = self.limits.payload_bytes
+        # A character takes at most 4 UTF-8 bytes: most payloads need no encoding to judge.
+        if len(text) * 4 <= limit or len(text.encode()) <= limit:
+            return
+        raise StatesError(
+            E.DATA_LIMIT_EXCEEDED,
+            f"{what} with a size exceeding the maximum number of bytes service limit "
+            f"({limit} bytes).",
+        )
 
     # -- durability seam -------------------------------------------------------------------
     def _mark(self, fiber: Fiber) -> None:
@@ -484,11 +546,34 @@ class Program:
         self._stop = (error, cause)
         self._completions.put(None)
 
+    def _should_stop(self) -> bool:
+        """Polled by long expression evaluations: has StopExecution been asked for?"""
+        if self._stop is None and self.poll is not None:
+            now = time.monotonic()
+            if now - self._last_poll >= self.poll_interval:
+                self._last_poll = now
+                self.poll(self)
+        return self._stop is not None
+
     def run(self) -> Outcome:
-        """Run to the end and return how it ended."""
+        """Run to the end and return how it ended.
+
+        No Python exception escapes as anything but a failed execution: an internal error
+        (a bug, ``MemoryError``, ``RecursionError``) ends it with ``States.Runtime``, so no
+        execution is left RUNNING.  ``KeyboardInterrupt`` and ``SystemExit`` do propagate:
+        the process is going away and a durable execution resumes later, as after a crash.
+        """
+        previous = getattr(jsonata._local, "budget", None)
+        jsonata._local.budget = self.budget
         try:
-            return self._run()
+            try:
+                return self._run()
+            except Exception as exc:
+                if self._outcome is None:
+                    self._fail_internal(exc)
+                return self._outcome  # type: ignore[return-value]
         finally:
+            jsonata._local.budget = previous
             # Abandoned tasks are cancelled only when the execution ended; when the host
             # process is merely going away (Ctrl-C), work such as jobs must carry on.
             if self._outcome is not None:
@@ -496,6 +581,18 @@ class Program:
                     cancel.set()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _fail_internal(self, exc: BaseException) -> None:
+        """End the execution as FAILED after an error the language did not expect."""
+        self._ending = True
+        try:
+            self._kill_all()
+        except Exception:  # noqa: BLE001 - ending anyway; the failure below is what counts
+            pass
+        self._finish_failed(
+            StatesError(E.RUNTIME, f"Internal error: {type(exc).__name__}: {exc}", in_state=False)
+        )
+        self._commit()
 
     def _run(self) -> Outcome:
         root = Fiber(self, "0", None, None)
@@ -527,6 +624,9 @@ class Program:
             if self._stop is not None:
                 err, cause = self._stop
                 self._finish_aborted(err, cause)
+                break
+            if self._history_full:
+                self._finish_history_full()
                 break
             if self._ready:
                 fiber, value = self._ready.popleft()
@@ -605,14 +705,18 @@ class Program:
         if not fiber.alive:
             return
         try:
-            request = fiber.gen.send(value)
-        except StopIteration as stop:
-            self._fiber_done(fiber, "ok", stop.value)
+            try:
+                request = fiber.gen.send(value)
+            except StopIteration as stop:
+                self._fiber_done(fiber, "ok", stop.value)
+                return
+            except StatesError as err:
+                self._fiber_done(fiber, "err", err)
+                return
+            self._dispatch(fiber, request)
+        except (HistoryLimitReached, EvaluationStopped):
+            # The loop sees the full history or the stop request next and ends the execution.
             return
-        except StatesError as err:
-            self._fiber_done(fiber, "err", err)
-            return
-        self._dispatch(fiber, request)
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -914,7 +1018,20 @@ class Program:
         self.emit(None, "ExecutionFailed", "executionFailedEventDetails", details)
         self._end(Outcome("FAILED", error=err.error, cause=err.cause))
 
+    def _finish_history_full(self) -> None:
+        self._ending = True
+        self._kill_all()
+        limit = self.limits.history_events
+        self._finish_failed(
+            StatesError(
+                E.RUNTIME,
+                f"The execution reached the maximum number of history events ({limit}).",
+                in_state=False,
+            )
+        )
+
     def _finish_timed_out(self) -> None:
+        self._ending = True
         self._kill_all()
         self.emit(
             None,
@@ -925,6 +1042,7 @@ class Program:
         self._end(Outcome("TIMED_OUT", error=E.TIMEOUT, cause="The execution timed out."))
 
     def _finish_aborted(self, error: str | None, cause: str | None) -> None:
+        self._ending = True
         self._kill_all()
         details = {}
         if error:
@@ -963,11 +1081,12 @@ class Program:
             fiber.jpos = 0
             fiber.spawn_seq = 0
             now = self.clock.now()
+            text = dumps(value)
             entered = self.emit(
                 fiber,
                 f"{state.type}StateEntered",
                 "stateEnteredEventDetails",
-                {"name": name, "input": dumps(value), "inputDetails": {"truncated": False}},
+                {"name": name, "input": text, "inputDetails": {"truncated": False}},
             )
             fiber.entered_event_id = entered
             fiber.context = dict(self.base_context)
@@ -976,7 +1095,11 @@ class Program:
                 state_ctx["RetryCount"] = sum(fiber.retry_counts.values())
             fiber.context["State"] = state_ctx
             try:
+                self._check_payload(text, f"The state '{name}' received an input")
                 transition: Transition = yield from state.run(fiber, value)
+                if state.emits_exit:
+                    text = dumps(transition.output)
+                    self._check_payload(text, f"The state '{name}' produced an output")
             except StatesError as err:
                 if err.in_state and err.cause is not None:
                     err = StatesError(
@@ -986,17 +1109,21 @@ class Program:
                         in_state=False,
                     )
                 raise err from None
+            except Exception as exc:
+                # A bug or exhaustion (MemoryError, RecursionError) in evaluation: fail the
+                # branch with the terminal States.Runtime, never a raw Python exception.
+                raise StatesError(
+                    E.RUNTIME,
+                    f"An error occurred while executing the state '{name}' (entered at the event "
+                    f"id #{entered}). Internal error: {type(exc).__name__}: {exc}",
+                    in_state=False,
+                ) from None
             if state.emits_exit:
-                out = transition.output
                 self.emit(
                     fiber,
                     f"{state.type}StateExited",
                     "stateExitedEventDetails",
-                    {
-                        "name": name,
-                        "output": dumps(out),
-                        "outputDetails": {"truncated": False},
-                    },
+                    {"name": name, "output": text, "outputDetails": {"truncated": False}},
                 )
             if transition.next is None:
                 return transition.output

@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from stepline import config
+from stepline import config, wiring
 from stepline.asl.definition import parse
+from stepline.asl.limits import Limits
 from stepline.asl.program import (
     Clock,
     ExecutionInfo,
@@ -73,10 +74,11 @@ class Engine:
         db = Path(home) / "stepline.db" if home is not None else config.db_path()
         self.store = Store(db)
         if tasks is None:
-            from stepline.integrations import default_task_port
-
-            tasks = default_task_port()
+            # Registered by the composition root (stepline/__init__.py): the engine does not
+            # import the integrations above it.
+            tasks = wiring.default_task_port()
         self.tasks = tasks
+        self.limits = Limits.from_config()
         self.virtual_time = virtual_time
         self._running: dict[str, Program] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -153,6 +155,7 @@ class Engine:
         if self.store.get_execution(arn) is not None:
             raise EngineError("ExecutionAlreadyExists", f"execution {arn} already exists")
         payload = {} if input is None else input
+        text = self._input_text(payload)
         now = time.time()
         self.store.insert_execution(
             {
@@ -163,13 +166,32 @@ class Engine:
                 "revision": machine["revision"],
                 "definition": machine["definition"],
                 "status": "RUNNING",
-                "input": json.dumps(payload),
+                "input": text,
                 "start": now,
                 "owner": owner_token(),
             }
         )
         self._launch(arn, wait)
         return self.describe_execution(arn)
+
+    def _input_text(self, payload: Any) -> str:
+        """The execution input as stored, refused as StartExecution refuses it on AWS."""
+        try:
+            text = json.dumps(payload, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise EngineError(
+                "InvalidExecutionInput", f"The provided JSON input data is not valid: {exc}"
+            ) from None
+        limit = self.limits.payload_bytes
+        if len(text.encode()) > limit:
+            # botocore's model of StartExecution: ``input`` has max 262144, "expressed as bytes
+            # in UTF-8 encoding"; AWS answers a model constraint with a ValidationException.
+            raise EngineError(
+                "ValidationException",
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {limit}",
+            )
+        return text
 
     def _launch(self, arn: str, wait: bool) -> None:
         if wait:
@@ -189,6 +211,31 @@ class Engine:
         return self.describe_execution(arn)
 
     def _run(self, arn: str) -> None:
+        """Run one execution; whatever goes wrong, it does not stay RUNNING."""
+        try:
+            self._run_program(arn)
+        except Exception as exc:
+            self._fail_directly(
+                arn, "States.Runtime", f"Internal error: {type(exc).__name__}: {exc}"
+            )
+
+    def _fail_directly(self, arn: str, error: str, cause: str) -> None:
+        """Record an ExecutionFailed event for an execution no program can end itself."""
+        row = self.store.get_execution(arn)
+        if row is None or row["status"] != "RUNNING":
+            return
+        events = self.store.events(arn)
+        last = events[-1]["id"] if events else 0
+        event = {
+            "timestamp": time.time(),
+            "type": "ExecutionFailed",
+            "id": last + 1,
+            "previousEventId": last,
+            "executionFailedEventDetails": {"error": error, "cause": cause},
+        }
+        self.store.commit(arn, [event], {})
+
+    def _run_program(self, arn: str) -> None:
         row = self.store.get_execution(arn)
         assert row is not None
         definition = parse(row["definition"], validate=False)
@@ -211,6 +258,7 @@ class Engine:
             sink=SqliteSink(self.store, arn),
             poll=self._poller(arn),
             services={"engine": self},
+            limits=self.limits,
         )
         events = self.store.events(arn)
         fibers = self.store.fibers(arn)

@@ -1,5 +1,8 @@
 """What every state shares: input/output processing, Assign, Retry and Catch.
 
+Task, Parallel and Map retry and catch through one loop, :meth:`RetryingState.run`; each
+of them only says what one attempt is (:meth:`RetryingState.attempt`).
+
 Each state type is one class (see the sibling modules).  All of them run through the same
 sequence, driven by :mod:`stepline.asl.program`:
 
@@ -74,6 +77,10 @@ def error_matches(names: list[str], error: str) -> bool:
     return False
 
 
+#: The longest retry back-off: one year, AWS's maximum duration of a Standard execution.
+MAX_RETRY_DELAY = 365 * 24 * 3600.0
+
+
 class Retrier:
     """One Retry entry.  Attempt counts live on the fiber, per state visit."""
 
@@ -89,8 +96,16 @@ class Retrier:
         self.jitter: str = spec.get("JitterStrategy", "NONE")
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``attempt`` (0-based), as AWS computes it."""
-        delay = self.interval * (self.backoff**attempt)
+        """Seconds to wait before retry number ``attempt`` (0-based), as AWS computes it.
+
+        Never more than :data:`MAX_RETRY_DELAY` (a retry past a year would outlive any
+        Standard execution), so huge ``MaxAttempts``/``BackoffRate`` can't overflow.
+        """
+        try:
+            delay = self.interval * (self.backoff**attempt)
+        except OverflowError:
+            delay = MAX_RETRY_DELAY
+        delay = min(delay, MAX_RETRY_DELAY)
         if self.max_delay is not None:
             delay = min(delay, self.max_delay)
         if self.jitter == "FULL":
@@ -253,8 +268,9 @@ class State(ABC):
             output = self._select(self.output_path, output, fiber, "OutputPath")
         return Transition(nxt, output)
 
-    def check_size(self, value: Any) -> None:
-        if json_size(value) > E.PAYLOAD_LIMIT_BYTES:
+    def check_size(self, fiber: Fiber, value: Any) -> None:
+        """AWS's payload quota on a task's or Pass state's result (``States.DataLimitExceeded``)."""
+        if json_size(value) > fiber.program.limits.payload_bytes:
             raise StatesError(
                 E.DATA_LIMIT_EXCEEDED,
                 f"The state/task '{self.name}' returned a result with a size exceeding the "
@@ -348,6 +364,35 @@ class State(ABC):
                 self._fields[name] = compile_value(self.spec[name], name, ql)
             if name + "Path" in self.spec:
                 self._fields[name + "Path"] = compile_path_or_intrinsic(self.spec[name + "Path"])
+
+
+class RetryingState(State):
+    """A state with Retry and Catch (Task, Parallel, Map): one loop drives every attempt.
+
+    ``$$.State.RetryCount`` follows AWS's context object: present in states that have a
+    Retry field, it is the number of retries made so far in this visit of the state (0 on
+    the first attempt), and every re-attempt sees the new count.
+    """
+
+    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import Sleep
+
+        while True:
+            try:
+                transition = yield from self.attempt(fiber, raw_input)
+                return transition
+            except StatesError as err:
+                decision = self.handle_error(fiber, raw_input, err)
+                if isinstance(decision, Transition):
+                    return decision
+                yield Sleep(fiber.program.clock.now() + decision)
+                state_ctx = dict(fiber.context["State"])
+                state_ctx["RetryCount"] = sum(fiber.retry_counts.values())
+                fiber.context["State"] = state_ctx
+
+    @abstractmethod
+    def attempt(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        """One attempt of the state; raise :class:`StatesError` to retry or catch it."""
 
 
 class _IntrinsicPath:

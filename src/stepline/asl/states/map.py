@@ -12,9 +12,8 @@ from stepline.asl.paths import PathNotFound, compile_path
 from stepline.asl.states.base import (
     JSONATA,
     NO_VALUE,
-    State,
+    RetryingState,
     StateGen,
-    Transition,
     compile_value,
     dumps,
     json_size,
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from stepline.asl.program import Fiber
 
 
-class MapState(State):
+class MapState(RetryingState):
     """Iterations run as child fibers, ``MaxConcurrency`` at a time."""
 
     type = "Map"
@@ -62,62 +61,51 @@ class MapState(State):
         self.result_writer = spec.get("ResultWriter")
         self.label = spec.get("Label")
 
-    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
-        from stepline.asl.program import ChildSpec, Sleep, Spawn
+    def attempt(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import ChildSpec, Spawn
 
-        while True:
-            try:
-                data = raw_input
-                if self.query_language != JSONATA and self.input_path is not NO_VALUE:
-                    data = self._select(self.input_path, raw_input, fiber, "InputPath")
-                items = yield from self._items(fiber, raw_input, data)
-                max_concurrency = self._int_field(fiber, "MaxConcurrency", raw_input, data, 0)
-                tolerated_count, tolerated_pct = self._tolerance(fiber, raw_input, data)
-                if self.batcher:
-                    items = self._batch(fiber, raw_input, data, items)
-                inputs = [
-                    self._item_input(fiber, raw_input, data, i, v) for i, v in enumerate(items)
-                ]
-                fiber.emit("MapStateStarted", "mapStateStartedEventDetails", length=len(inputs))
-                children = [
-                    ChildSpec(self.processor, value, i, isolated_variables=self.distributed)
-                    for i, value in enumerate(inputs)
-                ]
-                results = yield Spawn(
-                    "map",
-                    children,
-                    max_concurrency=max_concurrency,
-                    tolerated_count=tolerated_count,
-                    tolerated_percentage=tolerated_pct,
-                    state_name=self.name,
+        data = raw_input
+        if self.query_language != JSONATA and self.input_path is not NO_VALUE:
+            data = self._select(self.input_path, raw_input, fiber, "InputPath")
+        items = yield from self._items(fiber, raw_input, data)
+        max_concurrency = self._int_field(fiber, "MaxConcurrency", raw_input, data, 0)
+        tolerated_count, tolerated_pct = self._tolerance(fiber, raw_input, data)
+        if self.batcher:
+            items = self._batch(fiber, raw_input, data, items)
+        inputs = [self._item_input(fiber, raw_input, data, i, v) for i, v in enumerate(items)]
+        fiber.emit("MapStateStarted", "mapStateStartedEventDetails", length=len(inputs))
+        children = [
+            ChildSpec(self.processor, value, i, isolated_variables=self.distributed)
+            for i, value in enumerate(inputs)
+        ]
+        results = yield Spawn(
+            "map",
+            children,
+            max_concurrency=max_concurrency,
+            tolerated_count=tolerated_count,
+            tolerated_percentage=tolerated_pct,
+            state_name=self.name,
+        )
+        # Aborted iterations (after the threshold was crossed) have no result (None).
+        failures = [r[1] for r in results if r is not None and r[0] == "err"]
+        tolerance_given = tolerated_count is not None or tolerated_pct is not None
+        within = self._within(len(failures), len(results), tolerated_count, tolerated_pct)
+        if failures and not within:
+            if tolerance_given:
+                failure = StatesError(
+                    E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                    "The specified tolerated failure threshold was exceeded",
+                    in_state=False,
                 )
-                # Aborted iterations (after the threshold was crossed) have no result (None).
-                failures = [r[1] for r in results if r is not None and r[0] == "err"]
-                tolerance_given = tolerated_count is not None or tolerated_pct is not None
-                within = self._within(len(failures), len(results), tolerated_count, tolerated_pct)
-                if failures and not within:
-                    if tolerance_given:
-                        failure = StatesError(
-                            E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                            "The specified tolerated failure threshold was exceeded",
-                            in_state=False,
-                        )
-                    else:
-                        failure = failures[0]
-                    fiber.emit("MapStateFailed")
-                    raise failure
-                fiber.emit("MapStateSucceeded")
-                outputs = [
-                    v if s == "ok" else {"Error": v.error, "Cause": v.cause} for s, v in results
-                ]
-                if self.result_writer:
-                    outputs = yield from self._write_results(fiber, raw_input, outputs)
-                return self.finish(fiber, raw_input, outputs)
-            except StatesError as err:
-                decision = self.handle_error(fiber, raw_input, err)
-                if isinstance(decision, Transition):
-                    return decision
-                yield Sleep(fiber.program.clock.now() + decision)
+            else:
+                failure = failures[0]
+            fiber.emit("MapStateFailed")
+            raise failure
+        fiber.emit("MapStateSucceeded")
+        outputs = [v if s == "ok" else {"Error": v.error, "Cause": v.cause} for s, v in results]
+        if self.result_writer:
+            outputs = yield from self._write_results(fiber, raw_input, outputs)
+        return self.finish(fiber, raw_input, outputs)
 
     # -- items -----------------------------------------------------------------------------
     def _items(self, fiber: Fiber, raw_input: Any, data: Any):
@@ -223,7 +211,7 @@ class MapState(State):
                     data, fiber.context, fiber.variables
                 )
         max_items = int(fields.get("MaxItemsPerBatch") or len(items) or 1)
-        max_bytes = int(fields.get("MaxInputBytesPerBatch") or E.PAYLOAD_LIMIT_BYTES)
+        max_bytes = int(fields.get("MaxInputBytesPerBatch") or fiber.program.limits.payload_bytes)
         batch_input = self.batcher.get("BatchInput")
         if batch_input is not None and self.query_language != JSONATA:
             batch_input = compile_template(batch_input, "BatchInput").render(

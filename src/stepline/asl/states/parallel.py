@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stepline.asl.definition import build_graph
-from stepline.asl.errors import StatesError
-from stepline.asl.states.base import JSONATA, State, StateGen, Transition
+from stepline.asl.states.base import JSONATA, RetryingState, StateGen
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
 
 
-class ParallelState(State):
+class ParallelState(RetryingState):
     """Branches run as child fibers; the first failure aborts the others (fail fast)."""
 
     type = "Parallel"
@@ -22,37 +21,30 @@ class ParallelState(State):
         # Nested graphs default to the top-level query language, as AWS specifies.
         self.branches = [build_graph(b, query_language) for b in spec.get("Branches", [])]
 
-    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
-        from stepline.asl.program import ChildSpec, Sleep, Spawn
+    def attempt(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import ChildSpec, Spawn
 
-        while True:
-            try:
-                if self.query_language == JSONATA:
-                    branch_input = (
-                        self.arguments.render(fiber.states_var(raw_input, None), fiber.variables)
-                        if self.arguments is not None
-                        else raw_input
-                    )
-                else:
-                    branch_input = self.effective_input(fiber, raw_input)
-                fiber.emit("ParallelStateStarted")
-                children = [ChildSpec(g, branch_input, i) for i, g in enumerate(self.branches)]
-                results = yield Spawn("parallel", children, state_name=self.name)
-                # Aborted siblings of a failed branch have no result (None).
-                failure = next((r[1] for r in results if r is not None and r[0] == "err"), None)
-                if failure is not None:
-                    fiber.emit(
-                        "ParallelStateFailed",
-                        "parallelStateFailedEventDetails",
-                        error=failure.error,
-                        cause=failure.cause or "",
-                    )
-                    raise failure
-                fiber.emit("ParallelStateSucceeded")
-                outputs = [value for _, value in results]
-                return self.finish(fiber, raw_input, outputs)
-            except StatesError as err:
-                decision = self.handle_error(fiber, raw_input, err)
-                if isinstance(decision, Transition):
-                    return decision
-                yield Sleep(fiber.program.clock.now() + decision)
+        if self.query_language == JSONATA:
+            branch_input = (
+                self.arguments.render(fiber.states_var(raw_input, None), fiber.variables)
+                if self.arguments is not None
+                else raw_input
+            )
+        else:
+            branch_input = self.effective_input(fiber, raw_input)
+        fiber.emit("ParallelStateStarted")
+        children = [ChildSpec(g, branch_input, i) for i, g in enumerate(self.branches)]
+        results = yield Spawn("parallel", children, state_name=self.name)
+        # Aborted siblings of a failed branch have no result (None).
+        failure = next((r[1] for r in results if r is not None and r[0] == "err"), None)
+        if failure is not None:
+            fiber.emit(
+                "ParallelStateFailed",
+                "parallelStateFailedEventDetails",
+                error=failure.error,
+                cause=failure.cause or "",
+            )
+            raise failure
+        fiber.emit("ParallelStateSucceeded")
+        outputs = [value for _, value in results]
+        return self.finish(fiber, raw_input, outputs)

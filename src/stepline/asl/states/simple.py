@@ -20,13 +20,11 @@ class PassState(State):
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)
         self.result = spec.get("Result", NO_VALUE)
-        self.result_too_big = (
-            self.result is not NO_VALUE and json_size(self.result) > E.PAYLOAD_LIMIT_BYTES
-        )
+        self.result_size = json_size(self.result) if self.result is not NO_VALUE else 0
 
     def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
-        if self.result_too_big:
-            self.check_size(self.result)
+        if self.result_size > fiber.program.limits.payload_bytes:
+            self.check_size(fiber, self.result)
         if self.query_language == JSONATA:
             return self.finish(fiber, raw_input, raw_input)
         effective = self.effective_input(fiber, raw_input)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
-from stepline.asl.states.base import JSONATA, NO_VALUE, State, StateGen, Transition, dumps
+from stepline.asl.states.base import JSONATA, NO_VALUE, RetryingState, StateGen, dumps
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
@@ -24,7 +24,7 @@ def resource_parts(resource: str) -> tuple[str, str, bool]:
     return parts[2] if len(parts) > 2 else "unknown", resource, False
 
 
-class TaskState(State):
+class TaskState(RetryingState):
     """Runs a Resource through the program's task port, with Retry, Catch and timeouts."""
 
     type = "Task"
@@ -36,43 +36,34 @@ class TaskState(State):
         self.compile_fields("TimeoutSeconds", "HeartbeatSeconds")
         self.credentials = spec.get("Credentials")
 
-    def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
-        from stepline.asl.program import Invoke, Sleep
+    def attempt(self, fiber: Fiber, raw_input: Any) -> StateGen:
+        from stepline.asl.program import Invoke
 
-        while True:
-            try:
-                if self.query_language == JSONATA:
-                    if self.arguments is not None:
-                        states = fiber.states_var(raw_input, None)
-                        parameters = self.arguments.render(states, fiber.variables)
-                    else:
-                        parameters = raw_input
-                else:
-                    parameters = self.effective_input(fiber, raw_input)
-                timeout = self._seconds(fiber, "TimeoutSeconds", raw_input)
-                heartbeat = self._seconds(fiber, "HeartbeatSeconds", raw_input)
-                self._emit_scheduled(fiber, parameters, timeout, heartbeat)
-                status, value = yield Invoke(
-                    self.resource,
-                    parameters,
-                    self.name,
-                    timeout=timeout,
-                    heartbeat=heartbeat,
-                    credentials=self.credentials,
-                )
-                if status == "err":
-                    self._emit_failed(fiber, value)
-                    raise value
-                self._emit_succeeded(fiber, value)
-                self.check_size(value)
-                return self.finish(fiber, raw_input, value)
-            except StatesError as err:
-                decision = self.handle_error(fiber, raw_input, err)
-                if isinstance(decision, Transition):
-                    return decision
-                yield Sleep(fiber.program.clock.now() + decision)
-                fiber.context["State"] = dict(fiber.context["State"])
-                fiber.context["State"]["RetryCount"] = sum(fiber.retry_counts.values())
+        if self.query_language == JSONATA:
+            if self.arguments is not None:
+                states = fiber.states_var(raw_input, None)
+                parameters = self.arguments.render(states, fiber.variables)
+            else:
+                parameters = raw_input
+        else:
+            parameters = self.effective_input(fiber, raw_input)
+        timeout = self._seconds(fiber, "TimeoutSeconds", raw_input)
+        heartbeat = self._seconds(fiber, "HeartbeatSeconds", raw_input)
+        self._emit_scheduled(fiber, parameters, timeout, heartbeat)
+        status, value = yield Invoke(
+            self.resource,
+            parameters,
+            self.name,
+            timeout=timeout,
+            heartbeat=heartbeat,
+            credentials=self.credentials,
+        )
+        if status == "err":
+            self._emit_failed(fiber, value)
+            raise value
+        self._emit_succeeded(fiber, value)
+        self.check_size(fiber, value)
+        return self.finish(fiber, raw_input, value)
 
     def _seconds(self, fiber: Fiber, name: str, raw_input: Any) -> float | None:
         value = self.field_value(fiber, name, raw_input, raw_input)

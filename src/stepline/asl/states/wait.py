@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from stepline.asl import errors as E
@@ -20,15 +21,25 @@ _TIMESTAMP = re.compile(
 )
 
 
+#: The latest instant a Wait can name: 9999-12-31T23:59:59Z (RFC 3339 years have 4 digits).
+MAX_WAIT_UNTIL = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def parse_timestamp(text: Any) -> float | None:
-    """Epoch seconds of an AWS timestamp string, or None when it is not one."""
+    """Epoch seconds of an AWS timestamp string, or None when it is not one.
+
+    AWS's Wait documentation: "if you specify the wait time as a timestamp, Step Functions
+    considers the time value up to seconds and truncates milliseconds" -- so the fraction is
+    dropped.  Every 4-digit-year timestamp is accepted; one whose offset carries it past
+    9999-12-31T23:59:59Z waits until that last instant.
+    """
     if not isinstance(text, str) or not _TIMESTAMP.match(text):
         return None
     try:
         value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value.timestamp()
+    return min(float(math.floor(value.replace(microsecond=0).timestamp())), MAX_WAIT_UNTIL)
 
 
 class WaitState(State):
