@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from awsapi_support import server_environment
 
 SERVER_START_TIMEOUT = 30.0
 
@@ -27,22 +28,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def server_environment(home: Path) -> dict[str, str]:
-    """The server's environment: this home, the embedded store, no AWS settings inherited."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "SAGEMAKER_")) and k != "STEPLINE_SERVER_PORT"
-    }
-    env.update(
-        STEPLINE_HOME=str(home),
-        STEPLINE_STORE="local",
-        STEPLINE_SERVING_STOP_GRACE="5",
-        STEPLINE_JOB_STOP_GRACE="1",
-    )
-    return env
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, log: Path) -> None:

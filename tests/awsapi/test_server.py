@@ -81,7 +81,7 @@ def test_server_status_and_second_server(aws_env, client_env) -> None:
 
 
 def test_status_when_not_running(tmp_path) -> None:
-    from conftest import server_environment
+    from awsapi_support import server_environment
 
     res = subprocess.run(
         [sys.executable, "-m", "stepline", "server", "--status"],
@@ -148,3 +148,24 @@ def test_unsigned_foreign_host_and_origin_are_refused(aws_env) -> None:
         port, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, form
     )
     assert status == 403 and b"MissingAuthenticationToken" in out
+
+
+def test_store_settings_ignore_an_endpoint_that_is_stepline_itself(tmp_path, monkeypatch) -> None:
+    """``eval "$(stepline env)"`` sets AWS_ENDPOINT_URL to this server: not an external S3."""
+    from stepline.awsapi import credentials
+    from stepline.storage import load_settings
+
+    monkeypatch.setenv("STEPLINE_HOME", str(tmp_path))
+    for name in ("STEPLINE_STORE", "STEPLINE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("STEPLINE_SERVER_PORT", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8787")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASOMEONEELSE")
+    assert load_settings().backend == "local"
+    (tmp_path / "server.json").write_text('{"port": 40123}')
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://localhost:40123")
+    assert load_settings().backend == "local"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")  # e.g. MinIO
+    assert load_settings().backend == "s3"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials()[0])  # this home's key: stepline
+    assert load_settings().backend == "local"

@@ -165,6 +165,12 @@ class Gateway:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers.items()}
         meth = method.decode("latin-1").upper()
         raw_target = target.decode("latin-1")
+        if raw_target.startswith(("http://", "https://")):
+            # absolute-form (RFC 9112 3.2.2, what clients send through a proxy): the authority
+            # replaces Host, the rest is the usual path and query.
+            parts = urlsplit(raw_target)
+            headers["host"] = parts.netloc
+            raw_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
         service_hint = _scope_service(headers, raw_target)
         protocol = protocol_of(service_hint, headers)

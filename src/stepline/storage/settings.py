@@ -16,7 +16,8 @@ Looked up in this order (first that says something wins):
        profile = "dev"
 
    An ``endpoint_url`` without ``backend`` means S3;
-4. the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` -> S3 (boto3 reads them);
+4. the standard ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` -> S3 (boto3 reads them),
+   unless it is this home's own ``stepline server`` (``eval "$(stepline env)"`` sets it);
 5. otherwise the embedded store in ``$STEPLINE_HOME/objects``.
 
 Credentials alone never switch to S3: a machine with AWS keys for other reasons keeps the
@@ -25,9 +26,11 @@ local-first default.  Use ``backend = "s3"`` (or ``STEPLINE_STORE=s3``) for AWS 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from stepline import config
 from stepline.storage.base import ObjectStore, StorageError
@@ -53,6 +56,34 @@ def _file_section() -> dict[str, Any]:
         raise StorageError(str(exc)) from None
 
 
+def _is_stepline_itself(url: str) -> bool:
+    """Whether ``url`` is this home's own ``stepline server`` (what ``stepline env`` exports).
+
+    Such an endpoint serves the embedded store over S3's API; using it as "external S3" would
+    make stepline call itself.  Loopback at the server's port (running or configured) counts,
+    as does any endpoint reached with this home's own access key."""
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        return False
+    host = (parsed.hostname or "").lower()
+    ports = {config.setting("server", "port", "STEPLINE_SERVER_PORT", 8787)}
+    try:
+        ports.add(json.loads((config.home() / "server.json").read_text()).get("port"))
+    except (OSError, ValueError, AttributeError):
+        pass
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.endswith(".localhost")
+    if loopback and port is not None and str(port) in {str(p) for p in ports}:
+        return True
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    try:
+        own = json.loads((config.home() / "secrets" / "aws-credentials.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(key) and isinstance(own, dict) and own.get("access_key_id") == key
+
+
 def load_settings() -> StoreSettings:
     """Resolve the settings from the environment and ``$STEPLINE_HOME/config.toml``."""
     section = _file_section()
@@ -62,6 +93,8 @@ def load_settings() -> StoreSettings:
     backend = os.environ.get("STEPLINE_STORE") or section.get("backend")
     if not backend:
         aws_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if aws_endpoint and _is_stepline_itself(aws_endpoint):
+            aws_endpoint = None  # `eval "$(stepline env)"` points AWS's clients at us, not S3
         backend = "s3" if (endpoint or aws_endpoint) else "local"
     backend = str(backend).lower()
     if backend not in ("local", "s3"):
