@@ -22,7 +22,10 @@ def test_console_api_lists_endpoints_and_models(serve_image) -> None:
     for value in (b"1", b"2", b"3"):
         serving.invoke_endpoint("cp", value)
 
-    client = TestClient(create_app())
+    from stepline.server.security import console_token
+
+    auth = {"Authorization": f"Bearer {console_token()}"}
+    client = TestClient(create_app(), base_url="http://127.0.0.1", headers=auth)
     deadline = time.time() + 10  # the server folds its counters into SQLite every second
     while True:
         endpoints = client.get("/api/endpoints").json()["endpoints"]
