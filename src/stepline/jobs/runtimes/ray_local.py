@@ -41,7 +41,14 @@ class LocalRayCluster:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="slray-", dir="/tmp"))
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+        # A dead node is noticed within seconds (Ray's default is tens of seconds).
+        self.env = dict(
+            os.environ,
+            RAY_USAGE_STATS_ENABLED="0",
+            RAY_health_check_period_ms="1000",
+            RAY_health_check_timeout_ms="1000",
+            RAY_health_check_failure_threshold="3",
+        )
         self.env.pop("RAY_ADDRESS", None)
         self.procs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen | None] = []
@@ -131,6 +138,16 @@ class LocalRayCluster:
 
         client = GcsClient(address=self.address)
         return sum(1 for n in client.get_all_node_info(timeout=5).values() if n.state == 0)
+
+    def node_id(self, index: int) -> str:
+        """Ray's node id (hex) of worker ``index`` (found by its resource label)."""
+        from ray._raylet import GcsClient
+
+        label = f"worker{index + 1}"
+        for info in GcsClient(address=self.address).get_all_node_info(timeout=5).values():
+            if label in info.resources_total and info.state == 0:
+                return info.node_id.hex()
+        raise LookupError(f"no alive node labelled {label}")
 
     def kill_worker(self, index: int) -> None:
         """Kill worker node ``index`` and everything it runs at once (SIGKILL), like a crash."""
