@@ -72,10 +72,18 @@ def _child_request(req: dict[str, Any], name: str, hps: dict[str, str]) -> dict[
 
 
 def parallelism(req: dict[str, Any]) -> int:
-    """MaxParallelTrainingJobs, bounded by how many children this machine fits at once."""
+    """MaxParallelTrainingJobs, bounded by how many children this machine (or, on the ray
+    runtime, the cluster) fits at once."""
     limits = req["HyperParameterTuningJobConfig"]["ResourceLimits"]
     wanted = int(limits["MaxParallelTrainingJobs"])
     rc = req["TrainingJobDefinition"].get("ResourceConfig", {})
+    from stepline.jobs.runtimes import ray as ray_runtime
+
+    if ray_runtime.backend() == "ray":  # trials run across the cluster, not on this machine
+        count = int(rc.get("InstanceCount", 1))
+        return max(
+            1, min(wanted, ray_runtime.cluster_slots(rc.get("InstanceType", "local"), count))
+        )
     try:
         res, _ = resources_for(rc.get("InstanceType", "local"))
         fits = max(1, int(machine().cpus // max(res.cpus, 1.0)))

@@ -129,12 +129,28 @@ def largest_node(gpus_wanted: bool = False) -> Resources:
     return max(nodes, key=lambda r: (r.cpus, r.memory_bytes, r.gpus))
 
 
-def cluster_cpus() -> float:
-    """The CPUs of the whole cluster (for tuning's and Map's parallelism)."""
+def cluster_slots(instance_type: str, count: int = 1) -> int:
+    """How many jobs of ``count`` instances of ``instance_type`` the cluster runs at once.
+
+    What bounds tuning's parallel trials (and any fan-out of jobs) on Ray: the cluster's
+    nodes, not the engine machine's cores.  At least 1.
+    """
     import ray
 
     connect()
-    return float(ray.cluster_resources().get("CPU", 0.0))
+    res, _ = instance_resources(instance_type)
+    slots = 0
+    for node in ray.nodes():
+        have = node.get("Resources", {}) if node.get("Alive") else {}
+        if have.get("CPU", 0.0) <= 0:
+            continue
+        fits = int(have["CPU"] // max(res.cpus, 1e-9))
+        if res.gpus:
+            fits = min(fits, int(have.get("GPU", 0) // res.gpus))
+        if res.memory_bytes:
+            fits = min(fits, int(have.get("memory", 0) // res.memory_bytes))
+        slots += fits
+    return max(1, slots // max(1, count))
 
 
 def instance_resources(instance_type: str) -> tuple[Resources, list[str]]:
@@ -215,10 +231,10 @@ class RaySupervisor(Supervisor):
     # -- starting ------------------------------------------------------------------------
 
     def start_instances(self, settings: Any) -> bool:
-        import ray
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+        import ray
         from stepline.images import resolve
         from stepline.jobs.runtimes import ray_images
         from stepline.jobs.runtimes.ray_node import InstanceRunner
@@ -548,7 +564,6 @@ class RaySupervisor(Supervisor):
 
     def _instance_failure(self, index: int, code: int | None) -> str:
         import ray
-
         from stepline.jobs import contract
 
         try:
