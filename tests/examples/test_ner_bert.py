@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ner_bert"
-PREPROCESS = EXAMPLE / "images" / "preprocess" / "preprocess.py"
+PREPROCESS = EXAMPLE / "images" / "train" / "preprocess.py"
 TRAIN = EXAMPLE / "images" / "train" / "train.py"
 
 
@@ -50,12 +50,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _raw(tmp_path: Path, n_train: int, n_test: int) -> Path:
+def _cards():  # noqa: ANN202 - the example's corpus module
     sys.path.insert(0, str(EXAMPLE))
     try:
         import cards
     finally:
         sys.path.remove(str(EXAMPLE))
+    return cards
+
+
+def _raw(tmp_path: Path, n_train: int, n_test: int) -> Path:
+    cards = _cards()
     raw = tmp_path / "raw"
     raw.mkdir()
     for name, body in cards.corpus(7, n_train, n_test).items():
@@ -67,35 +72,164 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-# -- the corpus and the preprocessing script ---------------------------------------------------
+# -- the corpus, the words, the metric and the preprocessing script ----------------------------
 
 
-def test_corpus_is_reproducible_and_well_tagged(pipeline) -> None:
+@pytest.fixture(scope="module")
+def cardtext():  # noqa: ANN201 - the image's module
+    return _load("ner_cardtext", EXAMPLE / "images" / "train" / "cardtext.py")
+
+
+def _check_spans(record: dict, cardtext) -> None:  # noqa: ANN001
+    """Gold spans are non-empty, trimmed, ordered, non-overlapping, on word boundaries."""
+    text, previous_end = record["text"], 0
+    for e in record["entities"]:
+        assert 0 <= previous_end <= e["start"] < e["end"] <= len(text), record
+        covered = text[e["start"] : e["end"]]
+        assert covered == covered.strip() and covered, record
+        previous_end = e["end"]
+    words, tags = cardtext.bio_tags(text, record["entities"])  # raises when off a boundary
+    assert cardtext.spans(text, words, tags) == [
+        {**e, "text": text[e["start"] : e["end"]]} for e in record["entities"]
+    ]
+
+
+def test_corpus_is_reproducible_and_well_spanned(pipeline, cardtext) -> None:
     import cards
 
-    a = cards.corpus(3, 30, 5)
-    assert a == cards.corpus(3, 30, 5)  # same seed, same bytes: cache keys stay stable
-    assert a["test.jsonl"] == cards.corpus(3, 60, 5)["test.jsonl"]  # test set independent
-    records = [json.loads(x) for x in a["train.jsonl"].decode().splitlines()]
-    assert len(records) == 30
-    seen = set()
+    a = cards.corpus(3, 200, 40)
+    assert a == cards.corpus(3, 200, 40)  # same seed, same bytes: cache keys stay stable
+    assert a["test.jsonl"] == cards.corpus(3, 60, 40)["test.jsonl"]  # test sets independent
+    assert a["shifted.jsonl"] == cards.corpus(3, 60, 40)["shifted.jsonl"]
+    sets = {name: [json.loads(x) for x in body.decode().splitlines()] for name, body in a.items()}
+    assert [len(sets[n]) for n in ("train.jsonl", "test.jsonl", "shifted.jsonl")] == [200, 40, 40]
+    for name, records in sets.items():
+        types = set()
+        for r in records:
+            _check_spans(r, cardtext)
+            types.update(e["type"] for e in r["entities"])
+        assert types == set(cards.ENTITY_TYPES), name
+    train = sets["train.jsonl"]
+    # What the generator promises: several locales and layouts, OCR noise in the profile's
+    # range, labels outside the spans, line breaks; the shifted set shares none of them.
+    for profile, records in ((cards.TRAIN, train), (cards.SHIFTED, sets["shifted.jsonl"])):
+        assert {r["locale"] for r in records} == set(profile.locales)
+        assert {r["layout"] for r in records} == set(profile.layouts)
+        assert all(profile.noise[0] <= r["noise"] <= profile.noise[1] for r in records)
+    assert not set(cards.TRAIN.locales) & set(cards.SHIFTED.locales)
+    assert not set(cards.TRAIN.layouts) & set(cards.SHIFTED.layouts)
+    assert cards.TRAIN.noise[1] < cards.SHIFTED.noise[0]
+    assert any("\n" in r["text"] for r in train)
+    text = " ".join(r["text"] for r in train)
+    for marker in ("GmbH", "K.K.", "Ltd", "S.A.", "Mobile", "Fax", "E-mail", "Dr.", "-"):
+        assert marker in text, marker
+    spans = [r["text"][e["start"] : e["end"]] for r in train for e in r["entities"]]
+    labels = tuple(x for options in cards.TRAIN.labels.values() for x in options if x[-1] in ".:")
+    assert not any(s.startswith(labels) for s in spans)  # labels stay outside the spans
+
+
+def test_ocr_noise_drops_merges_and_confuses_characters() -> None:
+    import random
+
+    import cards
+
+    clean = "Bernhard Oliver Schmidt-Lennon 0170 555 0123 Hamburg"
+    noisy = [cards._noisy(clean, 0.3, random.Random(i)) for i in range(30)]
+    assert any(len(n) < len(clean) and n.count(" ") == clean.count(" ") for n in noisy)  # drop
+    assert any(n.count(" ") < clean.count(" ") for n in noisy)  # merged words
+    assert any(set(n) - set(clean) for n in noisy)  # confused ("B" read as "8", ...)
+    assert all(n[0] in "B8" and n[-1] in "gq" for n in noisy)  # edges: confused, never lost
+    assert cards._noisy(clean, 0.0, random.Random(1)) == clean
+
+
+def test_handwritten_cards(pipeline, cardtext) -> None:
+    import cards
+
+    records = cards.handwritten()
+    assert len(records) >= 60
+    counts = {t: 0 for t in cards.ENTITY_TYPES}
     for r in records:
-        assert len(r["tokens"]) == len(r["tags"])
-        assert set(r["tags"]) <= set(cards.LABELS)
-        for prev, tag in zip(["O", *r["tags"]], r["tags"], strict=False):
-            if tag.startswith("I-"):  # an I- always continues a span of the same type
-                assert prev[2:] == tag[2:], r
-        seen.update(t[2:] for t in r["tags"] if t != "O")
-    assert seen == set(cards.ENTITY_TYPES)
+        _check_spans(r, cardtext)
+        for e in r["entities"]:
+            counts[e["type"]] += 1
+            covered = r["text"][e["start"] : e["end"]]
+            if e["type"] in ("EMAIL", "URL"):
+                assert ".example." in covered or "@example." in covered, covered
+    assert min(counts.values()) >= 20, counts
+    text, entities = cards.parse_marked("Tel. [PHONE|555-0100], [PER|Jo Roe]")
+    assert text == "Tel. 555-0100, Jo Roe"
+    assert entities == [
+        {"type": "PHONE", "start": 5, "end": 13},
+        {"type": "PER", "start": 15, "end": 21},
+    ]
+    with pytest.raises(ValueError, match="malformed"):
+        cards.parse_marked("[NAME|Jo Roe]")
+
+
+def test_words_split_punctuation_and_keep_offsets(cardtext) -> None:
+    text = "Contact Dr. Maria Gonzalez-Ruiz, Tel.:+49 30 1234567,\nmaria@nordwind.example.com"
+    words = cardtext.words(text)
+    assert [w for w, _, _ in words][:12] == [
+        "Contact", "Dr", ".", "Maria", "Gonzalez", "-", "Ruiz", ",", "Tel", ".", ":", "+",
+    ]  # fmt: skip
+    assert all(text[s:e] == w for w, s, e in words)
+    tags = ["O"] * len(words)
+    tags[1:7] = ["B-PER"] + ["I-PER"] * 5
+    tags[11:15] = ["B-PHONE"] + ["I-PHONE"] * 3
+    spans = cardtext.spans(text, words, tags)
+    assert spans == [
+        {"type": "PER", "start": 8, "end": 31, "text": "Dr. Maria Gonzalez-Ruiz"},
+        {"type": "PHONE", "start": 38, "end": 52, "text": "+49 30 1234567"},
+    ]
+    # seqeval's reading: an I- after O or another type starts a new entity.
+    words = cardtext.words("a b c d")
+    tags = ["I-PER", "I-ORG", "O", "I-ORG"]
+    assert [s["text"] for s in cardtext.spans("a b c d", words, tags)] == ["a", "b", "d"]
+    with pytest.raises(ValueError, match="word boundaries"):
+        cardtext.bio_tags("GmbH,", [{"type": "ORG", "start": 0, "end": 3}])
+
+
+def test_span_f1_is_seqevals_exact_span_f1(cardtext) -> None:
+    """Exact spans only (a boundary off by one word is a miss and a false positive), micro
+    over cards, per type -- the same numbers seqeval gives on the BIO tags."""
+    import random
+
+    from seqeval.metrics import classification_report
+
+    rng = random.Random(5)
+    types = ["PER", "ORG", "PHONE"]
+    gold_tags, pred_tags, gold_spans, pred_spans = [], [], [], []
+    for _ in range(200):
+        n = rng.randint(1, 12)
+        text = " ".join("w" for _ in range(n))
+        words = cardtext.words(text)
+        g = [rng.choice(["O", "O", *(f"{p}-{t}" for t in types for p in "BI")]) for _ in range(n)]
+        p = [t if rng.random() < 0.8 else rng.choice(["O", "B-PER", "I-PER", "I-ORG"]) for t in g]
+        gold_tags.append(g)
+        pred_tags.append(p)
+        gold_spans.append(cardtext.spans(text, words, g))
+        pred_spans.append(cardtext.spans(text, words, p))
+    ours = cardtext.span_f1(gold_spans, pred_spans)
+    theirs = classification_report(gold_tags, pred_tags, output_dict=True, zero_division=0)
+    assert ours["f1"] == pytest.approx(theirs["micro avg"]["f1-score"])
+    assert ours["precision"] == pytest.approx(theirs["micro avg"]["precision"])
+    for t in types:
+        assert ours["per_type"][t]["f1"] == pytest.approx(theirs[t]["f1-score"])
+        assert ours["per_type"][t]["support"] == theirs[t]["support"]
+    gold = [[{"type": "PER", "start": 0, "end": 8}]]
+    assert cardtext.span_f1(gold, [[{"type": "PER", "start": 0, "end": 9}]])["f1"] == 0.0
+    assert cardtext.span_f1(gold, [[{"type": "ORG", "start": 0, "end": 8}]])["f1"] == 0.0
+    assert cardtext.span_f1(gold, gold)["f1"] == 1.0
 
 
 def test_preprocess_aligns_labels_to_first_subtoken_and_truncates(tmp_path: Path) -> None:
     raw = _raw(tmp_path, 20, 4)
     out = tmp_path / "out"
     cmd = [sys.executable, str(PREPROCESS), "--input-dir", str(raw), "--output-dir", str(out)]
-    subprocess.run([*cmd, "--max-length", "24"], check=True, capture_output=True)
-    train, val, test = (_jsonl(out / s / f"{s}.jsonl") for s in ("train", "validation", "test"))
-    assert (len(train), len(val), len(test)) == (18, 2, 4)
+    subprocess.run([*cmd, "--max-length", "40"], check=True, capture_output=True)
+    train, val = (_jsonl(out / s / f"{s}.jsonl") for s in ("train", "validation"))
+    assert (len(train), len(val)) == (18, 2)
+    assert not (out / "test").exists()  # the test sets stay raw text for the evaluation
     labels = json.loads((out / "train" / "labels.json").read_text())
     sys.path.insert(0, str(EXAMPLE))
     try:
@@ -106,31 +240,51 @@ def test_preprocess_aligns_labels_to_first_subtoken_and_truncates(tmp_path: Path
     sys.path.insert(0, str(PREPROCESS.parent))
     try:
         prep = _load("ner_preprocess", PREPROCESS)
+        import cardtext
     finally:
         sys.path.remove(str(PREPROCESS.parent))
     tok = prep.load_tokenizer()
     raw_by_id = {r["id"]: r for r in _jsonl(raw / "train.jsonl")}
     for record in train:
         ids, labs = record["input_ids"], record["labels"]
-        assert len(ids) == len(labs) <= 24
+        assert len(ids) == len(labs) <= 40
         assert ids[0] == tok.token_to_id("[CLS]") and ids[-1] == tok.token_to_id("[SEP]")
         assert labs[0] == labs[-1] == -100
-        # The labelled positions are the words' first sub-tokens, in order.
-        words = raw_by_id[record["id"]]
+        # The labelled positions are the words' first sub-tokens, in order; punctuation is
+        # a word of its own.
+        card = raw_by_id[record["id"]]
+        words, tags = cardtext.bio_tags(card["text"], card["entities"])
         kept = [labels[x] for x in labs if x != -100]
-        assert kept == words["tags"][: len(kept)]
-        enc = tok.encode(words["tokens"], is_pretokenized=True, add_special_tokens=False)
+        assert kept == tags[: len(kept)]
+        enc = tok.encode([w for w, _, _ in words], is_pretokenized=True, add_special_tokens=False)
         assert ids[1:-1] == enc.ids[: len(ids) - 2]
     # Same input, same bytes (the pipeline's cache depends on it).
     again = tmp_path / "again"
     subprocess.run(
-        [*cmd[:-2], "--output-dir", str(again), "--max-length", "24"],
+        [*cmd[:-2], "--output-dir", str(again), "--max-length", "40"],
         check=True,
         capture_output=True,
     )
-    for split in ("train", "validation", "test"):
+    for split in ("train", "validation"):
         first = (out / split / f"{split}.jsonl").read_bytes()
         assert first == (again / split / f"{split}.jsonl").read_bytes()
+
+
+def test_request_bodies(tmp_path: Path) -> None:
+    """text/plain and JSON bodies give the list of cards; anything else a clear error."""
+    sys.path.insert(0, str(TRAIN.parent))
+    try:
+        serve = _load("ner_serve", TRAIN.parent / "serve.py")
+    finally:
+        sys.path.remove(str(TRAIN.parent))
+    card = "Jo Roe\nTel. 555-0100"
+    assert serve.texts_of(card.encode(), "text/plain; charset=utf-8") == [card]
+    assert serve.texts_of(json.dumps({"text": card}).encode(), "application/json") == [card]
+    body = json.dumps({"instances": [card, ""]}).encode()
+    assert serve.texts_of(body, "application/json") == [card, ""]
+    for bad in (b"[1, 2]", b'{"instances": [1]}', b"{", b'{"txt": "x"}', b"\xff"):
+        with pytest.raises(ValueError):
+            serve.texts_of(bad, "application/json")
 
 
 def test_train_writes_failure_file_on_error(tmp_path: Path) -> None:
@@ -170,7 +324,10 @@ def test_train_reads_contract_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 # -- the whole pipeline ------------------------------------------------------------------------
 
 
-CARD = "Jane Doe Data Scientist Acme Corp jane@acme.com Tel: 555-123-4567 www.acme.com"
+CARD = (
+    "Dr. Maria Gonzalez-Ruiz\nHead of Procurement\nNordwind Logistics GmbH\n"
+    "Tel.: +49 40 555 0147, E-mail: maria.gonzalez@nordwind.example.com"
+)
 ENTITY_TYPES = {"PER", "ORG", "TITLE", "ADDR", "PHONE", "EMAIL", "URL"}
 
 
@@ -213,20 +370,22 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
     store = get_store()
     root = f"s3://stepline-examples/ner_bert/{cfg.corpus_tag}"
 
-    # Raw corpus, uploaded once.
+    # Raw corpus, uploaded once: training cards and the three test sets apart.
     assert any(line.startswith("corpus: uploaded") for line in lines)
-    raw = store.get_bytes(f"s3://stepline-examples/ner_bert/raw/{cfg.corpus_tag}/train.jsonl")
-    assert len(raw.decode().splitlines()) == 40
+    raw = f"s3://stepline-examples/ner_bert/raw/{cfg.corpus_tag}"
+    assert len(store.get_bytes(f"{raw}/train/train.jsonl").decode().splitlines()) == 40
+    for name in ("test", "shifted", "handwritten"):
+        assert store.exists(f"{raw}/test/{name}.jsonl")
 
     # Splits from the Processing job.
     counts = {}
-    for split in ("train", "validation", "test"):
+    for split in ("train", "validation"):
         body = store.get_bytes(f"{root}/processed/{split}/{split}.jsonl").decode()
         records = [json.loads(x) for x in body.splitlines()]
         assert all(len(r["input_ids"]) <= 32 for r in records)
         counts[split] = len(records)
         assert store.exists(f"{root}/processed/{split}/labels.json")
-    assert counts == {"train": 36, "validation": 4, "test": 10}
+    assert counts == {"train": 36, "validation": 4}
 
     # The model artifact from the training job.
     model_uri = output["training"]["ModelArtifacts"]["S3ModelArtifacts"]
@@ -249,24 +408,41 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
     assert metrics["train:loss"] > 0 and metrics["train:tokens_per_second"] > 0
     assert 0.0 <= metrics["validation:f1"] <= 1.0
 
-    # evaluation.json from the evaluation job, and the gate's view of it.
+    # evaluation.json from the evaluation job: three test sets, each with per-type figures,
+    # and the gate's view of it (the shifted set's F1).
     report = json.loads(store.get_bytes(f"{root}/evaluation/evaluation.json"))
-    f1 = report["ner_metrics"]["f1"]["value"]
-    assert 0.0 <= f1 <= 1.0 and report["test_cards"] == 10
-    assert output["evaluation"]["Metrics"]["f1"] == pytest.approx(f1, abs=1e-6)
+    assert report["gate"] == "shifted"
+    sets = report["sets"]
+    assert {n: s["cards"] for n, s in sets.items()} == {
+        "in_distribution": 10,
+        "shifted": 10,
+        "handwritten": len(_cards().handwritten()),
+    }
+    metrics = output["evaluation"]["Metrics"]
+    for name, figures in sets.items():
+        assert 0.0 <= figures["f1"] <= 1.0
+        assert metrics[name] == pytest.approx(figures["f1"], abs=1e-6)
+        assert sum(t["support"] for t in figures["per_type"].values()) == figures["support"]
+    assert set(sets["handwritten"]["per_type"]) >= set(ENTITY_TYPES)
+    assert output["deploy"]["F1"] == metrics["shifted"]
     assert output["deploy"]["ModelDataUrl"] == model_uri
     assert output["deploy"]["Threshold"] == 0.0
 
-    # The deploy branch: the endpoint serves the model from the training image.
+    # The deploy branch: the endpoint serves the model from the training image, and answers
+    # with character spans of each text, for JSON and text/plain bodies alike.
     assert output["deploy"]["EndpointName"] == "ner-bert-test"
     _wait_in_service("ner-bert-test")
     answer = serving.invoke_endpoint("ner-bert-test", json.dumps({"instances": [CARD, ""]}))
     predictions = json.loads(answer["Body"])["predictions"]
     assert len(predictions) == 2 and predictions[1] == []
-    words = CARD.split()
+    plain = serving.invoke_endpoint("ner-bert-test", CARD, content_type="text/plain")
+    assert json.loads(plain["Body"])["predictions"] == [predictions[0]]
     for span in predictions[0]:
+        assert set(span) == {"type", "start", "end", "text"}
         assert span["type"] in ENTITY_TYPES
-        assert span["text"] == " ".join(words[span["start"] : span["end"]])
+        assert 0 <= span["start"] < span["end"] <= len(CARD)
+        assert span["text"] == CARD[span["start"] : span["end"]]
+        assert span["text"] == span["text"].strip()
 
     # Again with nothing changed: nothing is generated or uploaded, the preprocessing and
     # training jobs are cache hits, and the endpoint, already serving that very model, is
@@ -317,7 +493,7 @@ def test_quality_gate_and_deploy_branch(pipeline) -> None:
     state = {
         "EndpointName": "ep",
         "training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/model.tar.gz"}},
-        "evaluation": {"Metrics": {"f1": 0.9}},
+        "evaluation": {"Metrics": {"shifted": 0.9, "in_distribution": 0.99}},
     }
     port = _FakeSageMaker()
     failed = asl.execute(definition, {**state, "F1Threshold": 0.95}, tasks=port)

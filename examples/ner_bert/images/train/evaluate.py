@@ -1,13 +1,19 @@
-"""SageMaker Processing job: test-set entity F1 of the fine-tuned model -> ``evaluation.json``.
+"""SageMaker Processing job: entity F1 of the fine-tuned model on three test sets.
 
-Runs from the training image (same torch/transformers venv) with
-``ContainerEntrypoint=["python", "/opt/program/evaluate.py"]``.  Inputs, as staged by the
-Processing job: the training job's ``model.tar.gz`` under ``/opt/ml/processing/model`` and the
-preprocessed test split under ``/opt/ml/processing/test``.  Writes
-``/opt/ml/processing/evaluation/evaluation.json`` in the SageMaker Pipelines property-file
-style (``{"ner_metrics": {"f1": {"value": ...}, ...}}``) and a one-line summary to
-``/opt/ml/output/message`` so the workflow can branch on the F1 straight from the job's
-``ExitMessage`` without another step.
+Runs from the training image with ``ContainerEntrypoint=["python", "/opt/program/evaluate.py"]``.
+Inputs, as staged by the Processing job: the training job's ``model.tar.gz`` under
+``/opt/ml/processing/model`` and the raw test sets under ``/opt/ml/processing/test``:
+
+* ``test.jsonl`` -- in-distribution: the training generator's profile, other seeds;
+* ``shifted.jsonl`` -- locales, layouts, field labels and noise levels training never saw;
+* ``handwritten.jsonl`` -- cards written by hand (``handwritten_cards.txt`` in the example).
+
+Each card is predicted the way the endpoint predicts it (``serve.NerModel`` on the raw text),
+and scored on character spans: entity-level precision/recall/F1, micro-averaged over exact
+``(type, start, end)`` matches (seqeval's definition), and per type.  Writes
+``/opt/ml/processing/evaluation/evaluation.json`` (the report, with the mistakes on the first
+cards of each set) and a one-line summary to ``/opt/ml/output/message`` -- the job's
+``ExitMessage``, which the workflow's quality gate reads (``shifted`` is the gated figure).
 """
 
 from __future__ import annotations
@@ -22,7 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import train as trainlib  # noqa: E402 - the sibling script in the same image
+import cardtext  # noqa: E402 - sibling modules in the same image
+import serve  # noqa: E402
+import train as trainlib  # noqa: E402
+
+#: The test sets: report name -> file name.
+TEST_SETS = {
+    "in_distribution": "test.jsonl",
+    "shifted": "shifted.jsonl",
+    "handwritten": "handwritten.jsonl",
+}
+MISTAKES_SHOWN = 25
 
 
 def unpack_model(model_dir: Path) -> Path:
@@ -39,15 +55,29 @@ def unpack_model(model_dir: Path) -> Path:
     return target
 
 
-def entity_report(gold: list[list[str]], pred: list[list[str]]) -> dict[str, dict[str, float]]:
-    """Per-entity precision/recall/F1/support from seqeval."""
-    from seqeval.metrics import classification_report
-
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    return {
-        name: {k.replace("-", "_"): float(v) for k, v in values.items()}
-        for name, values in sorted(report.items())
-    }
+def score(model: serve.NerModel, records: list[dict]) -> dict:
+    """Span F1 (micro and per type) of the model on ``records`` and its first mistakes."""
+    predicted = model.predict([r["text"] for r in records])
+    gold = [r["entities"] for r in records]
+    report = cardtext.span_f1(gold, predicted)
+    mistakes = []
+    for record, pred in zip(records, predicted, strict=True):
+        want = {(e["type"], e["start"], e["end"]) for e in record["entities"]}
+        got = {(e["type"], e["start"], e["end"]) for e in pred}
+        if want != got and len(mistakes) < MISTAKES_SHOWN:
+            text = record["text"]
+            mistakes.append(
+                {
+                    "id": record["id"],
+                    "missed": [
+                        [t, text[s:e]] for t, s, e in sorted(want - got, key=lambda x: x[1])
+                    ],
+                    "spurious": [
+                        [t, text[s:e]] for t, s, e in sorted(got - want, key=lambda x: x[1])
+                    ],
+                }
+            )
+    return {**report, "cards": len(records), "mistakes": mistakes}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,49 +94,38 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModelForTokenClassification
-
     started = time.perf_counter()
-    model_path = unpack_model(Path(args.model_dir))
-    records, labels = trainlib.read_split(Path(args.test_dir))
-    model = AutoModelForTokenClassification.from_pretrained(str(model_path))
-    saved_labels = json.loads((model_path / "labels.json").read_text())
-    if saved_labels != labels:
-        raise ValueError(f"label mismatch: model {saved_labels} vs test data {labels}")
-
-    gold: list[list[str]] = []
-    pred: list[list[str]] = []
-    model.eval()
-    with torch.no_grad():
-        for batch in trainlib.batches(records, args.batch_size, None):
-            inputs = trainlib.collate(batch, torch, torch.device("cpu"))
-            best = model(**inputs).logits.argmax(-1).tolist()
-            for row, p_row in zip(inputs["labels"].tolist(), best, strict=True):
-                keep = [(g, p) for g, p in zip(row, p_row, strict=True) if g != trainlib.IGNORE]
-                gold.append([labels[g] for g, _ in keep])
-                pred.append([labels[p] for _, p in keep])
-
-    from seqeval.metrics import accuracy_score, f1_score, precision_score, recall_score
-
-    f1 = float(f1_score(gold, pred))
+    model_dir = unpack_model(Path(args.model_dir))
+    model = serve.NerModel(model_dir, batch_size=args.batch_size)
+    sets = {}
+    for name, filename in TEST_SETS.items():
+        path = Path(args.test_dir) / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"test set {name}: no {filename} in {args.test_dir}")
+        with path.open(encoding="utf-8") as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+        sets[name] = score(model, records)
+        per_type = {t: round(v["f1"], 4) for t, v in sets[name]["per_type"].items()}
+        print(
+            f"{name}: cards={len(records)} f1={sets[name]['f1']:.4f} per_type={per_type}",
+            flush=True,
+        )
+        trainlib.metric(**{f"{name}_f1": sets[name]["f1"]})
     evaluation = {
-        "ner_metrics": {
-            "f1": {"value": f1},
-            "precision": {"value": float(precision_score(gold, pred))},
-            "recall": {"value": float(recall_score(gold, pred))},
-            "token_accuracy": {"value": float(accuracy_score(gold, pred))},
-        },
-        "per_entity": entity_report(gold, pred),
-        "test_cards": len(records),
+        "metric": "entity F1 over exact character spans, micro-averaged (seqeval's definition)",
+        "gate": "shifted",
+        "sets": sets,
     }
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps(evaluation, sort_keys=True, indent=2) + "\n")
-    trainlib.metric(test_f1=f1, test_seconds=time.perf_counter() - started)
+    tmp = out / ".evaluation.json.tmp"
+    tmp.write_text(json.dumps(evaluation, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(out / "evaluation.json")
+    trainlib.metric(test_seconds=time.perf_counter() - started)
     message = Path(args.message_file)
     message.parent.mkdir(parents=True, exist_ok=True)
-    message.write_text(json.dumps({"f1": round(f1, 6), "test_cards": len(records)}))
+    summary = {name: round(s["f1"], 6) for name, s in sets.items()}
+    message.write_text(json.dumps({**summary, "cards": {n: s["cards"] for n, s in sets.items()}}))
     return 0
 
 

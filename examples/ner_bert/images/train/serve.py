@@ -6,8 +6,9 @@ the server loads it once, then answers ``GET /ping`` with 200 and ``POST /invoca
 the entities found in each card.
 
 Request: ``{"text": "..."}``, ``{"instances": ["...", ...]}`` (JSON) or the card as
-``text/plain``.  Response (JSON): ``{"predictions": [[{"type", "text", "start", "end"}, ...]]}``
-where ``start``/``end`` are word indices (end exclusive) of the whitespace-split card.
+``text/plain``.  Response (JSON), the contract: ``{"predictions": [[{"type", "start", "end",
+"text"}, ...], ...]}``, one list per input text, where ``start``/``end`` are character offsets
+into that text (Python string indices, end exclusive) and ``text`` is ``text[start:end]``.
 """
 
 from __future__ import annotations
@@ -19,75 +20,88 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cardtext  # noqa: E402 - the sibling module in the same image
+
+#: Sub-tokens per model window (the model's position limit is 512; cards are ~100).
 MAX_TOKENS = 256
 
 
 class NerModel:
-    """The fine-tuned model and its tokenizer, predicting word-level entity spans."""
+    """The fine-tuned model and its tokenizer, predicting character spans of the input text."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, batch_size: int = 32) -> None:
         import torch
         from tokenizers import Tokenizer
         from transformers import AutoModelForTokenClassification
 
         self.torch = torch
+        self.batch_size = batch_size
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        self.cls_id = self.tokenizer.token_to_id("[CLS]")
+        self.sep_id = self.tokenizer.token_to_id("[SEP]")
         self.labels = json.loads((model_dir / "labels.json").read_text())
         self.model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
 
-    def predict(self, text: str) -> list[dict[str, Any]]:
-        words = text.split()
-        if not words:
-            return []
-        enc = self.tokenizer.encode(words, is_pretokenized=True, add_special_tokens=False)
-        cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
-        ids = [cls_id, *enc.ids[: MAX_TOKENS - 2], sep_id]
-        word_ids = [None, *enc.word_ids[: MAX_TOKENS - 2], None]
-        with self.torch.no_grad():
-            logits = self.model(input_ids=self.torch.tensor([ids])).logits[0]
-        best = logits.argmax(-1).tolist()
-        tags: dict[int, str] = {}
-        for position, word in enumerate(word_ids):
-            if word is not None and word not in tags:  # a word's first sub-token decides
-                tags[word] = self.labels[best[position]]
-        return spans(words, [tags.get(i, "O") for i in range(len(words))])
+    def _windows(self, text: str) -> tuple[list, list[tuple[list[int], list[int | None]]]]:
+        """The words of ``text`` and model windows of at most ``MAX_TOKENS`` sub-tokens, each
+        ``(ids, word index per id)``; a long text is cut between words."""
+        ws = cardtext.words(text)
+        ids, word_ids = cardtext.encode(self.tokenizer, ws)
+        windows, start = [], 0
+        while start < len(ids):
+            stop = min(start + MAX_TOKENS - 2, len(ids))
+            while stop < len(ids) and stop > start + 1 and word_ids[stop] == word_ids[stop - 1]:
+                stop -= 1  # do not cut a word in two
+            windows.append(
+                ([self.cls_id, *ids[start:stop], self.sep_id], [None, *word_ids[start:stop], None])
+            )
+            start = stop
+        return ws, windows
 
-
-def spans(words: list[str], tags: list[str]) -> list[dict[str, Any]]:
-    """BIO tags -> entity spans (an I- after a different type starts a new span)."""
-    out: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    for i, tag in enumerate(tags):
-        kind = tag[2:] if tag != "O" else None
-        if kind is not None and tag.startswith("I-") and current and current["type"] == kind:
-            current["end"] = i + 1
-            continue
-        if current is not None:
-            out.append(current)
-            current = None
-        if kind is not None:
-            current = {"type": kind, "start": i, "end": i + 1}
-    if current is not None:
-        out.append(current)
-    for span in out:
-        span["text"] = " ".join(words[span["start"] : span["end"]])
-    return out
+    def predict(self, texts: list[str]) -> list[list[dict[str, Any]]]:
+        """Entity spans (``type``, ``start``, ``end`` exclusive, ``text``) for each text."""
+        cut = [self._windows(t) for t in texts]
+        flat = [(n, w) for n, (_, windows) in enumerate(cut) for w in windows]
+        tags = [["O"] * len(ws) for ws, _ in cut]
+        torch = self.torch
+        for b in range(0, len(flat), self.batch_size):
+            batch = flat[b : b + self.batch_size]
+            width = max(len(ids) for _, (ids, _) in batch)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, (_, (row, _)) in enumerate(batch):
+                ids[i, : len(row)] = torch.tensor(row)
+                mask[i, : len(row)] = 1
+            with torch.no_grad():
+                best = self.model(input_ids=ids, attention_mask=mask).logits.argmax(-1).tolist()
+            for (n, (_, word_ids)), row in zip(batch, best, strict=True):
+                previous = None
+                for position, word in enumerate(word_ids):
+                    if word is not None and word != previous:  # a word's first sub-token
+                        tags[n][word] = self.labels[row[position]]
+                    previous = word
+        return [cardtext.spans(t, ws, tg) for t, (ws, _), tg in zip(texts, cut, tags, strict=True)]
 
 
 def texts_of(body: bytes, content_type: str) -> list[str]:
-    """The cards in a request body."""
+    """The cards in a request body; ``ValueError`` names what is wrong with it."""
     if content_type.startswith("text/plain"):
         return [body.decode("utf-8")]
     payload = json.loads(body or b"{}")
     if isinstance(payload, str):
         return [payload]
-    if "instances" in payload:
-        return [str(t) for t in payload["instances"]]
-    if "text" in payload:
-        return [str(payload["text"])]
-    raise ValueError('expected {"text": "..."} or {"instances": ["...", ...]}')
+    if isinstance(payload, dict) and "instances" in payload:
+        texts = payload["instances"]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError('"instances" must be a list of strings')
+        return texts
+    if isinstance(payload, dict) and isinstance(payload.get("text"), str):
+        return [payload["text"]]
+    raise ValueError('expected {"text": "..."}, {"instances": ["...", ...]} or text/plain')
 
 
 def make_handler(model: NerModel) -> type[BaseHTTPRequestHandler]:
@@ -121,7 +135,7 @@ def make_handler(model: NerModel) -> type[BaseHTTPRequestHandler]:
             except ValueError as exc:
                 self._send(400, {"error": str(exc)})
                 return
-            self._send(200, {"predictions": [model.predict(t) for t in texts]})
+            self._send(200, {"predictions": model.predict(texts)})
 
     return Handler
 

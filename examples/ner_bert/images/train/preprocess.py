@@ -1,14 +1,18 @@
 """SageMaker Processing job: raw business cards -> WordPiece token ids with aligned BIO labels.
 
-Runs inside the ``ner-bert-preprocess`` image as the image ENTRYPOINT.  Reads the raw JSON-lines
-corpus staged at ``/opt/ml/processing/input/raw`` and writes three splits under
-``/opt/ml/processing/output/{train,validation,test}/`` plus ``labels.json`` in each, so every
-training channel is self-describing.
+Runs from the ``ner-bert-train`` image with ``ContainerEntrypoint=["python",
+"/opt/program/preprocess.py"]`` (the same image as training, so the words are cut by the very
+``cardtext`` module that serving uses).  Reads ``train.jsonl`` (``{"id", "text",
+"entities"}``, character spans) staged at ``/opt/ml/processing/input/raw`` and writes
+``train`` and ``validation`` splits under ``/opt/ml/processing/output/<split>/``, each with
+``labels.json`` beside it so every training channel is self-describing.  The test sets stay
+raw text: the evaluation job reads them as the endpoint would.
 
-Tokenisation uses the BERT WordPiece tokenizer shipped with the packaged MiniLM model (no
-download).  Only the first sub-token of a word carries its BIO label; the others get -100 so the
-loss and the entity F1 are computed once per word.  Sequences are truncated to
-``--max-length`` tokens including ``[CLS]``/``[SEP]``.
+A card is cut into words with punctuation split off (``cardtext.words``), each word gets its
+BIO tag from the character spans, and the words are tokenised with the WordPiece tokenizer
+shipped with the packaged MiniLM model (no download).  Only the first sub-token of a word
+carries its label; the others get -100 so the loss counts each word once.  Sequences are
+truncated to ``--max-length`` tokens including ``[CLS]``/``[SEP]``.
 
 Everything is deterministic (fixed seed, sorted inputs, sorted JSON keys) so that re-running on
 the same input produces byte-identical outputs and the pipeline's cache keys stay stable.
@@ -23,11 +27,13 @@ import random
 import sys
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cardtext  # noqa: E402 - the sibling module in the same image
+
 IGNORE = -100
-DEFAULT_LABELS = [
-    "O",
-    *(f"{p}-{t}" for t in ("PER", "ORG", "TITLE", "ADDR", "PHONE", "EMAIL", "URL") for p in "BI"),
-]
+ENTITY_TYPES = ("PER", "ORG", "TITLE", "ADDR", "PHONE", "EMAIL", "URL")
+DEFAULT_LABELS = ["O", *(f"{p}-{t}" for t in ENTITY_TYPES for p in "BI")]
 
 
 def load_tokenizer(model_path: str | None = None):  # noqa: ANN201 - tokenizers.Tokenizer
@@ -48,19 +54,21 @@ def encode(tokenizer, records: list[dict], label2id: dict[str, int], max_length:
     """Token ids and word-aligned labels for each record, truncated to ``max_length``."""
     cls_id = tokenizer.token_to_id("[CLS]")
     sep_id = tokenizer.token_to_id("[SEP]")
-    encodings = tokenizer.encode_batch(
-        [r["tokens"] for r in records], is_pretokenized=True, add_special_tokens=False
-    )
     out = []
     truncated = 0
-    for record, enc in zip(records, encodings, strict=True):
+    for record in records:
+        try:
+            ws, tags = cardtext.bio_tags(record["text"], record["entities"])
+        except ValueError as exc:
+            raise ValueError(f"card {record['id']}: {exc}") from None
+        token_ids, word_ids = cardtext.encode(tokenizer, ws)
         ids, labels, previous = [cls_id], [IGNORE], None
-        for token_id, word in zip(enc.ids, enc.word_ids, strict=True):
+        for token_id, word in zip(token_ids, word_ids, strict=True):
             if len(ids) >= max_length - 1:
                 truncated += 1
                 break
             ids.append(token_id)
-            labels.append(label2id[record["tags"][word]] if word != previous else IGNORE)
+            labels.append(label2id[tags[word]] if word != previous else IGNORE)
             previous = word
         ids.append(sep_id)
         labels.append(IGNORE)
@@ -90,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input-dir", default="/opt/ml/processing/input/raw")
     p.add_argument("--output-dir", default="/opt/ml/processing/output")
-    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--model-path", default=None, help="tokenizer folder (default: packaged MiniLM)")
@@ -104,11 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--max-length must be at least 3 ([CLS] word [SEP])")
     in_dir, out_dir = Path(args.input_dir), Path(args.output_dir)
     train_raw = read_jsonl(in_dir / "train.jsonl")
-    test_raw = read_jsonl(in_dir / "test.jsonl")
     labels = DEFAULT_LABELS
-    unknown = {t for r in train_raw + test_raw for t in r["tags"]} - set(labels)
+    unknown = {e["type"] for r in train_raw for e in r["entities"]} - set(ENTITY_TYPES)
     if unknown:
-        raise SystemExit(f"unknown tags in the input: {sorted(unknown)}")
+        raise SystemExit(f"unknown entity types in the input: {sorted(unknown)}")
     label2id = {label: i for i, label in enumerate(labels)}
 
     train_raw.sort(key=lambda r: r["id"])
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     validation_raw, train_raw = train_raw[:n_val], train_raw[n_val:]
 
     tokenizer = load_tokenizer(args.model_path)
-    for name, raw in (("train", train_raw), ("validation", validation_raw), ("test", test_raw)):
+    for name, raw in (("train", train_raw), ("validation", validation_raw)):
         write_split(out_dir, name, encode(tokenizer, raw, label2id, args.max_length), labels)
     return 0
 
