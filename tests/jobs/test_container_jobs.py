@@ -145,8 +145,9 @@ def test_training_and_processing_in_containers(
 
     failed = jobs.wait("training", "ctr-fail", timeout=120)
     assert failed.status == "Failed"
+    # A container's own failure file, behind the prefix AWS shows.
     assert jobs.describe_training_job("ctr-fail")["FailureReason"] == (
-        "container says: labels missing"
+        "AlgorithmError: container says: labels missing"
     )
     assert failed.state["exit_code"] == 3
 

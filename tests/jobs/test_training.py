@@ -162,7 +162,8 @@ def test_failure_file_becomes_failure_reason(store, make_image, training_request
     desc = jobs.describe(record)
     assert desc["TrainingJobStatus"] == "Failed"
     assert desc["SecondaryStatus"] == "Failed"
-    assert desc["FailureReason"].startswith("ValueError: bad data in row 7")
+    # The container's failure file, behind the "AlgorithmError: " prefix AWS shows.
+    assert desc["FailureReason"].startswith("AlgorithmError: ValueError: bad data in row 7")
     assert len(desc["FailureReason"]) == 1024
     assert jobs.local_details(record)["ExitCode"] == 2
     assert not store.exists("s3://bucket/models/fails-1/output/model.tar.gz")
@@ -311,6 +312,8 @@ def test_script_mode_failure_reason_like_the_toolkit(store, make_image, training
     assert desc["TrainingJobStatus"] == "Failed"
     assert desc["FailureReason"].startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n")
     assert "RuntimeError: boom" in desc["FailureReason"]
+    # The user's command, as the toolkit reports it; never the sandbox's command line.
+    assert desc["FailureReason"].endswith('\nCommand "python train.py"'), desc["FailureReason"]
 
 
 def test_checkpoints_restored_and_synced(store, make_image, training_request):

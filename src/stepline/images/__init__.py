@@ -16,6 +16,7 @@ Public interface::
     build(context, tag, *, runtime="process", dockerfile="Dockerfile", build_args=None,
           log=None, store=None) -> Image
     resolve(ref) -> Image                 # name[:tag], name@sha256:.., sha256:.., ECR URI
+    ensure(ref, log=None, on_build=None)  # resolve, building AWS framework images on first use
     list_images() -> list[Image]
     tag(src, dst) -> Image
     remove(ref) -> list[str]              # digests whose files were deleted
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from stepline.images.build import build
 from stepline.images.errors import DockerfileError, ImageError, ImageNotFound
+from stepline.images.frameworks import ensure
 from stepline.images.registry import Image, ImageStore, parse_reference
 
 
@@ -55,6 +57,7 @@ def remove(ref: str) -> list[str]:
 
 __all__ = [
     "DockerfileError",
+    "ensure",
     "Image",
     "ImageError",
     "ImageNotFound",

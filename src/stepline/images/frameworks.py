@@ -23,6 +23,7 @@ serving) and an entry point that answers ``train`` and ``serve`` as AWS's images
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import json
 import re
@@ -122,11 +123,9 @@ def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
     (the host's NumPy may be newer)."""
     notes: list[str] = []
     major, minor = _minor(image.version)
-    py_here = f"py{sys.version_info.major}{sys.version_info.minor}"
-    if image.py not in ("py3", py_here):
-        notes.append(
-            f"the URI's Python is {image.py}; this image runs Python {sys.version_info.major}.{sys.version_info.minor}"
-        )
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if image.py not in ("py3", "py" + here.replace(".", "")):
+        notes.append(f"the URI's Python is {image.py}; this image runs Python {here}")
     if image.framework == "sklearn":
         # scikit-learn publishes wheels for Python 3.11 from 1.1.3 on; 1.4.2 added NumPy 2.
         if (major, minor) < (1, 1):
@@ -134,7 +133,8 @@ def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
             major, minor = 1, 1
         reqs = [f"scikit-learn=={major}.{minor}.*"]
         if (major, minor) < (1, 4):
-            reqs.append("numpy<2")
+            # The host's pandas may need NumPy 2: give the image one that works with NumPy 1.
+            reqs += ["numpy<2", "pandas>=2,<2.3"]
     elif image.framework == "xgboost":
         if (major, minor) < (1, 7):
             notes.append(f"xgboost {image.version} predates NumPy 2 support here; using 1.7")
@@ -178,7 +178,7 @@ def dockerfile(image: FrameworkImage, reqs: list[str]) -> str:
         f"RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy {quoted}\n"
         "COPY entry.py serve.py xgboost_algorithm.py /opt/stepline-framework/\n"
         f"ENV STEPLINE_FRAMEWORK={image.framework} PYTHONUNBUFFERED=1 "
-        "SAGEMAKER_TRAINING_MODULE= HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"
+        "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"
         f'LABEL com.stepline.framework="{image.framework}" '
         f'com.stepline.framework.version="{image.version}" '
         'com.stepline.toolkit="sagemaker-training"\n'
@@ -209,6 +209,20 @@ def _venv_versions(image: Image, dists: list[str]) -> dict[str, str]:
         return {}
 
 
+_FILE_NAMES = ("entry.py", "serve.py", "xgboost_algorithm.py")
+
+
+def recipe_digest(image: FrameworkImage) -> str:
+    """What the recipe for ``image`` is made of, hashed: its Dockerfile and files.  A local
+    image built from an older recipe (an earlier stepline) is rebuilt; one the user built
+    under the same name carries no recipe digest and is left alone."""
+    reqs, _ = requirements(image)
+    h = hashlib.sha256(dockerfile(image, reqs).encode())
+    for name in _FILE_NAMES:
+        h.update((_FILES / name).read_bytes())
+    return h.hexdigest()
+
+
 def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) -> Image:
     """Build (or find cached) the local image for ``image`` and tag it ``repository:tag``."""
     from stepline.images.build import build as build_image
@@ -217,12 +231,12 @@ def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) ->
     store = ImageStore()
     with tempfile.TemporaryDirectory(prefix="stepline-framework-") as tmp:
         ctx = Path(tmp)
-        for name in ("entry.py", "serve.py", "xgboost_algorithm.py"):
+        for name in _FILE_NAMES:
             shutil.copy2(_FILES / name, ctx / name)
         (ctx / "Dockerfile").write_text(dockerfile(image, reqs))
         built = build_image(ctx, image.local_ref, runtime="process", log=log, store=store)
     record = store.record(built.digest) or {}
-    if "framework" not in record:
+    if (record.get("framework") or {}).get("recipe") != recipe_digest(image):
         dists = [re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in reqs]
         record["framework"] = {
             "uri": image.uri,
@@ -232,21 +246,36 @@ def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) ->
             "py": image.py,
             "installed": _venv_versions(built, dists),
             "notes": notes,
+            "recipe": recipe_digest(image),
         }
         store.write_record(built.digest, record)
     return store.resolve(image.local_ref)
 
 
-def ensure(ref: str, *, log: Callable[[str], None] | None = None) -> Image:
+def ensure(
+    ref: str,
+    *,
+    log: Callable[[str], None] | None = None,
+    on_build: Callable[[FrameworkImage], None] | None = None,
+) -> Image:
     """The local image for ``ref``; for an AWS framework URI with no local image of that name,
-    build it from the recipe first (``stepline images pull``, and jobs on first use)."""
+    build it from the recipe first (``stepline images pull``, and jobs on first use).
+
+    ``on_build`` is called before a build starts, so a job can say it is preparing its image."""
     store = ImageStore()
     try:
-        return store.resolve(ref)
+        found = store.resolve(ref)
     except ImageNotFound:
         image = lookup(ref)
         if image is None:
             raise
+    else:
+        made_by = (store.record(found.digest) or {}).get("framework") or {}
+        image = lookup(ref) if made_by else None
+        if image is None or made_by.get("recipe") == recipe_digest(image):
+            return found  # the user's own image, or one built from today's recipe
+    if on_build is not None:
+        on_build(image)
     return build(image, log=log)
 
 

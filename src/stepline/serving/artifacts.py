@@ -62,6 +62,26 @@ def safe_extract(archive: Path, dest: Path) -> list[str]:
     return [m.name for m in members]
 
 
+def _stage_inference_code(container: dict, model_dir: Path, work: Path, store: ObjectStore) -> None:
+    """Put an S3 ``SAGEMAKER_SUBMIT_DIRECTORY`` (the SDK's ``sourcedir.tar.gz`` for
+    ``SKLearnModel(entry_point=...)`` and friends) into ``code/`` of the model folder.
+
+    AWS's serving containers download it themselves; here the host does it, with the same
+    archive checks as the model, so a model server needs no store credentials.  The server
+    of stepline's framework images looks for the program there first.  An archive that
+    already carries ``code/`` (the SDK's repacked PyTorch models) is left as it is.
+    """
+    env = container.get("Environment") or {}
+    submit = str(env.get("SAGEMAKER_SUBMIT_DIRECTORY") or "")
+    if not submit.startswith("s3://") or not env.get("SAGEMAKER_PROGRAM"):
+        return
+    if (model_dir / "code").exists():
+        return
+    archive = work / "sourcedir.tar.gz"
+    store.download_file(submit, archive)
+    safe_extract(archive, model_dir / "code")
+
+
 def model_cache(model_name: str, data_url: str) -> Path:
     """The folder a model's artifact is extracted to (keyed by model and URL)."""
     digest = hashlib.sha256(data_url.encode()).hexdigest()[:16]
@@ -101,6 +121,7 @@ def fetch_model(
                 safe_extract(archive, model_dir)
             else:
                 store.stage(source["S3Uri"], model_dir)
+        _stage_inference_code(container, model_dir, work, store)
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
         os.replace(model_dir, target)

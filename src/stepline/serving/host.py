@@ -116,7 +116,7 @@ class ModelInstance:
         self.index = index
         self.port = 0
         self.handle: Any = None
-        self.image = images.resolve(spec.image_ref)
+        self.image = images.ensure(spec.image_ref)  # AWS framework images: built on first use
         self.log_path = spec.folder / f"{spec.variant}-{index}.log"
         self.restarts = 0
 

