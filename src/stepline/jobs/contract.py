@@ -9,6 +9,8 @@ training toolkit adds for framework and script-mode jobs ([toolkit]).
 from __future__ import annotations
 
 import json
+import posixpath
+import shlex
 from typing import Any
 
 ML = "/opt/ml"
@@ -24,6 +26,97 @@ FRAMEWORK_PREFIXES = ("sagemaker_", "_tuning_objective_metric")
 def default_checkpoint_path() -> str:
     """``CheckpointConfig.LocalPath``'s default."""
     return "/opt/ml/checkpoints"
+
+
+# -- container paths -----------------------------------------------------------------------
+
+#: Container folders a request may not put a mount on (the sandbox's own file systems).
+_RESERVED = ("proc", "dev", "sys")
+
+
+def container_path_errors(
+    request: dict[str, Any], kind: str
+) -> tuple[list[str], list[tuple[tuple[Any, ...], str]]]:
+    """Problems with every container path of a request, and the normalised values.
+
+    Returns ``(errors, fixes)``: each error names its field (``"ProcessingInputs[0].S3Input.
+    LocalPath: ..."``); each fix is ``(path of keys, normalised value)`` to write back.  A
+    path must be absolute, free of NUL and of ``..`` (a path is checked before it is
+    normalised, so ``/opt/ml/processing/../../etc`` is refused, not quietly shortened), and
+    stay under its root (``/opt/ml/processing/`` for processing).  Channel names are folder
+    names under ``/opt/ml/input/data``, so ``.`` and ``..`` are refused too.
+    """
+    errors: list[str] = []
+    fixes: list[tuple[tuple[Any, ...], str]] = []
+
+    def check(where: str, keys: tuple[Any, ...], value: Any, under: str | None) -> None:
+        if not isinstance(value, str) or not value.startswith("/"):
+            errors.append(f"{where}: must be an absolute path (got {value!r})")
+            return
+        if "\x00" in value:
+            errors.append(f"{where}: must not contain NUL")
+            return
+        if ".." in value.split("/"):
+            errors.append(f"{where}: '..' is not allowed in a container path ({value!r})")
+            return
+        norm = "/" + posixpath.normpath(value).lstrip("/")
+        if under is not None and not norm.startswith(under + "/"):
+            errors.append(f"{where}: must be a folder under {under}/ (got {value!r})")
+            return
+        if norm == "/" or norm.strip("/").split("/")[0] in _RESERVED:
+            errors.append(f"{where}: {value!r} is a reserved container path")
+            return
+        if norm != value:
+            fixes.append((keys, norm))
+
+    if kind == "training":
+        for i, channel in enumerate(request.get("InputDataConfig", [])):
+            if channel.get("ChannelName") in (".", ".."):
+                errors.append(
+                    f"InputDataConfig[{i}].ChannelName: {channel['ChannelName']!r} is not a "
+                    "folder name under /opt/ml/input/data"
+                )
+        ck = request.get("CheckpointConfig")
+        if ck and "LocalPath" in ck:
+            check(
+                "CheckpointConfig.LocalPath",
+                ("CheckpointConfig", "LocalPath"),
+                ck["LocalPath"],
+                None,
+            )
+    elif kind == "processing":
+        root = "/opt/ml/processing"
+        for i, item in enumerate(request.get("ProcessingInputs", [])):
+            if "S3Input" in item and item["S3Input"].get("LocalPath"):
+                check(
+                    f"ProcessingInputs[{i}].S3Input.LocalPath",
+                    ("ProcessingInputs", i, "S3Input", "LocalPath"),
+                    item["S3Input"]["LocalPath"],
+                    root,
+                )
+        outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        for i, item in enumerate(outputs):
+            if "S3Output" in item and item["S3Output"].get("LocalPath"):
+                check(
+                    f"ProcessingOutputConfig.Outputs[{i}].S3Output.LocalPath",
+                    ("ProcessingOutputConfig", "Outputs", i, "S3Output", "LocalPath"),
+                    item["S3Output"]["LocalPath"],
+                    root,
+                )
+    return errors, fixes
+
+
+def normalise_container_paths(request: dict[str, Any], kind: str) -> list[str]:
+    """Check every container path of ``request`` (see :func:`container_path_errors`) and
+    write the normalised forms back; returns the errors (empty when all are good)."""
+    errors, fixes = container_path_errors(request, kind)
+    if not errors:
+        for keys, value in fixes:
+            target: Any = request
+            for key in keys[:-1]:
+                target = target[key]
+            target[keys[-1]] = value
+    return errors
 
 
 # -- training ------------------------------------------------------------------------------
@@ -200,20 +293,24 @@ def training_env(
     return env
 
 
-def training_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+def training_command(
+    request: dict[str, Any], *, toolkit: bool = False
+) -> tuple[list[str] | None, list[str] | None]:
     """(entrypoint, command) with Docker semantics for ``docker run IMAGE train``.
 
     Neither override: the image's ENTRYPOINT gets ``train``.  ``ContainerEntrypoint`` only:
     it replaces ENTRYPOINT and no ``train`` is passed.  ``ContainerArguments`` only: they
-    replace ``train``.  Both: both replaced.  In script mode without overrides stepline does
-    what the toolkit's ``train`` does: run the program from ``/opt/ml/code`` with the user
-    hyperparameters as ``--key value`` arguments.
+    replace ``train``.  Both: both replaced.  In script mode without overrides, an image
+    that carries AWS's training toolkit (``toolkit``: stepline's framework images) gets
+    ``train`` and the toolkit does script mode itself, as on AWS; for any other image
+    stepline does what the toolkit's ``train`` does: run the program from ``/opt/ml/code``
+    with the user hyperparameters as ``--key value`` arguments.
     """
     spec = request.get("AlgorithmSpecification", {})
     entrypoint = spec.get("ContainerEntrypoint")
     arguments = spec.get("ContainerArguments")
     script = script_mode(request)
-    if script and entrypoint is None and arguments is None:
+    if script and entrypoint is None and arguments is None and not toolkit:
         user, _ = split_hyperparameters(request.get("HyperParameters", {}))
         program = script["program"]
         args = to_cmd_args(user)
@@ -227,6 +324,16 @@ def training_command(request: dict[str, Any]) -> tuple[list[str] | None, list[st
     if entrypoint is not None:
         return list(entrypoint), list(arguments) if arguments is not None else []
     return None, list(arguments) if arguments is not None else ["train"]
+
+
+def user_command(request: dict[str, Any]) -> str:
+    """The command that ran a script-mode program, as the training toolkit reports it in
+    ``FailureReason`` (``python train.py --epochs 1``), never the sandbox's command line."""
+    script = script_mode(request) or {}
+    user, _ = split_hyperparameters(request.get("HyperParameters", {}))
+    program = str(script.get("program") or "")
+    launcher = {".py": ["python"], ".sh": ["/bin/sh"]}.get(posixpath.splitext(program)[1], [])
+    return shlex.join([*launcher, program if launcher else f"./{program}", *to_cmd_args(user)])
 
 
 # -- processing ----------------------------------------------------------------------------

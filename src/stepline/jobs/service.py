@@ -24,7 +24,7 @@ from typing import Any
 
 from stepline import config
 from stepline.jobs import cache as job_cache
-from stepline.jobs import forkserver, kinds, records
+from stepline.jobs import contract, forkserver, kinds, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.records import JobRecord
@@ -47,7 +47,7 @@ def validate(kind: str, request: Any, *, coerce_scalars: bool = False) -> dict[s
     """The normalised request, or :class:`ValidationException` naming every bad field."""
     spec = kinds.get(kind)
     req = validate_request(spec.create_operation, request, coerce_scalars=coerce_scalars)
-    errors = spec.local_rules(req)
+    errors = contract.normalise_container_paths(req, kind) + spec.local_rules(req)
     if errors:
         raise ValidationException.from_errors(errors)
     return req

@@ -66,6 +66,82 @@ def stage_if_any(store: ObjectStore, uri: str, dest: Path) -> list[Path]:
         return []
 
 
+def inside(root: Path, path: Path) -> Path:
+    """``path``, if it resolves (symlinks followed) to ``root`` or below it.
+
+    The supervisor runs outside the sandbox: a job that turns its output folder (or a
+    parent of it) into a symlink to a host folder must not make the supervisor read, upload
+    or write there.  Raises :class:`ValueError` naming the path otherwise.
+    """
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ValueError(f"{path} leads outside the job folder (to {real}); not followed")
+    return path
+
+
+def read_text_inside(root: Path, path: Path, limit: int) -> str | None:
+    """The first ``limit`` characters of a job-written file, or None (absent, or a symlink
+    leading out of ``root``)."""
+    try:
+        inside(root, path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not os.path.isfile(f"/proc/self/fd/{fd}"):
+            return None
+        return fh.read(limit * 4).decode("utf-8", "replace")[:limit]
+
+
+def write_text_inside(root: Path, path: Path, text: str) -> None:
+    """Write ``path`` atomically; a symlink the job left there is replaced, never followed."""
+    inside(root, path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_FICLONE = 0x40049409  # linux/fs.h: a copy-on-write clone of a whole file
+
+
+def make_private(files: list[Path]) -> str:
+    """Give each staged file its own inode, so writing it cannot change a stored object.
+
+    Staged files are hard links into the store.  A runtime that cannot put a writable layer
+    over them (containers, an unsandboxed run) gets private files: copy-on-write clones where
+    the file system has them (btrfs, XFS), byte copies otherwise.  Returns ``"cloned"``,
+    ``"copied"`` or ``"none"`` (nothing was shared), for the job record.
+    """
+    import fcntl
+
+    how = "none"
+    for path in files:
+        st = os.stat(path, follow_symlinks=False)
+        if st.st_nlink < 2:
+            continue
+        tmp = path.parent / f".private-{os.urandom(8).hex()}"
+        try:
+            with open(path, "rb") as src, open(tmp, "xb") as dst:
+                try:
+                    fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+                    how = "cloned" if how != "copied" else how
+                except OSError:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    how = "copied"
+            os.chmod(tmp, st.st_mode & 0o777)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return how
+
+
 def make_tarball(src: Path, dest: Path) -> Path:
     """``tar czf dest -C src .`` written atomically; symlinks are stored, never followed."""
     dest.parent.mkdir(parents=True, exist_ok=True)

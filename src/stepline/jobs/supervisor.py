@@ -12,10 +12,11 @@ instead of starting it again.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
-import re
+import posixpath
 import select
 import shutil
 import sys
@@ -24,6 +25,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+import regex
 
 from stepline.jobs import contract, records, staging
 from stepline.jobs.pidfd import exit_notifier
@@ -34,14 +37,19 @@ from stepline.jobs.runtimes import (
     RunSpec,
     get_runtime,
     resources_for,
-    sandbox_command,
 )
 from stepline.jobs.runtimes.base import process_start_time
+from stepline.jobs.runtimes.process import SandboxUnavailable, runtime_for
 
 POLL = 0.01
 STOP_CHECK = 0.1
 CHECKPOINT_SYNC = 1.0
 FAILURE_LIMIT = 1024
+#: Metric regexes: characters of a log line they see, seconds one match may take, and
+#: seconds one poll of the log may spend on them.
+METRIC_LINE_LIMIT = 4096
+METRIC_TIMEOUT = 0.25
+METRIC_BUDGET = 0.05
 
 
 def _now() -> float:
@@ -57,18 +65,28 @@ def _read_text(path: Path, limit: int = FAILURE_LIMIT) -> str | None:
 
 
 class MetricTail:
-    """Reads the log as it grows and records every ``MetricDefinitions`` match."""
+    """Reads the log as it grows and records every ``MetricDefinitions`` match.
+
+    The regexes are the user's, so they are treated as hostile: a pattern such as ``(a|aa)+$``
+    can take exponential time.  They run with the ``regex`` package's timeout, lines are cut
+    at :data:`METRIC_LINE_LIMIT` characters, and one :meth:`poll` spends at most
+    :data:`METRIC_BUDGET` seconds (the rest waits for the next poll), so the supervisor keeps
+    enforcing ``MaxRuntimeInSeconds`` and stop requests.  A rule that runs out of time is
+    dropped, with a note in :attr:`warnings` (kept in the job record).
+    """
 
     def __init__(self, kind: str, name: str, log: Path, definitions: list[dict[str, str]]):
         self.kind, self.name, self.log = kind, name, log
-        self.rules = []
+        self.rules: list[tuple[str, Any]] = []
+        self.warnings: list[str] = []
         for d in definitions:
             try:
-                self.rules.append((d["Name"], re.compile(d["Regex"])))
-            except re.error:
+                self.rules.append((d["Name"], regex.compile(d["Regex"])))
+            except (regex.error, KeyError, TypeError):
                 continue
         self.offset = 0
         self.partial = b""
+        self.backlog: collections.deque[tuple[str, float]] = collections.deque()
 
     def poll(self, final: bool = False) -> None:
         if not self.rules:
@@ -78,23 +96,40 @@ class MetricTail:
                 fh.seek(self.offset)
                 data = fh.read()
         except FileNotFoundError:
-            return
+            data = b""
         self.offset += len(data)
         data = self.partial + data
         lines = data.split(b"\n")
         self.partial = b"" if final else lines.pop()
         stamp = _now()
         for raw in lines:
-            line = raw.decode("utf-8", "replace")
-            for metric, regex in self.rules:
-                for match in regex.finditer(line):
-                    text = match.group(1) if regex.groups else match.group(0)
+            self.backlog.append((raw[: METRIC_LINE_LIMIT * 4].decode("utf-8", "replace"), stamp))
+        # The final poll drains everything (the job has ended), still one line at a time
+        # under each rule's timeout.
+        deadline = None if final else time.monotonic() + METRIC_BUDGET
+        while self.backlog and self.rules:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            line, when = self.backlog.popleft()
+            line = line[:METRIC_LINE_LIMIT]
+            for metric, rule in list(self.rules):
+                try:
+                    matches = list(rule.finditer(line, timeout=METRIC_TIMEOUT))
+                except TimeoutError:
+                    self.rules.remove((metric, rule))
+                    self.warnings.append(
+                        f"MetricDefinitions {metric!r}: the regex took over {METRIC_TIMEOUT}s "
+                        "on one log line and was dropped"
+                    )
+                    continue
+                for match in matches:
+                    text = match.group(1) if rule.groups else match.group(0)
                     try:
                         value = float(text)
                     except (TypeError, ValueError):
                         continue
                     if math.isfinite(value):
-                        records.add_metric(self.kind, self.name, metric, value, stamp)
+                        records.add_metric(self.kind, self.name, metric, value, when)
 
 
 class Supervisor:
@@ -131,10 +166,20 @@ class Supervisor:
             self.update(secondary_status=secondary, **kwargs)
 
     def host(self, container_path: str) -> Path:
-        """Host path of a path under ``/opt/ml`` (or a checkpoint path mounted elsewhere)."""
+        """Host path of a path under ``/opt/ml`` (or a checkpoint path mounted elsewhere).
+
+        Requests are checked (no ``..``) and normalised when created; this checks again,
+        because the supervisor runs outside the sandbox, and refuses any path that resolves
+        outside the job folder (a symlink the job planted included).
+        """
+        if ".." in container_path.split("/") or not container_path.startswith("/"):
+            raise ValueError(f"container path {container_path!r} is not allowed")
+        container_path = posixpath.normpath(container_path)
         if container_path == contract.ML or container_path.startswith(contract.ML + "/"):
-            return self.ml / container_path[len(contract.ML) :].lstrip("/")
-        return self.folder / "mounts" / container_path.strip("/").replace("/", "__")
+            path = self.ml / container_path[len(contract.ML) :].lstrip("/")
+        else:
+            path = self.folder / "mounts" / container_path.strip("/").replace("/", "__")
+        return staging.inside(self.folder, path)
 
     @property
     def max_runtime(self) -> float:
@@ -175,7 +220,7 @@ class Supervisor:
             self.lease = None
 
     def image_and_resources(self) -> tuple[Any, Any, list[str]]:
-        from stepline.images import resolve
+        from stepline.images import frameworks
 
         if self.kind == "training":
             image_uri = self.request["AlgorithmSpecification"]["TrainingImage"]
@@ -183,7 +228,16 @@ class Supervisor:
         else:
             image_uri = self.request["AppSpecification"]["ImageUri"]
             instance_type = self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
-        image = resolve(image_uri)
+        # An AWS framework image is built on first use, before the job's clock starts
+        # (``started`` is set at Downloading), so the build never counts against
+        # MaxRuntimeInSeconds; the secondary status says what the wait is.
+        image = frameworks.ensure(
+            image_uri,
+            on_build=lambda fw: self.transition(
+                "Starting", f"Preparing the framework image {fw.local_ref} (first use)"
+            ),
+        )
+        self.toolkit = image.labels.get("com.stepline.toolkit") == "sagemaker-training"
         wanted, notes = resources_for(instance_type)
         return image, wanted, notes
 
@@ -222,6 +276,15 @@ class Supervisor:
                 },
             },
         )
+        try:
+            self.runtime, image = runtime_for(image)
+        except SandboxUnavailable as exc:
+            # Before anything is staged or started: the job never ran.
+            self.fail(f"ClientError: {exc}")
+            return None
+        if image.ref != image_state["image"]["ref"] or image.runtime != image_state["runtime"]:
+            self.pending["image_rebuilt"] = {"runtime": image.runtime, "digest": image.digest}
+        self.pending["runtime_name"] = self.runtime.name
         if self.ml.exists():
             shutil.rmtree(self.ml)
         self.ml.mkdir(parents=True)
@@ -231,9 +294,8 @@ class Supervisor:
         except Exception as exc:  # noqa: BLE001 - a bad input is the user's error
             self.fail(f"ClientError: Data download failed: {exc}")
             return None
-        runtime = get_runtime(image.runtime)
         scratch: Path | None = self.scratch
-        if image.runtime == "process" and sandbox_command() is None:
+        if self.runtime.name == "process" and not self.runtime.overlays():
             # Unsandboxed, the runtime maps every host path under /tmp to the scratch folder
             # (which breaks a STEPLINE_HOME under /tmp); point TMPDIR at it instead.
             scratch = None
@@ -246,15 +308,17 @@ class Supervisor:
             env=env,
             mounts=mounts,
             resources=res,
-            network=not self.request.get("EnableNetworkIsolation", False),
+            network=not self.network_isolation(),
             scratch=scratch,
             name=f"stepline-{self.kind}-{self.name}",
+            overlay_dir=self.folder / "overlay",
         )
         if self.record.stop_requested:
             self.update(state=self.pending)
             self.finish(None, "stopped")
             return None
         phase = "Training" if self.kind == "training" else "Processing"
+        runtime = self.runtime
         handle = runtime.start(spec)
         prepared = handle.prepared
         self.transition(
@@ -271,6 +335,7 @@ class Supervisor:
                 "arguments": command,
                 "environment": env,
                 "sandboxed": prepared.sandboxed if prepared else None,
+                "sandbox": self.sandbox_note(prepared),
                 "runtime_warnings": prepared.warnings if prepared else [],
                 "runtime_notes": prepared.notes if prepared else [],
                 "runtime_name": runtime.name,
@@ -279,17 +344,49 @@ class Supervisor:
         self.paths = prepared.paths if prepared else {}
         return handle
 
+    def network_isolation(self) -> bool:
+        """``EnableNetworkIsolation`` (training) or ``NetworkConfig.EnableNetworkIsolation``."""
+        if self.request.get("EnableNetworkIsolation"):
+            return True
+        return bool((self.request.get("NetworkConfig") or {}).get("EnableNetworkIsolation"))
+
+    def sandbox_note(self, prepared: Any) -> str:
+        """What the job record says about the sandbox the job ran in."""
+        if self.runtime.name == "container":
+            return "container runtime"
+        if prepared is not None and not prepared.sandboxed:
+            return (
+                "none (STEPLINE_SANDBOX=none): unsandboxed; container paths such as /opt/ml "
+                "did not exist for the job"
+            )
+        return "bubblewrap (user, PID and IPC namespaces, no capabilities)"
+
+    def input_mount(self, host: Path, target: str, files: list[Path]) -> Mount | None:
+        """An overlay mount for staged inputs, or None after making them private copies.
+
+        Staged files are hard links to stored objects: the job may write its input copy (as
+        on SageMaker) but must never change an object.  The sandbox layers a writable upper
+        folder over them; a runtime that cannot gets clones or copies, noted in the record.
+        """
+        if self.runtime.overlays():
+            return Mount(host, target, overlay=True)
+        how = staging.make_private(files)
+        if how != "none":
+            notes = self.pending.setdefault("input_staging", [])
+            notes.append(f"{target}: {how} (the {self.runtime.name} runtime has no overlays)")
+        return None
+
     def _image_uri(self) -> str:
         if self.kind == "training":
             return self.request["AlgorithmSpecification"]["TrainingImage"]
         return self.request["AppSpecification"]["ImageUri"]
 
     def reattach(self) -> Any:
-        runtime = get_runtime(self.record.state.get("runtime_name", "process"))
-        return runtime.reattach(self.record.run_identifier)
+        self.runtime = get_runtime(self.record.state.get("runtime_name", "process"))
+        return self.runtime.reattach(self.record.run_identifier)
 
     def prepare_files(self, res: Any) -> tuple[list[Mount], dict[str, str], Any, Any]:
-        mounts = [Mount(self.ml, contract.ML)]
+        mounts = [Mount(self.ml, contract.ML), self._hosts_file()]
         inputs: list[dict[str, Any]] = []
         if self.kind == "training":
             req = self.request
@@ -308,6 +405,10 @@ class Supervisor:
                 s3 = channel["DataSource"]["S3DataSource"]
                 dest = self.ml / "input" / "data" / channel["ChannelName"]
                 files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
+                target = f"{contract.ML}/input/data/{channel['ChannelName']}"
+                mount = self.input_mount(dest, target, files)
+                if mount is not None:
+                    mounts.append(mount)
                 inputs.append(
                     {
                         "name": channel["ChannelName"],
@@ -324,10 +425,18 @@ class Supervisor:
                 host = self.host(local)
                 if not local.startswith(contract.ML + "/"):
                     mounts.append(Mount(host, local))
-                staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
+                staged = staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
+                # The job writes here and the supervisor syncs it back: private files.
+                how = staging.make_private(staged)
+                if how != "none":
+                    self.pending["checkpoint_staging"] = how
                 self.pending["checkpoint_host"] = str(host)
             script = contract.script_mode(req)
-            if script and script.get("submit_directory"):
+            submit = str((script or {}).get("submit_directory") or "")
+            # The toolkit fetches a container-path submit directory itself, inside the job
+            # (the SDK sends code as a channel under network isolation); S3 code is fetched
+            # here either way, and the toolkit then finds /opt/ml/code filled.
+            if submit and (submit.startswith("s3://") or not getattr(self, "toolkit", False)):
                 staging.fetch_source_dir(
                     self.store, str(script["submit_directory"]), self.ml / "code", self.scratch
                 )
@@ -339,7 +448,9 @@ class Supervisor:
                 gpus=res.gpus,
                 region=region or "us-east-1",
             )
-            entrypoint, command = contract.training_command(req)
+            entrypoint, command = contract.training_command(
+                req, toolkit=getattr(self, "toolkit", False)
+            )
         else:
             req = self.request
             config_dir = self.ml / "config"
@@ -354,6 +465,9 @@ class Supervisor:
                 s3 = item["S3Input"]
                 dest = self.host(s3["LocalPath"])
                 files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
+                mount = self.input_mount(dest, s3["LocalPath"], files)
+                if mount is not None:
+                    mounts.append(mount)
                 inputs.append(
                     {
                         "name": item["InputName"],
@@ -369,6 +483,15 @@ class Supervisor:
             entrypoint, command = contract.processing_command(req)
         self.pending["inputs"] = inputs  # written with the transition after the run starts
         return mounts, env, entrypoint, command
+
+    def _hosts_file(self) -> Mount:
+        """``/etc/hosts`` with this instance's SageMaker host name, ``algo-1``.
+
+        AWS's training toolkit resolves every host of ``resourceconfig.json`` before it runs
+        the user's script, and waits for ever while one does not resolve."""
+        path = self.folder / "hosts"
+        path.write_text("127.0.0.1\tlocalhost algo-1\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        return Mount(path, "/etc/hosts", read_only=True)
 
     # -- watching ------------------------------------------------------------------------
 
@@ -405,9 +528,7 @@ class Supervisor:
                     stopper.start()
             if checkpoint_host and checkpoint_uri and now >= next_ck:
                 next_ck = now + CHECKPOINT_SYNC
-                ck_state = staging.sync_dir(
-                    self.store, Path(checkpoint_host), checkpoint_uri, ck_state
-                )
+                ck_state = self.sync_checkpoints(Path(checkpoint_host), checkpoint_uri, ck_state)
             if exited is not None:
                 if select.select([exited], [], [], POLL)[0]:
                     os.close(exited)  # it stays readable; handle.poll() sees the exit now
@@ -418,10 +539,18 @@ class Supervisor:
             os.close(exited)
         tail.poll(final=True)
         if checkpoint_host and checkpoint_uri:
-            staging.sync_dir(self.store, Path(checkpoint_host), checkpoint_uri, ck_state)
+            self.sync_checkpoints(Path(checkpoint_host), checkpoint_uri, ck_state)
         if reason is None and self.record.stop_requested:
             reason = "stopped"
         return code, reason
+
+    def sync_checkpoints(self, root: Path, uri: str, last: dict) -> dict:
+        """Mirror the checkpoint folder, unless the job made it lead out of the job folder."""
+        try:
+            staging.inside(self.folder, root)
+        except ValueError:
+            return last
+        return staging.sync_dir(self.store, root, uri, last)
 
     # -- finishing -----------------------------------------------------------------------
 
@@ -436,23 +565,25 @@ class Supervisor:
                 self.finish_training(ok, stopped, reason, code, state)
             else:
                 self.finish_processing(ok, stopped, code, state)
-        except StorageError as exc:
+        except (StorageError, ValueError) as exc:
             self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
         self.release()
 
     def _failure_reason(self, code: int | None) -> str:
-        text = _read_text(self.ml / "output" / "failure")
+        text = staging.read_text_inside(self.folder, self.ml / "output" / "failure", FAILURE_LIMIT)
         if text:
-            return text
+            # What the container wrote, as AWS reports it: behind "AlgorithmError: ".
+            prefix = "" if text.startswith("AlgorithmError: ") else "AlgorithmError: "
+            return f"{prefix}{text}"[:FAILURE_LIMIT]
         if self.kind == "processing":
             return "AlgorithmError: See job logs for more information"
         if contract.script_mode(self.request) and code is not None:
             last = self._last_log_line()
             text = (
                 f'ExecuteUserScriptError:\nExitCode {code}\nErrorMessage "{last}"\n'
-                f'Command "{" ".join(self.record.state.get("argv") or [])}"'
+                f'Command "{contract.user_command(self.request)}"'
             )
-            (self.ml / "output" / "failure").write_text(text)
+            staging.write_text_inside(self.folder, self.ml / "output" / "failure", text)
             return f"AlgorithmError: {text}"[:FAILURE_LIMIT]
         return f"AlgorithmError: , exit code: {code}"
 
@@ -482,15 +613,16 @@ class Supervisor:
         base = f"{out_path}/{self.name}/output"
         artifacts = self.folder / "artifacts"
         outputs = []
+        model_dir = staging.inside(self.folder, self.ml / "model")
         if req["OutputDataConfig"].get("CompressionType") == "NONE":
-            self.store.upload_dir(self.ml / "model", f"{base}/model/")
+            self.store.upload_dir(model_dir, f"{base}/model/")
             model_uri = f"{base}/model/"
         else:
-            tarball = staging.make_tarball(self.ml / "model", artifacts / "model.tar.gz")
+            tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
             model_uri = f"{base}/model.tar.gz"
             self.store.put_file(model_uri, tarball)
         outputs.append({"name": "model", "uri": model_uri})
-        data_dir = self.ml / "output" / "data"
+        data_dir = staging.inside(self.folder, self.ml / "output" / "data")
         if data_dir.is_dir() and any(data_dir.iterdir()):
             tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
             self.store.put_file(f"{base}/output.tar.gz", tarball)
@@ -511,7 +643,9 @@ class Supervisor:
 
     def finish_processing(self, ok: bool, stopped: bool, code: int | None, state: dict) -> None:
         req = self.request
-        message = _read_text(self.ml / "output" / "message")
+        message = staging.read_text_inside(
+            self.folder, self.ml / "output" / "message", FAILURE_LIMIT
+        )
         if message is not None:
             state["exit_message"] = message
         if not ok and not stopped:

@@ -13,11 +13,17 @@ from stepline.images.registry import Image
 
 @dataclass(frozen=True)
 class Mount:
-    """Bind ``host`` at ``target`` (a container path such as ``/opt/ml``)."""
+    """Bind ``host`` at ``target`` (a container path such as ``/opt/ml``).
+
+    ``overlay``: the job may change the files but the host folder never changes (staged
+    inputs are hard links to stored objects).  A runtime that cannot layer a writable copy
+    over the folder says so in :meth:`Runtime.overlays`; the job layer then stages copies.
+    """
 
     host: Path
     target: str
     read_only: bool = False
+    overlay: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class RunSpec:
     scratch: Path | None = None
     #: A name for the run (container name; also shown in process listings).
     name: str | None = None
+    #: Host folder for the writable layers of ``overlay`` mounts (on the job's disk, so a
+    #: job rewriting a large input does not fill memory); None keeps them in memory.
+    overlay_dir: Path | None = None
 
 
 @dataclass
@@ -134,6 +143,10 @@ class Runtime(ABC):
     @abstractmethod
     def available(self) -> bool:
         """Whether this runtime can run anything on this machine."""
+
+    def overlays(self) -> bool:
+        """Whether ``Mount.overlay`` is honoured (else the job layer stages private copies)."""
+        return False
 
     @abstractmethod
     def prepare(self, spec: RunSpec) -> Prepared:

