@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate requirements/lock.txt: the exact versions CI tests, as a pip constraints file for
-# the runtime, example and test extras.  Used as
+# the runtime dependencies and every extra (example, test, ray, ...).  Used as
 #
 #     pip install torch==2.13.0 && pip install -c requirements/lock.txt -e '.[test]'
 #
@@ -34,7 +34,7 @@ trap 'rm -rf "$work"' EXIT
 echo "$TORCH" >"$work/torch.txt"
 
 args=(
-  pyproject.toml --extra example --extra test
+  pyproject.toml --all-extras
   --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
   -c "$work/torch.txt"
   --custom-compile-command "scripts/lock.sh"
