@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import time
 
 from ray_support import processing_request, training_request
 
 from stepline import jobs
+from stepline.jobs import records
 
 ALLREDUCE = """
 import json, os, socket, sys
@@ -140,3 +143,65 @@ def test_sharded_processing_sees_each_object_exactly_once(store, make_image):
         assert store.get_bytes(f"s3://{b}/out/{name}") == name.rsplit(".", 1)[0].upper().encode()
     nodes = {i["node_id"] for i in record.state["instances"]}
     assert len(nodes) == 2
+
+
+TICKER = """
+import time
+i = 0
+while True:
+    print(f"tick {i}", flush=True)
+    i += 1
+    time.sleep(0.2)
+"""
+
+
+def _wait_for(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_logs_stream_and_stop_and_max_runtime_kill_the_remote_process(store, make_image):
+    image = make_image("ticker", {"ticker.py": TICKER}, ["python", "/opt/program/ticker.py"])
+    jobs.create_training_job(training_request("tick-stop", image, store.bucket))
+    req = training_request("tick-timeout", image, store.bucket)
+    req["StoppingCondition"]["MaxRuntimeInSeconds"] = 4
+    jobs.create_training_job(req)
+
+    def ticking(name: str) -> bool:
+        record = records.get("training", name)
+        return record.status == "InProgress" and "tick 2" in _text(record.log_path)
+
+    # The log reaches the engine while the job runs (what `stepline jobs logs --follow` reads).
+    _wait_for(lambda: ticking("tick-stop"), 150)
+    jobs.stop_training_job("tick-stop")
+    for name, final in (("tick-stop", "Stopped"), ("tick-timeout", "MaxRuntimeExceeded")):
+        record = jobs.wait("training", name, timeout=150)
+        desc = jobs.describe_training_job(name)
+        assert desc["TrainingJobStatus"] == "Stopped", desc.get("FailureReason")
+        assert desc["SecondaryStatus"] == final
+        assert "tick 1" in record.log_path.read_text()
+    _wait_for(lambda: not _processes("/opt/program/ticker.py"), 30)  # nothing left running
+
+
+def _text(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _processes(marker: str) -> list[int]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read():
+                        out.append(int(pid))
+            except OSError:
+                continue
+    return out
