@@ -212,14 +212,30 @@ class _Visit:
     children: list[int] = field(default_factory=list)
 
 
+def _parsed(text: Any) -> Any:
+    """A history field's JSON text parsed (None if it is not JSON)."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _cache_hit(result: Any) -> bool:
+    """Whether a Task's (parsed) result says its job reused an earlier job's outputs.
+
+    The SageMaker integration adds ``StepLineCache: {"Hit": true, ...}`` to the result of a
+    job step that hit the step cache; only that field counts, not the words anywhere else."""
+    note = result.get("StepLineCache") if isinstance(result, dict) else None
+    return isinstance(note, dict) and note.get("Hit") is True
+
+
 def _job_name(text: Any) -> str | None:
     """The SageMaker job a Task's parameters or result name, if any."""
     if not text:
         return None
-    try:
-        data = json.loads(text) if isinstance(text, str) else text
-    except ValueError:
-        return None
+    data = _parsed(text)
     if isinstance(data, dict):
         for key in (
             "TrainingJobName",
@@ -353,10 +369,9 @@ def state_statuses(
                 visit.failed = False
                 visit.retries += 1
         elif etype == "TaskSucceeded":
-            # A job step that reused an earlier job's outputs says so in its result.
-            output = str(details.get("output") or "")
-            visit.cached = '"StepLineCache"' in output
-            visit.job = _job_name(output) or visit.job
+            result = _parsed(details.get("output"))
+            visit.cached = _cache_hit(result)
+            visit.job = _job_name(result) or visit.job
         elif etype.startswith("MapIteration"):
             continue
         elif etype.endswith(_FAILURE_SUFFIXES):

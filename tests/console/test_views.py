@@ -213,3 +213,65 @@ def test_render_progress_from_engine(engine: Engine) -> None:
     assert view.details["Only"]["output"] == "1"
     assert "✓ Only (Task)" in repr(view)
     assert views.render_progress(desc, engine).statuses == view.statuses
+
+
+def test_sdk_progress_uses_the_same_reduction(engine: Engine) -> None:
+    """The DS SDK-style text view (Execution.render_progress) blames the state that failed,
+    not the last one still running: here the Parallel's slow sibling is cancelled."""
+    from stepline.sdk.views import progress_view, state_statuses
+
+    release = threading.Event()
+
+    def slow(event: Any, context: Any) -> Any:
+        while not release.wait(0.02):
+            if context.cancelled.is_set():
+                raise RuntimeError("cancelled")
+        return 1
+
+    def bad(event: Any) -> Any:
+        time.sleep(0.2)  # entered after Slow, so Slow is the state that is still running
+        raise ZeroDivisionError("no")
+
+    register_function("views_slow", slow)
+    register_function("views_bad", bad)
+    engine.create_state_machine("sdk-uncaught", _machine(fail_branch=True))
+    engine.start_execution("sdk-uncaught", {}, name="s1", wait=False)
+    desc = engine.wait("s1", timeout=10)
+    release.set()
+    assert desc["status"] == "FAILED"
+    history = engine.get_execution_history("s1")
+    expected = views.state_statuses(_machine(True), history, "FAILED")
+    assert state_statuses(_machine(True), history, "FAILED") == {
+        k: v["status"] for k, v in expected.items()
+    }
+    lines = progress_view(_machine(True), history, execution_status="FAILED").text().splitlines()
+    assert lines[0].startswith("✓ ▶ A [Pass]")
+    assert next(line for line in lines if "Slow [Task]" in line).startswith("■")
+    assert next(line for line in lines if "Bad [Task]" in line).startswith("✗")
+    assert next(line for line in lines if "P [Parallel]" in line).startswith("✗")
+    assert next(line for line in lines if "Z [Succeed]" in line).startswith(" ")
+
+
+def test_cache_hits_are_read_from_the_result_field(engine: Engine) -> None:
+    """Only the result's own ``StepLineCache.Hit`` (which the SageMaker integration adds, see
+    tests/jobs/test_cache.py) marks a step cached, not those words anywhere in the result."""
+    register_function("views_claims_cache", lambda event: {"StepLineCache": {"Hit": True}})
+    invoke = "arn:aws:states:::lambda:invoke"
+    definition = {
+        "StartAt": "Claims",
+        "States": {
+            "Claims": {
+                "Type": "Task",
+                "Resource": invoke,
+                "Parameters": {"FunctionName": "views_claims_cache", "Payload.$": "$"},
+                "End": True,
+            },
+        },
+    }
+    engine.create_state_machine("cache-words", definition)
+    engine.start_execution("cache-words", {}, name="w1")
+    history = engine.get_execution_history("w1")
+    [done] = [e for e in history if e["type"] == "TaskSucceeded"]
+    assert '"StepLineCache"' in done["taskSucceededEventDetails"]["output"]  # in the Payload
+    st = views.state_statuses(definition, history, "SUCCEEDED")
+    assert st["Claims"]["status"] == "succeeded"

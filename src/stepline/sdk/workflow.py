@@ -259,7 +259,8 @@ class Execution:
         definition = json.loads(
             self.client.describe_state_machine(self.workflow._require_created())["definition"]
         )
-        return progress_view(definition, self.list_events(max_events), portrait)
+        status = self.describe()["status"]
+        return progress_view(definition, self.list_events(max_events), portrait, status)
 
     def __repr__(self) -> str:
         return f"Execution(name={self.name!r}, execution_arn={self.execution_arn!r})"
