@@ -189,3 +189,16 @@ def test_durable_execution_history_is_bounded(tmp_path, monkeypatch) -> None:
     assert len(history) == 200
     assert history[-1]["type"] == "ExecutionFailed"
     assert json.loads(engine.describe_execution("e1")["input"]) == {}
+
+
+def test_a_task_result_that_is_not_json_fails_instead_of_printing_nan() -> None:
+    register_function("nanresult", lambda event: {"x": float("nan")})
+    definition = {
+        "StartAt": "T",
+        "States": {"T": {"Type": "Task", "Resource": FN + "nanresult", "End": True}},
+    }
+    result = execute(definition)
+    assert result.status == "FAILED"
+    assert result.error == "States.Runtime"
+    assert "not valid JSON" in result.cause
+    assert all("NaN" not in json.dumps(e) for e in result.events)

@@ -398,10 +398,23 @@ def _f_format(args: list[Any], template_raw: str | None) -> str:
     return "".join(out)
 
 
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # "1e400": a JSON number, but no double holds it
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _f_string_to_json(args: list[Any]) -> Any:
+    """Parse JSON text.  Only JSON: Python's ``NaN``/``Infinity`` and numbers no double can
+    hold are refused, so the result can always be written back as JSON."""
     s = _string_arg("States.StringToJson", args[0])
     try:
-        return json.loads(s)
+        return json.loads(s, parse_constant=_not_json, parse_float=_finite_float)
     except ValueError:
         raise _fail(f"The argument of States.StringToJson is not valid JSON: {s}") from None
 

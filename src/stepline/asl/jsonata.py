@@ -269,11 +269,15 @@ def _fn_uuid() -> str:
     return str(uuid.uuid4())
 
 
+def _not_json(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")  # NaN, Infinity: Python's json reads them
+
+
 def _fn_parse(text: Any) -> Any:
     if not isinstance(text, str):
         raise _query_error(f"The argument of $parse must be a string, got {_to_text(text)}")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except ValueError:
         raise _query_error(f"The argument of $parse is not valid JSON: {text}") from None
     return _NULL if value is None else value

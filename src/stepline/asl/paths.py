@@ -43,7 +43,17 @@ _VAR_NAME = re.compile(r"[^\W\d]\w*")
 _DOT_NAME = re.compile(r"[^.\[\]\s()'\"*,?@$]+")
 _INDEX = re.compile(r"\[\s*(\d+)\s*\]")
 _QUOTED = re.compile(r"""\[\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*\]""")
-_UNESCAPE = re.compile(r"\\(.)")
+_UNESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+# Escapes in a quoted member name, read as AWS's JSONPath engine (Jayway) reads them: JSON's
+# escapes, \uXXXX included; any other escaped character stands for itself (\' is ').
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape_char(m: re.Match) -> str:
+    code = m.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16))
+    return _ESCAPES.get(code, code)
 
 
 def to_json(value: Any) -> str:
@@ -110,7 +120,7 @@ def _parse(expr: str) -> _Parsed:
             m = _QUOTED.match(expr, i)
             if m:
                 raw = m.group(1) if m.group(1) is not None else m.group(2)
-                steps.append(_UNESCAPE.sub(r"\1", raw))
+                steps.append(_UNESCAPE.sub(_unescape_char, raw))
                 i = m.end()
                 continue
         definite = False

@@ -19,6 +19,7 @@ and no recorded event is emitted twice.
 from __future__ import annotations
 
 import heapq
+import json
 import queue
 import random
 import threading
@@ -803,7 +804,7 @@ class Program:
 
         def work() -> None:
             try:
-                result = ("ok", tasks.invoke(request))
+                result = ("ok", _json_result(tasks.invoke(request)))
             except StatesError as err:
                 result = ("err", err)
             except Exception as exc:  # an integration bug or a user function's exception
@@ -1139,6 +1140,17 @@ class Program:
                 fiber.retry_counts = {}
                 self._mark(fiber)
                 self._commit()
+
+
+def _json_result(value: Any) -> Any:
+    """A task's result, refused when it is not JSON (NaN, Infinity, Python objects)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StatesError(
+            E.RUNTIME, f"The task returned a result that is not valid JSON: {exc}", in_state=False
+        ) from None
+    return value
 
 
 def _freeze(result: Any) -> Any:

@@ -14,6 +14,7 @@ evaluate those expressions, so the validator and the interpreter can never disag
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # The root's JSON pointer is empty; show it as "/" so every line names a place.
+        return f"{self.path or '/'}: {self.message}"
 
 
 def validate(definition: dict | str) -> list[Problem]:
@@ -93,7 +95,34 @@ def _parse(definition: dict | str) -> tuple[tuple[Any, dict[int, list[str]]], li
             return (None, duplicates), [Problem("", msg)]
     if not isinstance(definition, dict):
         return (None, duplicates), [Problem("", "a definition must be a JSON object")]
+    nonfinite = [
+        Problem(where, f"{what} is not valid JSON") for where, what in non_finite(definition)
+    ]
+    if nonfinite:
+        return (None, duplicates), nonfinite
     return (definition, duplicates), []
+
+
+def non_finite(value: Any, base: str = "") -> list[tuple[str, str]]:
+    """``(JSON pointer, "NaN" | "Infinity" | "-Infinity")`` of every non-finite number.
+
+    Python's ``json`` reads and writes ``NaN`` and ``Infinity``, which JSON (and AWS) do not
+    have; a value holding one would be stored and printed as invalid JSON.
+    """
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [(base, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float):
+            if item != item:
+                found.append((where or "/", "NaN"))
+            elif item in (math.inf, -math.inf):
+                found.append((where or "/", "Infinity" if item > 0 else "-Infinity"))
+        elif isinstance(item, dict):
+            stack.extend((_ptr(where, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((_ptr(where, i), v) for i, v in reversed(list(enumerate(item))))
+    return found
 
 
 def _ptr(base: str, *parts: str | int) -> str:

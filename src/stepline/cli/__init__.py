@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(1) from None
         if debug:
             raise
-        print(f"stepline: error: {exc}", file=sys.stderr)
+        print(f"stepline: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
         raise SystemExit(1) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,6 +18,18 @@ def _read_definition(path: Path) -> str:
         return path.read_text()
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _load_input(value: str) -> Any:
+    """The execution input; NaN and Infinity (which Python's json reads) are refused by path."""
+    from stepline.asl.validate import non_finite
+
+    payload = load_json_arg(value)
+    bad = non_finite(payload)
+    if bad:
+        where, what = bad[0]
+        raise ValueError(f"input is not valid JSON: {what} at {where}")
+    return payload
 
 
 @app.command()
@@ -45,7 +58,7 @@ def run(
     from stepline.asl import DefinitionError
     from stepline.engine import Engine
 
-    payload = load_json_arg(input)
+    payload = _load_input(input)
     text = _read_definition(definition)
     machine = state_machine or _machine_name(definition)
     engine = Engine()

@@ -56,12 +56,16 @@ NO_VALUE: Any = _NoValue()
 
 
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(dumps(value).encode())
 
 
 def dumps(value: Any) -> str:
-    """Serialise a payload as AWS does in history events (compact JSON)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Serialise a payload as AWS does in history events (compact JSON).
+
+    ``allow_nan=False``: a NaN or Infinity that slipped in fails the state (``ValueError``)
+    instead of being written as text that is not JSON.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def error_matches(names: list[str], error: str) -> bool:
