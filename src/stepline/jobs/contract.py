@@ -210,6 +210,17 @@ def script_mode(request: dict[str, Any]) -> dict[str, Any] | None:
     return {"program": str(program), "submit_directory": submit}
 
 
+def aws_environment() -> dict[str, str]:
+    """What job code needs to call AWS with boto3 against ``stepline server``: the endpoint,
+    this home's credentials and the region, as a SageMaker job gets its execution role's
+    credentials.  The request's ``Environment`` still wins over these."""
+    from stepline.awsapi.environment import client_environment
+
+    env = client_environment()
+    env.pop("SAGEMAKER_USER_CONFIG_OVERRIDE", None)  # a host path the sandbox does not show
+    return env
+
+
 def training_env(
     request: dict[str, Any],
     arn: str,
@@ -279,8 +290,10 @@ def training_env(
         env[f"SM_CHANNEL_{channel.upper()}"] = f"/opt/ml/input/data/{channel}"
     for key, value in user.items():
         env[f"SM_HP_{key.upper()}"] = _env_value(value)
+    env.update(aws_environment())
     env.update(
         {
+            "AWS_DEFAULT_REGION": region,
             "SAGEMAKER_JOB_NAME": name,
             "SAGEMAKER_REGION": region,
             "CURRENT_HOST": CURRENT_HOST,

@@ -479,7 +479,7 @@ class Supervisor:
             for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
                 self.host(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
             (self.ml / "output").mkdir(parents=True, exist_ok=True)
-            env = dict(req.get("Environment", {}))
+            env = {**contract.aws_environment(), **req.get("Environment", {})}
             entrypoint, command = contract.processing_command(req)
         self.pending["inputs"] = inputs  # written with the transition after the run starts
         return mounts, env, entrypoint, command
