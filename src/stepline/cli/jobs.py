@@ -1,4 +1,5 @@
-"""``stepline jobs``: list, describe and follow SageMaker-style jobs."""
+"""``stepline jobs``: list, describe and follow SageMaker-style jobs of every kind (training,
+processing, transform and hyperparameter tuning), through the SageMaker service layer."""
 
 from __future__ import annotations
 
@@ -6,21 +7,20 @@ import sys
 
 import typer
 
-from stepline import jobs
+from stepline import jobs, sagemaker
 from stepline.cli._common import emit_json, fmt_time, print_table
-from stepline.jobs import records
 
 app = typer.Typer(no_args_is_help=True)
 
-KIND_HELP = "training, processing or transform (needed only when several kinds share NAME)."
+KIND_HELP = "training, processing, transform or tuning (needed only when several kinds share NAME)."
 
 
-def _pick(name: str, kind: str | None) -> records.JobRecord:
-    found = [r for r in records.find(name) if kind is None or r.kind == kind]
+def _pick(name: str, kind: str | None) -> tuple[sagemaker.JobType, str]:
+    found = [(t, n) for t, n in sagemaker.find_jobs(name) if kind is None or t.kind == kind]
     if not found:
         raise ValueError(f"no job named {name!r}" + (f" of kind {kind}" if kind else ""))
     if len(found) > 1:
-        kinds = ", ".join(r.kind for r in found)
+        kinds = ", ".join(t.kind for t, _ in found)
         raise ValueError(f"several jobs are named {name!r} ({kinds}); pass --kind")
     return found[0]
 
@@ -32,7 +32,7 @@ def list_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List jobs, newest first."""
-    found = jobs.list_jobs(kind, limit)
+    found = sagemaker.job_overviews(kind, limit)
     if json_out:
         emit_json(found)
         return
@@ -60,8 +60,12 @@ def describe_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The Describe* response plus the local record (image digest, resources, argv...)."""
-    record = _pick(name, kind)
-    doc = jobs.describe(record)
+    job, found = _pick(name, kind)
+    doc = job.describe(found)
+    record = jobs.records.get(job.kind, found)
+    if record is None:  # a tuning job: its Describe response is the whole record
+        _describe_tuning(doc, json_out)
+        return
     local = jobs.local_details(record)
     if json_out:
         emit_json({**doc, "Local": local})
@@ -111,8 +115,33 @@ def logs_cmd(
     kind: str = typer.Option(None, "--kind", help=KIND_HELP),
     follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the job ends."),
 ) -> None:
-    """The job's stdout and stderr (kept after the job ends)."""
-    record = _pick(name, kind)
-    for chunk in jobs.follow_logs(record.kind, record.name, follow=follow):
+    """The job's stdout and stderr (kept after the job ends); a tuning job's driver log."""
+    job, found = _pick(name, kind)
+    for chunk in job.logs(found, follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
+
+
+def _describe_tuning(doc: dict, json_out: bool) -> None:
+    if json_out:
+        emit_json(doc)
+        return
+    name = doc["HyperParameterTuningJobName"]
+    cfg = doc["HyperParameterTuningJobConfig"]
+    print(f"tuning job {name}  {doc['HyperParameterTuningJobStatus']}")
+    print(f"  arn:        {doc['HyperParameterTuningJobArn']}")
+    objective = cfg.get("HyperParameterTuningJobObjective", {})
+    print(f"  strategy:   {cfg['Strategy']}")
+    if objective:
+        print(f"  objective:  {objective['Type']} {objective['MetricName']}")
+    counters = doc["TrainingJobStatusCounters"]
+    print("  trials:     " + ", ".join(f"{k} {v}" for k, v in counters.items() if v))
+    print(f"  created:    {fmt_time(doc.get('CreationTime'))}")
+    best = doc.get("BestTrainingJob")
+    if best:
+        metric = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
+        print(f"  best:       {best['TrainingJobName']} {metric.get('Value', '-')}")
+        for key, value in best["TunedHyperParameters"].items():
+            print(f"    {key} = {value}")
+    if doc.get("FailureReason"):
+        print(f"  failure:    {doc['FailureReason']}")

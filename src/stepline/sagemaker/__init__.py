@@ -19,6 +19,8 @@ Job types (training, processing, transform, tuning) are data (:data:`JOB_TYPES`)
 
 from __future__ import annotations
 
+from typing import Any
+
 from stepline.jobs.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
@@ -43,15 +45,16 @@ def job_type_of_operation(operation: str) -> JobType | None:
 def find_jobs(name: str) -> list[tuple[JobType, str]]:
     """Every job of any type called ``name`` (SageMaker lets job types share a name);
     an ARN is accepted too."""
-    wanted = name
-    if name.startswith("arn:") and "/" in name:
-        wanted = name.rsplit("/", 1)[1]
-    found = []
-    for job in JOB_TYPES.values():
-        for candidate in job.names():
-            if candidate == wanted or (wanted != name and candidate.lower() == wanted):
-                found.append((job, candidate))
-    return found
+    return [(job, found) for job in JOB_TYPES.values() for found in job.find(name)]
+
+
+def job_overviews(kind: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every job of every type (or of ``kind``), newest first: the rows of
+    ``stepline jobs list``."""
+    types = [job_type(kind)] if kind else list(JOB_TYPES.values())
+    rows = [row for job in types for row in job.overviews()]
+    rows.sort(key=lambda r: r["CreationTime"].timestamp() if r["CreationTime"] else 0, reverse=True)
+    return rows[:limit] if limit else rows
 
 
 __all__ = [
@@ -67,6 +70,7 @@ __all__ = [
     "ValidationException",
     "call",
     "find_jobs",
+    "job_overviews",
     "job_type",
     "job_type_of_operation",
     "list_page",

@@ -9,8 +9,10 @@ come in by a loop, so a new kind there appears here without an edit.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stepline.jobs.errors import ResourceNotFound, SageMakerError, ValidationException
@@ -31,12 +33,16 @@ class JobType:
     #: Every job of this type, newest first, each with at least the members of the List*
     #: summary (List* filters, sorts and cuts them).
     summaries: Callable[[], list[dict[str, Any]]]
-    #: The names of every job of this type.
-    names: Callable[[], list[str]]
+    #: The names of the jobs of this type called ``name`` or whose ARN is ``name``.
+    find: Callable[[str], list[str]]
     #: The error a Describe/Stop of a missing job raises, as SageMaker words it.
     not_found: Callable[[str], SageMakerError]
-    #: Whether the record keeps a log (``stepline jobs logs``).
-    has_log: bool = True
+    #: The job's log, chunk by chunk; with ``follow`` until the job ends (``stepline jobs
+    #: logs``).
+    logs: Callable[[str, bool], Iterator[str]] = lambda name, follow: iter(())
+    #: Rows of ``stepline jobs list``, newest first: JobName, Kind, JobArn, Status,
+    #: SecondaryStatus, CreationTime, EndTime, LastModifiedTime, FailureReason.
+    overviews: Callable[[], list[dict[str, Any]]] = lambda: []
 
     @property
     def name_field(self) -> str:
@@ -97,9 +103,32 @@ def _from_jobs_kind(spec: Any) -> JobType:
         stop=stop,
         wait=wait,
         summaries=lambda: [jobs.describe(r) for r in records.all_jobs(kind, None)],
-        names=lambda: [r.name for r in records.all_jobs(kind, None)],
+        find=lambda name: [r.name for r in records.find(name) if r.kind == kind],
         not_found=missing,
+        logs=lambda name, follow: jobs.follow_logs(kind, name, follow=follow),
+        overviews=lambda: jobs.list_jobs(kind, None),
     )
+
+
+def follow_file(
+    path: Path, ended: Callable[[], bool], *, follow: bool, poll: float = 0.1
+) -> Iterator[str]:
+    """A growing log file, chunk by chunk; with ``follow`` until ``ended()`` and drained."""
+    offset = 0
+    while True:
+        done = ended()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            data = b""
+        if data:
+            offset += len(data)
+            yield data.decode("utf-8", "replace")
+        if not follow or (done and not data):
+            return
+        time.sleep(poll)
 
 
 def _tuning() -> JobType:
@@ -111,8 +140,10 @@ def _tuning() -> JobType:
             req, token=token, coerce_scalars=coerce_scalars
         )
 
-    def names() -> list[str]:
-        rows = service.connect().execute("SELECT name FROM tuning_jobs ORDER BY created DESC")
+    def find(name: str) -> list[str]:
+        rows = service.connect().execute(
+            "SELECT name FROM tuning_jobs WHERE name=? OR arn=?", (name, name)
+        )
         return [r[0] for r in rows]
 
     return JobType(
@@ -125,12 +156,43 @@ def _tuning() -> JobType:
         summaries=lambda: tuning.list_hyper_parameter_tuning_jobs()[
             "HyperParameterTuningJobSummaries"
         ],
-        names=names,
+        find=find,
         not_found=lambda name: ResourceNotFound(
             f"Amazon SageMaker can't find a tuning job with name {name}"
         ),
-        has_log=True,
+        logs=_tuning_logs,
+        overviews=lambda: [
+            {
+                "JobName": s["HyperParameterTuningJobName"],
+                "Kind": "tuning",
+                "JobArn": s["HyperParameterTuningJobArn"],
+                "Status": s["HyperParameterTuningJobStatus"],
+                "SecondaryStatus": None,
+                "CreationTime": s["CreationTime"],
+                "EndTime": s.get("HyperParameterTuningEndTime"),
+                "LastModifiedTime": s.get("LastModifiedTime"),
+                "FailureReason": None,
+            }
+            for s in tuning.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+        ],
     )
+
+
+def _tuning_logs(name: str, follow: bool) -> Iterator[str]:
+    """A tuning job's driver log (followed until the job ends), then each trial's log."""
+    from stepline import config, jobs, tuning
+
+    yield from follow_file(
+        config.home() / "tuning" / name / "driver.log",
+        lambda: (
+            tuning.describe_hyper_parameter_tuning_job(name)["HyperParameterTuningJobStatus"]
+            in tuning.TERMINAL
+        ),
+        follow=follow,
+    )
+    for trial in tuning.trials(name):
+        yield f"==> {trial['training_job']} ({trial['status']}) <==\n"
+        yield from jobs.follow_logs("training", trial["training_job"])
 
 
 def _build() -> dict[str, JobType]:
