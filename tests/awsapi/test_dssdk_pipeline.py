@@ -13,10 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("stepfunctions")  # installed with the test extra (pinned 2.3.0)
-
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 
 PREPROCESS = """
