@@ -45,6 +45,8 @@ _ECR = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repo>[a-z0-9._/-]+):(?P<tag>[A-Za-z0-9_.-]+)$"
 )
+#: What every recipe copies into /opt/stepline-framework (from ``framework_image/``).
+_FILE_NAMES = ("entry.py", "framework_training.py", "serve.py", "xgboost_algorithm.py")
 #: The toolkits every recipe installs (AWS's own, from the package index).
 TOOLKITS = ("sagemaker-training>=5,<6", "sagemaker-inference>=1.10,<2")
 
@@ -176,8 +178,9 @@ def dockerfile(image: FrameworkImage, reqs: list[str]) -> str:
         f"# stepline's recipe for {image.repository}:{image.tag}\n"
         f"FROM python:{py}\n"
         f"RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy {quoted}\n"
-        "COPY entry.py serve.py xgboost_algorithm.py /opt/stepline-framework/\n"
+        f"COPY {' '.join(_FILE_NAMES)} /opt/stepline-framework/\n"
         f"ENV STEPLINE_FRAMEWORK={image.framework} PYTHONUNBUFFERED=1 "
+        "SAGEMAKER_TRAINING_MODULE=framework_training:main "
         "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"
         f'LABEL com.stepline.framework="{image.framework}" '
         f'com.stepline.framework.version="{image.version}" '
@@ -207,9 +210,6 @@ def _venv_versions(image: Image, dists: list[str]) -> dict[str, str]:
         return json.loads(proc.stdout)
     except ValueError:
         return {}
-
-
-_FILE_NAMES = ("entry.py", "serve.py", "xgboost_algorithm.py")
 
 
 def recipe_digest(image: FrameworkImage) -> str:
