@@ -125,6 +125,51 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             require(name)
 
 
+def _require_all() -> bool:
+    return os.environ.get(REQUIRE_ALL_ENV) == "1"
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    """Under STEPLINE_REQUIRE_ALL=1 any other skip (``pytest.skip``, ``importorskip`` in a
+    test) fails too: CI runs every test.  Expected failures and ``gpu`` tests stay as they are."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        _require_all()
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("gpu") is None
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but {REQUIRE_ALL_ENV}=1 runs every test: {_reason(report)}"
+
+
+_collection_skips: list[str] = []
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module skipped while collecting (``importorskip`` at module level) is remembered, so
+    that under STEPLINE_REQUIRE_ALL=1 the run fails without stopping the other tests."""
+    if _require_all() and report.skipped:
+        _collection_skips.append(f"{report.nodeid}: {_reason(report)}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _collection_skips:
+        terminalreporter.write_line(f"FAILED (skipped, but {REQUIRE_ALL_ENV}=1) {line}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _collection_skips and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 CONTAINER_CACHE = Path("/var/cache/stepline-test")
 CONTAINER_ROOTFS = CONTAINER_CACHE / "bookworm-minbase-python3"
 CONTAINER_STORE = CONTAINER_CACHE / "containers"

@@ -102,3 +102,48 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     for name in ("podman", "debootstrap", "chromium", "root", "gpu"):
         result.stdout.fnmatch_lines([f"@pytest.mark.{name}: needs *"])
+
+
+OTHER_SKIPS = """
+import pytest
+
+def test_skips_itself():
+    pytest.skip("not today")
+
+@pytest.mark.xfail(reason="known bug")
+def test_expected_failure():
+    assert False
+"""
+
+OPTIONAL = """
+import pytest
+
+pytest.importorskip("no_such_module_for_stepline")
+
+def test_never_collected():
+    pass
+"""
+
+
+def test_require_all_fails_any_other_skip_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI runs every test: a plain ``pytest.skip`` or a module-level ``importorskip`` fails
+    the run as well (expected failures stay expected)."""
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_other=OTHER_SKIPS, test_optional=OPTIONAL)
+    monkeypatch.delenv("STEPLINE_REQUIRE_ALL", raising=False)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(skipped=2, xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+
+    monkeypatch.setenv("STEPLINE_REQUIRE_ALL", "1")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, skipped=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*skipped, but STEPLINE_REQUIRE_ALL=1 runs every test: Skipped: not today*",
+            "FAILED (skipped, but STEPLINE_REQUIRE_ALL=1) test_optional.py: *no_such_module*",
+        ]
+    )
