@@ -100,6 +100,9 @@ def test_token_file_is_private_and_stable(home: Path, token: str) -> None:
     assert len(token) >= 32
     assert security.console_token() == token  # once per home, not per start
     assert not [p for p in path.parent.iterdir() if p.name != "console-token"]  # no temp left
+    path.chmod(0o644)
+    assert security.console_token() == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_api_refuses_callers_without_the_token(http: httpx.Client, token: str) -> None:

@@ -82,6 +82,8 @@ def console_token() -> str:
 
 
 def _read_token(path: Path) -> str:
+    if path.stat().st_mode & 0o077:  # copied in, or made by hand: make it private again
+        os.chmod(path, 0o600)
     token = path.read_text().strip()
     if len(token) < 16:
         raise ValueError(f"{path}: the console token is too short; delete the file to renew it")
