@@ -252,6 +252,32 @@ def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) ->
     return store.resolve(image.local_ref)
 
 
+#: The built-in XGBoost algorithm's metrics (AWS's list), each for ``train`` and ``validation``.
+XGBOOST_METRICS = (
+    "accuracy", "auc", "aucpr", "error", "f1", "logloss", "mae", "map", "merror", "mlogloss",
+    "mse", "ndcg", "rmse", "rmsle",
+)  # fmt: skip
+
+
+def algorithm_metric_definitions(
+    image_uri: str, hyperparameters: dict[str, str] | None
+) -> list[dict[str, str]]:
+    """The metric definitions a built-in algorithm brings (SageMaker knows them, so requests
+    carry none): for the XGBoost image without a user script, ``train:*``/``validation:*``
+    read from lines such as ``[7]#011train-rmse:0.31#011validation-rmse:0.35``."""
+    image = lookup(image_uri)
+    if image is None or image.framework != "xgboost":
+        return []
+    if "sagemaker_program" in (hyperparameters or {}):
+        return []  # script mode: the user's script and MetricDefinitions decide
+    number = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+    return [
+        {"Name": f"{split}:{m}", "Regex": rf".*\[[0-9]+\].*(?:\t|#011){split}-{m}:{number}.*"}
+        for split in ("train", "validation")
+        for m in XGBOOST_METRICS
+    ]
+
+
 def ensure(
     ref: str,
     *,
@@ -279,4 +305,12 @@ def ensure(
     return build(image, log=log)
 
 
-__all__ = ["FrameworkImage", "build", "dockerfile", "ensure", "lookup", "requirements"]
+__all__ = [
+    "FrameworkImage",
+    "algorithm_metric_definitions",
+    "build",
+    "dockerfile",
+    "ensure",
+    "lookup",
+    "requirements",
+]

@@ -28,6 +28,7 @@ from typing import Any
 
 import regex
 
+from stepline.images import frameworks
 from stepline.jobs import contract, records, staging
 from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.runtimes import (
@@ -220,8 +221,6 @@ class Supervisor:
             self.lease = None
 
     def image_and_resources(self) -> tuple[Any, Any, list[str]]:
-        from stepline.images import frameworks
-
         if self.kind == "training":
             image_uri = self.request["AlgorithmSpecification"]["TrainingImage"]
             instance_type = self.request["ResourceConfig"]["InstanceType"]
@@ -498,7 +497,13 @@ class Supervisor:
     def watch(self, handle: Any) -> tuple[int | None, str | None]:
         spec = self.request.get("AlgorithmSpecification", {})
         tail = MetricTail(
-            self.kind, self.name, self.record.log_path, spec.get("MetricDefinitions", [])
+            self.kind,
+            self.name,
+            self.record.log_path,
+            spec.get("MetricDefinitions")
+            or frameworks.algorithm_metric_definitions(
+                spec.get("TrainingImage") or "", self.request.get("HyperParameters")
+            ),
         )
         checkpoint_host = self.record.state.get("checkpoint_host")
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
@@ -538,6 +543,7 @@ class Supervisor:
         if exited is not None:
             os.close(exited)
         tail.poll(final=True)
+        self.metric_warnings = tail.warnings
         if checkpoint_host and checkpoint_uri:
             self.sync_checkpoints(Path(checkpoint_host), checkpoint_uri, ck_state)
         if reason is None and self.record.stop_requested:
@@ -558,6 +564,8 @@ class Supervisor:
         stopped = reason is not None
         ok = code == 0 and not stopped
         state: dict[str, Any] = {"exit_code": code, "run_ended": _now()}
+        if getattr(self, "metric_warnings", None):
+            state["metric_warnings"] = self.metric_warnings
         from stepline.storage import StorageError
 
         try:
