@@ -313,3 +313,56 @@ def test_without_the_token_the_page_says_how_to_get_in(browser: Any, server: str
         assert context.cookies() == []
     finally:
         context.close()
+
+
+def test_another_site_cannot_drive_the_console(
+    browser: Any, server: str, console_token: str, pipeline: Pipeline
+) -> None:
+    """CSRF in a real browser: a page on another port of 127.0.0.1 (same site, so even the
+    SameSite=Strict cookie is sent) posts a form and fetches to stop an execution."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    name = "csrf-target"
+    pipeline.engine.start_execution("console-pipeline", {}, name=name, wait=False)
+    assert pipeline.reached(name).wait(10)
+    stop = f"{server}/api/executions/{name}/stop"
+    hostile = f"""<!doctype html><html><body>
+<form id="f" method="POST" action="{stop}" enctype="text/plain">
+<input name='{{"error":"' value='x"}}'></form>
+<script>
+const opts = {{method: "POST", credentials: "include", body: "{{}}"}};
+Promise.allSettled([
+  fetch("{stop}", {{...opts, mode: "no-cors", headers: {{"content-type": "text/plain"}}}}),
+  fetch("{stop}", {{...opts, headers: {{"content-type": "application/json"}}}}),
+]).then(() => document.getElementById("f").submit());
+</script></body></html>""".encode()
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(hostile)))
+            self.end_headers()
+            self.wfile.write(hostile)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    context = browser.new_context(base_url=server)
+    try:
+        victim = context.new_page()
+        victim.goto(f"/?token={console_token}")  # the user is logged in to the console
+        assert any(c["httpOnly"] and c["sameSite"] == "Strict" for c in context.cookies())
+        with victim.expect_navigation(url=stop):
+            victim.goto(f"http://127.0.0.1:{evil.server_address[1]}/")
+        assert "ForbiddenOrigin" in victim.content()
+        assert pipeline.engine.describe_execution(name)["status"] == "RUNNING"
+    finally:
+        context.close()
+        evil.shutdown()
+        evil.server_close()
+        pipeline.engine.stop_execution(name, "Cleanup", None)
+        pipeline.gate(name).set()
