@@ -134,7 +134,7 @@ def make_private(files: list[Path]) -> str:
                 except OSError:
                     shutil.copyfileobj(src, dst, 1 << 20)
                     how = "copied"
-            os.chmod(tmp, st.st_mode & 0o777)
+            os.chmod(tmp, (st.st_mode & 0o777) | 0o200)  # the job's copy: writable
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)

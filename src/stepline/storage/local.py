@@ -4,7 +4,7 @@ Why plain files: staging a job's inputs is then a hard link per object (no bytes
 GiB stages in milliseconds), and the store can be inspected, backed up or wiped with
 ordinary tools.  Layout::
 
-    objects/<bucket>/<key>          object content, read-only (0444), replaced never edited
+    objects/<bucket>/<key>          object content (0644), replaced never edited
     objects/.meta/<bucket>/<key>    JSON sidecar: etag, size, inode, content type
     objects/.tmp/                   temp files; same filesystem, so os.replace is atomic
 
@@ -184,7 +184,10 @@ class LocalStore(ObjectStore):
                         progress(len(chunk))
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)
+            # Owner-writable: a job (root only in its sandbox's user namespace, without
+            # CAP_DAC_OVERRIDE) writes its input as on SageMaker; its writes go to an overlay
+            # upper layer, never through the hard link (jobs.staging, runtimes.process).
+            os.chmod(tmp, 0o644)
             st = os.stat(tmp)
             self._install(tmp, data_path, key)
         except BaseException:

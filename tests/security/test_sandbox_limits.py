@@ -1,0 +1,126 @@
+"""Network isolation for processing jobs, and metric regexes that cannot stall the supervisor
+(issue 10, rows 6 and 11)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import sandbox_support
+from sandbox_support import processing_request, training_request
+
+from stepline import jobs
+
+home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2).close()
+    print("CONNECTED", flush=True)
+except OSError as exc:
+    print("REFUSED", exc, flush=True)
+"""
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(5)
+    stop = threading.Event()
+
+    def serve() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                sock.accept()[0].close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_processing_network_isolation(store, make_image, listener, isolated) -> None:
+    image = make_image("net", {"c.py": CONNECT}, ["python3", "/opt/program/c.py"])
+    name = f"net-{isolated}".lower()
+    req = processing_request(
+        name,
+        image,
+        AppSpecification={"ImageUri": image, "ContainerArguments": [str(listener)]},
+        NetworkConfig={"EnableNetworkIsolation": isolated},
+    )
+    jobs.create_processing_job(req)
+    done = jobs.wait("processing", name, timeout=60)
+    assert done.status == "Completed", done.state.get("failure_reason")
+    log = done.log_path.read_text()
+    assert ("REFUSED" if isolated else "CONNECTED") in log, log
+
+
+HOSTILE_LOG = """
+import time
+for _ in range(3):
+    print("a" * 34 + "!", flush=True)
+    print("b" * 5000 + "!", flush=True)
+print("loss=0.5", flush=True)
+time.sleep(300)
+"""
+
+#: Each takes exponential time on ``"a" * 34 + "!"`` with Python's re module; regex's
+#: safeguards handle the first, its timeout the second.
+DEFINITIONS = [
+    {"Name": "nested", "Regex": "(a+)+$"},
+    {"Name": "alternation", "Regex": "(a|aa)+$"},
+    {"Name": "loss", "Regex": "loss=([0-9.]+)"},
+]
+
+
+def _hostile_job(make_image, name: str, max_runtime: int) -> None:
+    image = make_image(name, {"m.py": HOSTILE_LOG}, ["python3", "/opt/program/m.py"])
+    req = training_request(
+        name,
+        image,
+        AlgorithmSpecification={
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": DEFINITIONS,
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
+    )
+    jobs.create_training_job(req)
+
+
+def test_max_runtime_is_enforced_while_a_metric_regex_backtracks(store, make_image) -> None:
+    started = time.monotonic()
+    _hostile_job(make_image, "redos-1", 3)
+    done = jobs.wait("training", "redos-1", timeout=60)
+    assert time.monotonic() - started < 20
+    desc = jobs.describe_training_job("redos-1")
+    assert desc["TrainingJobStatus"] == "Stopped"
+    assert desc["SecondaryStatus"] == "MaxRuntimeExceeded"
+    # The well-behaved rule still recorded its value.
+    assert any(m["MetricName"] == "loss" for m in desc.get("FinalMetricDataList", [])), desc
+    assert done.terminal
+    (warning,) = done.state["metric_warnings"]
+    assert "'alternation'" in warning and "dropped" in warning
+
+
+def test_stop_works_while_a_metric_regex_backtracks(store, make_image) -> None:
+    _hostile_job(make_image, "redos-2", 600)
+    deadline = time.monotonic() + 30
+    log = jobs.get_record("training", "redos-2").log_path
+    while not log.exists() or "loss=0.5" not in log.read_text():
+        assert time.monotonic() < deadline, "the job never logged"
+        time.sleep(0.05)
+    started = time.monotonic()
+    jobs.stop_training_job("redos-2")
+    done = jobs.wait("training", "redos-2", timeout=30)
+    assert done.status == "Stopped" and time.monotonic() - started < 15
