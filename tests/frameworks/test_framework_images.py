@@ -173,6 +173,97 @@ def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
     out = _invoke("sk-ep", b"2.0,2.0\n-2.0,-2.0\n", "text/csv", "text/csv")
     assert [float(v) for v in out.decode().split()] == [1.0, 0.0]
 
+    # Transformer(...).transform(): batch transform on the same model, one record a line.
+    store.put_bytes("s3://bucket/batch/in/rows.csv", b"2.0,2.0\n-2.0,-2.0\n3.0,1.0\n")
+    transform_req = {
+        "TransformJobName": "sk-batch",
+        "ModelName": "sk-ep",
+        "TransformInput": {
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/batch/in/"}
+            },
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        "TransformOutput": {
+            "S3OutputPath": "s3://bucket/batch/out",
+            "AssembleWith": "Line",
+            "Accept": "text/csv",
+        },
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    }
+    jobs.create_transform_job(transform_req)
+    done = jobs.wait("transform", "sk-batch", timeout=300)
+    assert done.status == "Completed", done.state.get("failure_reason")
+    lines = store.get_bytes("s3://bucket/batch/out/rows.csv.out").decode().split()
+    assert [float(v) for v in lines] == [1.0, 0.0, 1.0]
+
+
+def test_sklearn_processor_runs_code_from_an_input(fw_home) -> None:
+    """SKLearnProcessor / ScriptProcessor: the code arrives as an input at
+    /opt/ml/processing/input/code and runs through ContainerEntrypoint."""
+    store = get_store()
+    rows = "\n".join(f"{i % 2},{i / 10:.2f},{-i / 10:.2f}" for i in range(40)).encode()
+    store.put_bytes("s3://bucket/proc/raw/data.csv", rows)
+    code = (SCRIPTS / "sklearn_preprocess.py").read_bytes()
+    store.put_bytes("s3://bucket/proc/code/sklearn_preprocess.py", code)
+
+    def s3_input(name: str, uri: str, local: str) -> dict:
+        return {
+            "InputName": name,
+            "S3Input": {
+                "S3Uri": uri,
+                "LocalPath": local,
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+                "S3DataDistributionType": "FullyReplicated",
+            },
+        }
+
+    def s3_output(name: str) -> dict:
+        return {
+            "OutputName": name,
+            "S3Output": {
+                "S3Uri": f"s3://bucket/proc/out/{name}",
+                "LocalPath": f"/opt/ml/processing/{name}",
+                "S3UploadMode": "EndOfJob",
+            },
+        }
+
+    req = {
+        "ProcessingJobName": "sk-proc",
+        "RoleArn": ROLE,
+        "AppSpecification": {
+            "ImageUri": SKLEARN,
+            "ContainerEntrypoint": [
+                "python3",
+                "/opt/ml/processing/input/code/sklearn_preprocess.py",
+            ],
+        },
+        "ProcessingInputs": [
+            s3_input("raw", "s3://bucket/proc/raw", "/opt/ml/processing/input/raw"),
+            s3_input("code", "s3://bucket/proc/code", "/opt/ml/processing/input/code"),
+        ],
+        "ProcessingOutputConfig": {"Outputs": [s3_output("train"), s3_output("test")]},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.t3.medium",
+                "VolumeSizeInGB": 1,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    jobs.create_processing_job(req)
+    record = jobs.wait("processing", "sk-proc", timeout=600)
+    assert record.status == "Completed", (
+        record.state.get("failure_reason"),
+        record.log_path.read_text()[-2000:],
+    )
+    assert "split 40 rows into 30 train and 10 test" in record.log_path.read_text()
+    train = store.get_bytes("s3://bucket/proc/out/train/train.csv").decode().splitlines()
+    assert len(train) == 30
+
 
 def test_failing_script_reports_like_sagemaker(fw_home) -> None:
     store = get_store()
