@@ -7,9 +7,7 @@ Session-scoped so the browser suite shares one server and one browser; see
 from __future__ import annotations
 
 import os
-import socket
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +23,6 @@ from console_support import (
     flaky_definition,
     pipeline_definition,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -132,27 +124,10 @@ def console_token(console_home: Path) -> str:
 
 @pytest.fixture(scope="session")
 def server(pipeline: Pipeline, console_token: str) -> Iterator[str]:
-    import uvicorn
+    from stepline.server import create_app, running
 
-    from stepline.server import create_app
-
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(pipeline.engine, token=console_token),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(5)
+    with running(create_app(pipeline.engine, token=console_token)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

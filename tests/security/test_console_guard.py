@@ -8,10 +8,7 @@ token, a Host allow-list and CSRF checks (issue 10, rows 4, 5 and 7).
 from __future__ import annotations
 
 import os
-import socket
 import stat
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +20,6 @@ WAIT_FOREVER = {
     "StartAt": "Hold",
     "States": {"Hold": {"Type": "Wait", "Seconds": 600, "End": True}},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +47,10 @@ def engine(home: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(engine: Any) -> Iterator[str]:
-    import uvicorn
+    from stepline.server import create_app, running
 
-    from stepline.server import create_app
-
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(5)
+    with running(create_app(engine)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

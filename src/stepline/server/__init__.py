@@ -9,6 +9,10 @@ through :mod:`stepline.server.providers`.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from stepline.server.app import create_app
@@ -27,4 +31,27 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "serve"]
+@contextmanager
+def running(app: Any, host: str = DEFAULT_HOST, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` on a background thread (a notebook, a test); yields its base URL.
+
+    ``port=0`` picks a free port.  The server stops when the block ends."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="stepline-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the console did not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "running", "serve"]
