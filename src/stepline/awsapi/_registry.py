@@ -7,13 +7,14 @@ control plane.
 
 from __future__ import annotations
 
-from stepline.awsapi import s3, sagemaker, stepfunctions, sts
+from stepline.awsapi import logs, s3, sagemaker, stepfunctions, sts
 from stepline.awsapi._base import AwsService
 
 SERVICES: list[AwsService] = [
     s3.SERVICE,
     sts.STS,
     sts.IAM,
+    logs.SERVICE,
     stepfunctions.SERVICE,
     sagemaker.SERVICE,
 ]
