@@ -421,3 +421,26 @@ def test_huggingface_script_mode(fw_home) -> None:
     assert "tokens=" in record.log_path.read_text()
     fw = images.ImageStore().record(images.resolve(HUGGINGFACE).digest)["framework"]
     assert any("py310" in n for n in fw["notes"])
+
+
+def test_images_pull_and_list_show_installed_versions(fw_home) -> None:
+    import os
+    import subprocess
+
+    env = {**os.environ, "COLUMNS": "80"}
+    pulled = subprocess.run(
+        ["stepline", "images", "pull", SKLEARN], capture_output=True, text=True, env=env
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.startswith("sagemaker-scikit-learn:1.2-1-cpu-py3 sha256:")
+    assert "scikit-learn 1.2." in pulled.stdout
+    listed = subprocess.run(
+        ["stepline", "images", "list", "--json"], capture_output=True, text=True, env=env
+    )
+    entry = next(i for i in json.loads(listed.stdout) if i["name"] == "sagemaker-scikit-learn")
+    assert entry["framework"]["requested"] == "1.2-1"
+    assert entry["framework"]["installed"]["scikit-learn"].startswith("1.2.")
+    bad = subprocess.run(
+        ["stepline", "images", "pull", "my-own:1"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode != 0 and "not one of AWS's" in bad.stderr

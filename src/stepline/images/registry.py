@@ -62,6 +62,9 @@ class Image:
     python: str | None = None
     #: container runtime: the engine's image reference (``localhost/stepline/<hex>:latest``).
     engine_ref: str | None = None
+    #: AWS framework images built from stepline's recipe: the URI's versions, what was
+    #: installed, and notes on what differs (see :mod:`stepline.images.frameworks`).
+    framework: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -86,6 +89,7 @@ class Image:
             "venv": str(self.venv) if self.venv else None,
             "python": self.python,
             "engine_ref": self.engine_ref,
+            "framework": self.framework,
         }
 
 
@@ -211,6 +215,7 @@ class ImageStore:
             venv=base / "venv" if rec["runtime"] == "process" else None,
             python=rec.get("python"),
             engine_ref=rec.get("engine_ref"),
+            framework=rec.get("framework"),
         )
 
     # -- public operations -------------------------------------------------------------
