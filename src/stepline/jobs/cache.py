@@ -22,15 +22,10 @@ import os
 import time
 from typing import Any
 
-from stepline.jobs import records
+from stepline.jobs import kinds, records
 
 CACHE_TAG = "stepline:cache"
 CACHE_ENV = "STEPLINE_CACHE"
-_NAME_FIELD = {
-    "training": "TrainingJobName",
-    "processing": "ProcessingJobName",
-    "transform": "TransformJobName",
-}
 _OFF = {"off", "false", "0", "no", "disabled"}
 
 
@@ -61,20 +56,7 @@ def _without_name(value: Any, name: str) -> Any:
 
 def _inputs(kind: str, req: dict[str, Any]) -> dict[str, str]:
     """Input name → S3 URI, for the job kinds' input shapes."""
-    if kind == "training":
-        return {
-            c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
-            for c in req.get("InputDataConfig") or []
-            if "S3DataSource" in c.get("DataSource", {})
-        }
-    if kind == "processing":
-        return {
-            i["InputName"]: i["S3Input"]["S3Uri"]
-            for i in req.get("ProcessingInputs") or []
-            if "S3Input" in i
-        }
-    source = req.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource", {})
-    return {"input": source["S3Uri"]} if "S3Uri" in source else {}
+    return kinds.get(kind).inputs(req)
 
 
 def _prefix_digest(store: Any, uri: str) -> str:
@@ -92,34 +74,16 @@ def _prefix_digest(store: Any, uri: str) -> str:
 def _without_input_uris(kind: str, req: dict[str, Any]) -> dict[str, Any]:
     """The request with each input's S3 URI replaced by a marker: inputs count by content."""
     req = json.loads(json.dumps(req))
-    if kind == "training":
-        for channel in req.get("InputDataConfig") or []:
-            source = channel.get("DataSource", {}).get("S3DataSource")
-            if source:
-                source["S3Uri"] = "{input}"
-    elif kind == "processing":
-        for item in req.get("ProcessingInputs") or []:
-            if "S3Input" in item:
-                item["S3Input"]["S3Uri"] = "{input}"
-    else:
-        source = req.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource")
-        if source:
-            source["S3Uri"] = "{input}"
+    for _, holder in kinds.get(kind).input_sources(req):
+        holder["S3Uri"] = "{input}"
     return req
 
 
 def _image_digest(kind: str, req: dict[str, Any]) -> str | None:
     from stepline.images import resolve
 
-    if kind == "training":
-        uri = req["AlgorithmSpecification"].get("TrainingImage")
-    elif kind == "processing":
-        uri = req["AppSpecification"]["ImageUri"]
-    else:
-        return None
-    if not uri:
-        return None
-    return resolve(uri).digest
+    uri = kinds.get(kind).image(req)
+    return resolve(uri).digest if uri else None
 
 
 def _code_digest(store: Any, req: dict[str, Any]) -> str | None:
@@ -138,8 +102,8 @@ def key_parts(kind: str, req: dict[str, Any]) -> dict[str, Any] | None:
     from stepline.storage import StorageError, get_store
 
     store = get_store()
-    name = req[_NAME_FIELD[kind]]
-    volatile = {_NAME_FIELD[kind], "Tags"}
+    name = req[kinds.get(kind).name_field]
+    volatile = {kinds.get(kind).name_field, "Tags"}
     comparable = _without_input_uris(kind, req)
     request = {
         k: _digest(_without_name(v, name))
@@ -173,15 +137,8 @@ def find_hit(kind: str, key: str) -> records.JobRecord | None:
     return None
 
 
-def _output_uris(record_or_req: Any, kind: str, name: str) -> list[str]:
-    req = record_or_req
-    if kind == "training":
-        base = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        return [f"{base}/{name}/output/"]
-    if kind == "processing":
-        outputs = (req.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-        return [o["S3Output"]["S3Uri"].rstrip("/") + "/" for o in outputs if "S3Output" in o]
-    return [req["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"]
+def _output_uris(req: dict[str, Any], kind: str, name: str) -> list[str]:
+    return kinds.get(kind).output_prefixes(req, name)
 
 
 def _outputs_exist(record: records.JobRecord) -> bool:
@@ -204,7 +161,7 @@ def reuse(
     from stepline.storage import get_store
 
     store = get_store()
-    name = req[_NAME_FIELD[kind]]
+    name = req[kinds.get(kind).name_field]
     old = _output_uris(source.request, kind, source.name)
     new = _output_uris(req, kind, name)
     copied = 0
@@ -222,13 +179,7 @@ def reuse(
         for key_name, value in source.state.items()
         if key_name in ("image", "resources", "resource_notes", "exit_code", "exit_message")
     }
-    if kind == "training":
-        # The model *is* the source job's: report its artifact (a copy also sits under this
-        # job's name), so a pipeline can tell it already deployed this very model.
-        source_base = source.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        state["model_artifacts"] = source.state.get(
-            "model_artifacts", f"{source_base}/{source.name}/output/model.tar.gz"
-        )
+    state.update(kinds.get(kind).reused_state(source))
     state["cache"] = {
         "hit": True,
         "key": key,

@@ -55,8 +55,17 @@ class JobKind:
     cacheable: bool = True
     #: Whether Stop records a status transition (training's SecondaryStatusTransitions).
     stop_transition: str | None = None
-    #: The input channels of a request: name -> S3 URI (cache keys, the CLI).
-    inputs: Callable[[dict[str, Any]], dict[str, str]] = field(default=lambda req: {})
+    #: The request's S3 inputs: (input name, the dict holding its ``S3Uri``), in order
+    #: (cache keys count inputs by content, so they blank the URIs in place).
+    input_sources: Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]] = field(
+        default=lambda req: []
+    )
+    #: Where a job called ``name`` writes its outputs: S3 prefixes ending in ``/``.
+    output_prefixes: Callable[[dict[str, Any], str], list[str]] = field(
+        default=lambda req, name: []
+    )
+    #: What a cache hit's record takes over from the source job beyond the common facts.
+    reused_state: Callable[[JobRecord], dict[str, Any]] = field(default=lambda source: {})
     #: SageMaker's message when Describe/Stop names a job that does not exist
     #: (a ValidationException, as AWS answers; ``{name}`` is filled in).
     not_found: str = "Could not find requested job with name {name}"
@@ -88,6 +97,10 @@ class JobKind:
     @property
     def list_operation(self) -> str:
         return f"List{self.label}Jobs"
+
+    def inputs(self, req: dict[str, Any]) -> dict[str, str]:
+        """Input name -> S3 URI."""
+        return {name: holder["S3Uri"] for name, holder in self.input_sources(req)}
 
     def image(self, req: dict[str, Any]) -> str | None:
         """The image URI the request names, if it names one."""
@@ -199,6 +212,14 @@ def _training_describe(record: JobRecord, out: dict[str, Any]) -> None:
         out["BillableTimeInSeconds"] = seconds
 
 
+def _training_reused(source: JobRecord) -> dict[str, Any]:
+    # The model *is* the source job's: report its artifact (a copy also sits under this
+    # job's name), so a pipeline can tell it already deployed this very model.
+    base = source.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    default = f"{base}/{source.name}/output/model.tar.gz"
+    return {"model_artifacts": source.state.get("model_artifacts", default)}
+
+
 TRAINING = JobKind(
     kind="training",
     label="Training",
@@ -213,11 +234,15 @@ TRAINING = JobKind(
     },
     stop_transition="Stopping the training job",
     not_found="Requested resource not found.",
-    inputs=lambda req: {
-        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+    input_sources=lambda req: [
+        (c["ChannelName"], c["DataSource"]["S3DataSource"])
         for c in req.get("InputDataConfig") or []
         if "S3DataSource" in c.get("DataSource", {})
-    },
+    ],
+    output_prefixes=lambda req, name: [
+        f"{req['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/"
+    ],
+    reused_state=_training_reused,
 )
 
 
@@ -279,11 +304,14 @@ PROCESSING = JobKind(
     image_field=("AppSpecification", "ImageUri"),
     local_rules=_processing_rules,
     describe_extra=_processing_describe,
-    inputs=lambda req: {
-        i["InputName"]: i["S3Input"]["S3Uri"]
-        for i in req.get("ProcessingInputs") or []
-        if "S3Input" in i
-    },
+    input_sources=lambda req: [
+        (i["InputName"], i["S3Input"]) for i in req.get("ProcessingInputs") or [] if "S3Input" in i
+    ],
+    output_prefixes=lambda req, name: [
+        o["S3Output"]["S3Uri"].rstrip("/") + "/"
+        for o in (req.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        if "S3Output" in o
+    ],
 )
 
 
@@ -305,9 +333,9 @@ def _transform_check(req: dict[str, Any]) -> None:
     check_transform_request(req)
 
 
-def _transform_inputs(req: dict[str, Any]) -> dict[str, str]:
+def _transform_inputs(req: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     source = req.get("TransformInput", {}).get("DataSource", {}).get("S3DataSource", {})
-    return {"input": source["S3Uri"]} if "S3Uri" in source else {}
+    return [("input", source)] if "S3Uri" in source else []
 
 
 TRANSFORM = JobKind(
@@ -318,7 +346,8 @@ TRANSFORM = JobKind(
     describe_extra=_transform_describe,
     pre_create=_transform_check,
     cacheable=False,
-    inputs=_transform_inputs,
+    input_sources=_transform_inputs,
+    output_prefixes=lambda req, name: [req["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"],
 )
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from stepline import config
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
-from stepline.jobs.validation import service_model, validate_request
+from stepline.jobs.kinds import dt
+from stepline.jobs.service import echo
+from stepline.jobs.validation import validate_request
 from stepline.serving import db
 
 #: Statuses in which the server still has work to do for an endpoint.
@@ -29,18 +30,9 @@ def arn(kind: str, name: str) -> str:
     return config.arn("sagemaker", f"{kind}/{name.lower()}")
 
 
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
 def _errors(errors: list[str]) -> None:
     if errors:
         raise ValidationException.from_errors(errors)
-
-
-def _echo(operation: str, request: dict[str, Any]) -> dict[str, Any]:
-    members = service_model().operation_model(operation).output_shape.members
-    return {k: v for k, v in request.items() if k in members}
 
 
 def _notify() -> None:
@@ -113,9 +105,9 @@ def _model_row(name: str) -> dict[str, Any]:
 def describe_model(name: str) -> dict[str, Any]:
     """DescribeModel."""
     row = _model_row(name)
-    out = _echo("DescribeModel", row["request"])
+    out = echo("DescribeModel", row["request"])
     out.pop("Tags", None)
-    out["CreationTime"] = _dt(row["created"])
+    out["CreationTime"] = dt(row["created"])
     out["ModelArn"] = row["arn"]
     return out
 
@@ -125,7 +117,7 @@ def list_models() -> dict[str, Any]:
     rows = db.connect().execute("SELECT * FROM serving_models ORDER BY created DESC")
     return {
         "Models": [
-            {"ModelName": r["name"], "ModelArn": r["arn"], "CreationTime": _dt(r["created"])}
+            {"ModelName": r["name"], "ModelArn": r["arn"], "CreationTime": dt(r["created"])}
             for r in rows
         ]
     }
@@ -201,10 +193,10 @@ def model_request(name: str) -> dict[str, Any]:
 def describe_endpoint_config(name: str) -> dict[str, Any]:
     """DescribeEndpointConfig."""
     row = _config_row(name)
-    out = _echo("DescribeEndpointConfig", row["request"])
+    out = echo("DescribeEndpointConfig", row["request"])
     out.pop("Tags", None)
     out["EndpointConfigArn"] = row["arn"]
-    out["CreationTime"] = _dt(row["created"])
+    out["CreationTime"] = dt(row["created"])
     return out
 
 
@@ -216,7 +208,7 @@ def list_endpoint_configs() -> dict[str, Any]:
             {
                 "EndpointConfigName": r["name"],
                 "EndpointConfigArn": r["arn"],
-                "CreationTime": _dt(r["created"]),
+                "CreationTime": dt(r["created"]),
             }
             for r in rows
         ]
@@ -339,14 +331,14 @@ def describe_endpoint(name: str) -> dict[str, Any]:
     for variant in variants:
         for image in variant.get("DeployedImages", []):
             if "ResolutionTime" in image:
-                image["ResolutionTime"] = _dt(image["ResolutionTime"])
+                image["ResolutionTime"] = dt(image["ResolutionTime"])
     if variants:
         out["ProductionVariants"] = variants
     out["EndpointStatus"] = row["status"]
     if row["failure_reason"]:
         out["FailureReason"] = row["failure_reason"]
-    out["CreationTime"] = _dt(row["created"])
-    out["LastModifiedTime"] = _dt(row["modified"])
+    out["CreationTime"] = dt(row["created"])
+    out["LastModifiedTime"] = dt(row["modified"])
     if row["pending_config"] and row["status"] == "Updating":
         try:
             pending = endpoint_config(row["pending_config"])
@@ -360,11 +352,11 @@ def describe_endpoint(name: str) -> dict[str, Any]:
                     "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
                     "DesiredInstanceCount": v.get("InitialInstanceCount", 1),
                     "InstanceType": v.get("InstanceType"),
-                    "VariantStatus": [{"Status": "Creating", "StartTime": _dt(row["modified"])}],
+                    "VariantStatus": [{"Status": "Creating", "StartTime": dt(row["modified"])}],
                 }
                 for v in pending["ProductionVariants"]
             ],
-            "StartTime": _dt(row["modified"]),
+            "StartTime": dt(row["modified"]),
         }
     return out
 
@@ -382,8 +374,8 @@ def list_endpoints(status: str | None = None, name_contains: str | None = None) 
             {
                 "EndpointName": r["name"],
                 "EndpointArn": r["arn"],
-                "CreationTime": _dt(r["created"]),
-                "LastModifiedTime": _dt(r["modified"]),
+                "CreationTime": dt(r["created"]),
+                "LastModifiedTime": dt(r["modified"]),
                 "EndpointStatus": r["status"],
             }
         )

@@ -16,12 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from stepline import config
 from stepline import db as shared_db
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
+from stepline.jobs.kinds import dt
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import validate_request
 from stepline.tuning import space
@@ -56,10 +56,6 @@ def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
 def arn(name: str) -> str:
     """SageMaker's tuning job ARN."""
     return config.arn("sagemaker", f"hyper-parameter-tuning-job/{name.lower()}")
-
-
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def job_row(name: str) -> dict[str, Any] | None:
@@ -263,15 +259,15 @@ def _summary(job: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
         "TrainingJobName": trial["training_job"],
         "TrainingJobArn": job_arn("training", trial["training_job"]),
         "TuningJobName": job["name"],
-        "CreationTime": _dt(trial["created"]),
+        "CreationTime": dt(trial["created"]),
         "TrainingJobStatus": trial["status"],
         "TunedHyperParameters": trial["hyperparameters"],
         "ObjectiveStatus": trial["objective_status"],
     }
     if trial["started"] is not None:
-        out["TrainingStartTime"] = _dt(trial["started"])
+        out["TrainingStartTime"] = dt(trial["started"])
     if trial["ended"] is not None:
-        out["TrainingEndTime"] = _dt(trial["ended"])
+        out["TrainingEndTime"] = dt(trial["ended"])
     if trial["failure_reason"]:
         out["FailureReason"] = trial["failure_reason"]
     if trial["objective"] is not None:
@@ -323,10 +319,10 @@ def describe_hyper_parameter_tuning_job(name: str) -> dict[str, Any]:
     if "TrainingJobDefinition" in req:
         out["TrainingJobDefinition"] = req["TrainingJobDefinition"]
     out["HyperParameterTuningJobStatus"] = job["status"]
-    out["CreationTime"] = _dt(job["created"])
+    out["CreationTime"] = dt(job["created"])
     if job["ended"] is not None:
-        out["HyperParameterTuningEndTime"] = _dt(job["ended"])
-    out["LastModifiedTime"] = _dt(job["modified"])
+        out["HyperParameterTuningEndTime"] = dt(job["ended"])
+    out["LastModifiedTime"] = dt(job["modified"])
     out["TrainingJobStatusCounters"] = counters
     out["ObjectiveStatusCounters"] = objectives
     best = _best(job, [(job, t) for t in own])
