@@ -411,6 +411,214 @@ def get_execution_history(params: dict[str, Any]) -> dict[str, Any]:
     return {"events": page, **extra}
 
 
+# -- map runs -----------------------------------------------------------------------------
+#
+# The engine runs a Distributed Map's iterations in the parent execution; a map run is read
+# back from its history: one per MapStateStarted of a DISTRIBUTED Map state.  The run's ARN
+# names the execution and the event, so DescribeMapRun needs no second record.
+
+
+def _distributed_maps(definition: Any) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(graph: Any) -> None:
+        if not isinstance(graph, dict):
+            return
+        for name, state in (graph.get("States") or {}).items():
+            if not isinstance(state, dict):
+                continue
+            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+            if state.get("Type") == "Map":
+                mode = (processor.get("ProcessorConfig") or {}).get("Mode")
+                if mode == "DISTRIBUTED":
+                    found[name] = state
+                walk(processor)
+            for branch in state.get("Branches") or []:
+                walk(branch)
+
+    walk(definition)
+    return found
+
+
+def _map_run_arn(row: dict[str, Any], event_id: int) -> str:
+    return config.arn("states", f"mapRun:{row['state_machine_name']}/{row['name']}:{event_id}")
+
+
+def _static_int(state: dict[str, Any], key: str) -> int:
+    value = state.get(key)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _map_runs(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every map run of the execution ``row``, oldest first, as DescribeMapRun answers."""
+    maps = _distributed_maps(json.loads(row["definition"]))
+    if not maps:
+        return []
+    events = engine().store.events(row["arn"])
+    by_id = {e["id"]: e for e in events}
+    runs: list[dict[str, Any]] = []
+    for event in events:
+        if event["type"] != "MapStateStarted":
+            continue
+        entered = by_id.get(event.get("previousEventId"))
+        while entered is not None and "stateEnteredEventDetails" not in entered:
+            entered = by_id.get(entered.get("previousEventId"))
+        name = entered["stateEnteredEventDetails"]["name"] if entered else None
+        if name not in maps:
+            continue
+        total = event.get("mapStateStartedEventDetails", {}).get("length", 0)
+        runs.append({"name": name, "started": event, "total": total, "state": maps[name]})
+    out = []
+    for i, run in enumerate(runs):
+        start_id = run["started"]["id"]
+        end_id = runs[i + 1]["started"]["id"] if i + 1 < len(runs) else float("inf")
+        counts = {"Started": 0, "Succeeded": 0, "Failed": 0, "Aborted": 0}
+        last = run["started"]
+        for event in events:
+            if not start_id < event["id"] < end_id or not event["type"].startswith("MapIteration"):
+                continue
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            if details.get("name") != run["name"]:
+                continue
+            counts[event["type"].removeprefix("MapIteration")] += 1
+            last = event
+        done = counts["Succeeded"] + counts["Failed"] + counts["Aborted"]
+        if done < run["total"] and row["status"] == "RUNNING":
+            status = "RUNNING"
+        elif counts["Aborted"] or row["status"] == "ABORTED":
+            status = "ABORTED"
+        elif counts["Failed"] and row["status"] == "FAILED":
+            status = "FAILED"
+        else:
+            status = "SUCCEEDED"
+        item = {
+            "pending": max(0, run["total"] - counts["Started"]),
+            "running": max(0, counts["Started"] - done),
+            "succeeded": counts["Succeeded"],
+            "failed": counts["Failed"],
+            "timedOut": 0,
+            "aborted": counts["Aborted"],
+            "total": run["total"],
+            "resultsWritten": counts["Succeeded"] if run["state"].get("ResultWriter") else 0,
+        }
+        state = run["state"]
+        described = {
+            "mapRunArn": _map_run_arn(row, start_id),
+            "executionArn": row["arn"],
+            "stateMachineArn": row["state_machine_arn"],
+            "status": status,
+            "startDate": run["started"]["timestamp"],
+            "maxConcurrency": _static_int(state, "MaxConcurrency"),
+            "toleratedFailurePercentage": float(state.get("ToleratedFailurePercentage") or 0)
+            if not isinstance(state.get("ToleratedFailurePercentage"), str)
+            else 0.0,
+            "toleratedFailureCount": _static_int(state, "ToleratedFailureCount"),
+            "itemCounts": item,
+            "executionCounts": dict(item),
+            "redriveCount": row["redrive_count"],
+        }
+        if status != "RUNNING":
+            described["stopDate"] = last["timestamp"]
+        out.append(described)
+    return out
+
+
+def describe_map_run(params: dict[str, Any]) -> dict[str, Any]:
+    arn = params["mapRunArn"]
+    parts = arn.split(":")
+    if len(parts) != 8 or parts[2] != "states" or parts[5] != "mapRun" or "/" not in parts[6]:
+        raise AwsError(
+            "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
+        )
+    machine, execution = parts[6].split("/", 1)
+    row = engine().store.get_execution(config.arn("states", f"execution:{machine}:{execution}"))
+    for run in _map_runs(row) if row is not None else []:
+        if run["mapRunArn"] == arn:
+            run.pop("stateMachineArn")
+            return run
+    raise AwsError("ResourceNotFound", f"Resource not found: '{arn}'")
+
+
+def list_map_runs(params: dict[str, Any]) -> dict[str, Any]:
+    row = _execution(params["executionArn"])
+    runs = [
+        {
+            k: r[k]
+            for k in ("executionArn", "mapRunArn", "stateMachineArn", "startDate", "stopDate")
+            if k in r
+        }
+        for r in _map_runs(row)
+    ]
+    page, extra = _page(runs, params)
+    return {"mapRuns": page, **extra}
+
+
+# -- TestState ------------------------------------------------------------------------------
+
+
+def run_test_state(params: dict[str, Any]) -> dict[str, Any]:
+    """Run one state on an input, as TestState does: its output, or its error, and the state
+    it would go to next.  Retries are not run (AWS reports them as RETRIABLE)."""
+    from stepline import asl
+
+    try:
+        parsed = json.loads(params["definition"])
+    except ValueError as exc:
+        raise AwsError("InvalidDefinition", f"Invalid State Machine Definition: '{exc}'") from None
+    name = params.get("stateName") or "TestState"
+    if isinstance(parsed, dict) and "States" in parsed:
+        state = (parsed.get("States") or {}).get(name)
+        if state is None:
+            raise AwsError("ValidationException", f"State '{name}' is not in the definition")
+        parsed_top = parsed
+    else:
+        state, parsed_top = parsed, {}
+    if not isinstance(state, dict):
+        raise AwsError("InvalidDefinition", "Invalid State Machine Definition: not a state")
+    state = {k: v for k, v in state.items() if k != "Retry"}
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [c.get("Next") for c in state.get("Choices") or [] if isinstance(c, dict)]
+    targets += [c.get("Next") for c in state.get("Catch") or [] if isinstance(c, dict)]
+    states: dict[str, Any] = {name: state}
+    for target in targets:
+        if isinstance(target, str) and target != name:
+            states[target] = {"Type": "Succeed"}
+    machine = {"StartAt": name, "States": states}
+    if "QueryLanguage" in parsed_top:
+        machine["QueryLanguage"] = parsed_top["QueryLanguage"]
+    problems = asl.validate(machine)
+    if problems:
+        raise _invalid_definition(problems)
+    result = asl.execute(machine, _input(params.get("input")), virtual_time=True)
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in result.events
+        if "stateEnteredEventDetails" in e
+    ]
+    next_state = entered[-1] if len(entered) > 1 and entered[-1] != name else None
+    out: dict[str, Any] = {}
+    if next_state is not None:
+        out["nextState"] = next_state
+    if result.status == "SUCCEEDED":
+        failure = next(
+            (
+                v
+                for e in result.events
+                for k, v in e.items()
+                if k.endswith("FailedEventDetails") and isinstance(v, dict) and "error" in v
+            ),
+            None,
+        )
+        out["output"] = json.dumps(result.output)
+        if failure is not None:
+            out.update(status="CAUGHT_ERROR", error=failure["error"], cause=failure.get("cause"))
+        else:
+            out["status"] = "SUCCEEDED"
+    else:
+        out.update(status="FAILED", error=result.error, cause=result.cause)
+    return out
+
+
 # -- the service --------------------------------------------------------------------------
 
 SERVICE = JsonService(
@@ -432,6 +640,9 @@ SERVICE = JsonService(
         "StopExecution": stop_execution,
         "RedriveExecution": redrive_execution,
         "GetExecutionHistory": get_execution_history,
+        "DescribeMapRun": describe_map_run,
+        "ListMapRuns": list_map_runs,
+        "TestState": run_test_state,
         "TagResource": tag_resource,
         "UntagResource": untag_resource,
         "ListTagsForResource": list_tags_for_resource,
