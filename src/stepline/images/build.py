@@ -57,10 +57,22 @@ def _now() -> str:
 
 
 def _suggest(line: int, what: str) -> DockerfileError:
+    hint = (
+        ""
+        if engine.engine_name()
+        else " (no container engine here: install podman with apt-get install podman runc, "
+        "or docker)"
+    )
     return DockerfileError(
         f"Dockerfile line {line}: {what} is not supported by the process runtime; "
-        "build with --runtime container to use the full Dockerfile"
+        f"build with --runtime container to use the full Dockerfile{hint}"
     )
+
+
+#: RUN steps that install OS packages: they need a distribution's base image.
+_OS_PACKAGES = re.compile(
+    r"(?:^|[\s;&|(])((?:apt-get|apt|aptitude|apk|yum|dnf|microdnf|zypper|dpkg|rpm))(?=\s|$)"
+)
 
 
 @functools.cache
@@ -152,7 +164,11 @@ class _ProcessBuild:
             if seen_from is None:
                 raise DockerfileError(f"Dockerfile line {instr.line}: {kw} before FROM")
             if kw == "RUN":
-                self._pip_commands(instr, {})
+                found = _OS_PACKAGES.search(instr.value)
+                if found:
+                    raise _suggest(
+                        instr.line, f"RUN {found.group(1)} (OS packages need the container runtime)"
+                    )
             if kw in ("COPY", "ADD"):
                 if "from" in instr.flags:
                     raise _suggest(instr.line, f"{kw} --from (multi-stage build)")
@@ -298,6 +314,12 @@ class _ProcessBuild:
             check=True,
             capture_output=True,
         )
+        # ``pip`` in a RUN step is the venv's: the host's pip run by the venv's interpreter
+        # (the venv has no pip of its own, see the module docstring).
+        for name in ("pip", "pip3", f"pip{self.python_version}"):
+            shim = venv / "bin" / name
+            shim.write_text(f'#!/bin/sh\nexec "{venv}/bin/python" -m pip "$@"\n')
+            shim.chmod(0o755)
         args = dict(self.build_args)
         # What the python:X.Y base image defines, with the venv in the place of /usr/local.
         env: dict[str, str] = {"PATH": f"{venv / 'bin'}:{_DEFAULT_PATH}", "LANG": "C.UTF-8"}
@@ -328,10 +350,7 @@ class _ProcessBuild:
             elif kw in ("COPY", "ADD"):
                 self._copy(instr, root, workdir)
             elif kw == "RUN":
-                for pip_args in self._pip_commands(raw, variables):
-                    self._pip(
-                        venv, root, workdir, env, [self._translate(root, a) for a in pip_args]
-                    )
+                self._run(raw, variables, venv, root, workdir, {**args, **env})
         if cmd is None and entrypoint is None:
             cmd = ["python3"]  # the python:X.Y base image's CMD
         return {
@@ -348,6 +367,43 @@ class _ProcessBuild:
             "context": str(self.context),
             "dockerfile": self.dockerfile,
         }
+
+    def _run(
+        self,
+        instr: df.Instruction,
+        variables: dict[str, str],
+        venv: Path,
+        root: Path,
+        workdir: str,
+        env: dict[str, str],
+    ) -> None:
+        """One RUN step, in the build sandbox with the image tree as ``/`` (see
+        ``jobs.runtimes.process.run_build_step``); unsandboxed (``STEPLINE_SANDBOX=none``)
+        only ``pip install`` steps can run, on the host, into the venv."""
+        from stepline.jobs.runtimes import process as sandbox
+
+        if sandbox.sandbox_mode() == "none":
+            for pip_args in self._pip_commands(instr, variables):
+                self._pip(venv, root, workdir, env, [self._translate(root, a) for a in pip_args])
+            return
+        self._target(root, workdir).mkdir(parents=True, exist_ok=True)
+        form = instr.exec_form()
+        argv = form if form is not None else ["/bin/sh", "-c", instr.value]
+        try:
+            proc = sandbox.run_build_step(argv, root, venv, workdir, sandbox.build_env(env, venv))
+        except sandbox.SandboxUnavailable as exc:
+            raise ImageError(
+                f"Dockerfile line {instr.line}: RUN needs the build sandbox: {exc}"
+            ) from None
+        output = (proc.stdout + proc.stderr).strip()
+        if output:
+            self.log(output)
+        if proc.returncode != 0:
+            tail = "\n".join(output.splitlines()[-15:])
+            shown = shlex.join(argv) if form is not None else instr.value
+            raise ImageError(
+                f"Dockerfile line {instr.line}: RUN {shown} failed ({proc.returncode}):\n{tail}"
+            )
 
     def _pip(
         self, venv: Path, root: Path, workdir: str, env: dict[str, str], args: list[str]

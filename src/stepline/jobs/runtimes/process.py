@@ -340,6 +340,121 @@ def _spawn(start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
     return pool.submit(start).result()
 
 
+#: Host environment variables a build's RUN steps see (package index settings, proxies,
+#: certificates); the paths they name are bound read-only.
+_BUILD_ENV_PREFIXES = ("PIP_", "UV_", "SSL_CERT_", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE")
+_BUILD_ENV_NAMES = {
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+}
+
+
+def build_env(image_env: dict[str, str], venv: Path) -> dict[str, str]:
+    """The environment of an image build's RUN step: the image's ENV, the venv first on
+    PATH, and the host's package-index, proxy and certificate settings (nothing else)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(_BUILD_ENV_PREFIXES) or k in _BUILD_ENV_NAMES
+    }
+    env.update({"HOME": "/root", "LANG": "C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    env.update(image_env)
+    env["VIRTUAL_ENV"] = str(venv)
+    path = env.get("PATH", _DEFAULT_PATH).split(":")
+    if str(venv / "bin") not in path:
+        path.insert(0, str(venv / "bin"))
+    env["PATH"] = ":".join(path)
+    return env
+
+
+def _first_missing(path: str) -> str | None:
+    """The topmost folder of ``path`` that does not exist yet (bwrap would create it)."""
+    missing = None
+    while path not in ("/", "") and not os.path.lexists(path):
+        missing = path
+        path = os.path.dirname(path)
+    return missing
+
+
+def _remove_empty_tree(path: str) -> None:
+    """Remove ``path`` if it holds nothing but empty folders (mount points bwrap made)."""
+    if os.path.islink(path):
+        os.unlink(path)
+        return
+    if not os.path.isdir(path):
+        return
+    for dirpath, _dirnames, _files in os.walk(path, topdown=False):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass
+
+
+def run_build_step(
+    argv: list[str], root: Path, venv: Path, workdir: str, env: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """Run one ``RUN`` step of a process build inside the sandbox, with the image tree as /.
+
+    The image tree (``root``) is the sandbox's writable ``/``, so ``RUN mkdir /code`` or
+    ``RUN cp ...`` change the image; the venv is writable at its own path (``pip install``
+    goes there); the host's system folders, the Python installation and the paths the
+    package settings name are read-only on top; ``/tmp`` and ``$HOME`` are empty tmpfs.  The
+    network is kept, for package installs.  The build context is not visible (COPY'd files
+    are, in the image tree).  Mount points that bwrap had to create in the image tree are
+    removed afterwards.  Raises :class:`SandboxUnavailable` when no bwrap can run.
+    """
+    bwrap, problems = find_bwrap()
+    if bwrap is None:
+        raise SandboxUnavailable(unavailable_reason(problems))
+    args = [bwrap, *HARDENING, "--bind", str(root), "/"]
+    targets: list[str] = []
+    for name in SYSTEM_DIRS:
+        host = "/" + name
+        if os.path.islink(host):
+            args.extend(["--symlink", os.readlink(host), host])
+            targets.append(host)
+        elif os.path.isdir(host):
+            args.extend(["--ro-bind", host, host])
+            targets.append(host)
+    for path in sorted(h for h in HIDDEN if os.path.lexists(h)):
+        if os.path.isdir(path) and not os.path.islink(path):
+            args.extend(["--tmpfs", path, "--remount-ro", path])
+        else:
+            args.extend(["--ro-bind", "/dev/null", path])
+    args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/root"])
+    targets.extend(["/proc", "/dev", "/tmp", "/root"])
+    read_only = [_python_prefix(venv)]
+    for key, value in env.items():
+        if key.startswith(_BUILD_ENV_PREFIXES):
+            for word in value.replace(",", " ").split():
+                word = word.removeprefix("file://")
+                if word.startswith("/") and os.path.exists(word):
+                    read_only.append(os.path.realpath(word))
+    for path in dict.fromkeys(p for p in read_only if p):
+        if not _under_system(path):
+            args.extend(["--ro-bind", path, path])
+            targets.append(path)
+    args.extend(["--bind", str(venv), str(venv)])
+    targets.append(str(venv))
+    args.extend(["--chdir", workdir or "/"])
+    created = {m for m in (_first_missing(str(root) + t) for t in targets) if m is not None}
+    try:
+        return subprocess.run(
+            [*args, "--", *argv],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        for path in sorted(created, key=len, reverse=True):
+            _remove_empty_tree(path)
+
+
 def _runs_dir() -> Path:
     path = config.home() / "run"
     path.mkdir(parents=True, exist_ok=True)
