@@ -26,15 +26,23 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Host": "127.0.0.1"}
 
 
-def reaches_the_routes(ctx: Any, response: Any, case: Any) -> None:
-    """The guard let the call in: the token and Host are accepted, and a JSON body too.
+def reaches_the_routes(token: str) -> Any:
+    """A check: the guard let the call in (the token, Host and JSON body were accepted).
 
-    (Schemathesis also sends calls without a body or with a method the operation lacks;
-    415 and 405 are the right answers to those.)"""
-    assert response.status_code not in (401, 403), response.text
-    sent = response.request.headers.get("content-type", "")
-    if sent.startswith("application/json"):
-        assert response.status_code != 415, response.text
+    Schemathesis also sends calls without a body, without (or with another) token, since the
+    document declares it, or with a method the operation lacks: 415, 401 and 405 are the
+    right answers to those."""
+
+    def check(ctx: Any, response: Any, case: Any) -> None:
+        sent = {k.lower(): v for k, v in response.request.headers.items()}
+        if sent.get("authorization") != f"Bearer {token}":
+            assert response.status_code == 401, response.text
+            return
+        assert response.status_code not in (401, 403), response.text
+        if sent.get("content-type", "").startswith("application/json"):
+            assert response.status_code != 415, response.text
+
+    return check
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -46,5 +54,5 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_no_server_errors(case: Any, auth: dict[str, str]) -> None:
-    case.call_and_validate(headers=auth, checks=[not_a_server_error, reaches_the_routes])
+def test_no_server_errors(case: Any, auth: dict[str, str], token: str) -> None:
+    case.call_and_validate(headers=auth, checks=[not_a_server_error, reaches_the_routes(token)])

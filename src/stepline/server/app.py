@@ -389,4 +389,28 @@ def create_app(
             headers={"Cache-Control": "no-cache"},
         )
 
+    def openapi_with_token() -> dict[str, Any]:
+        """The generated document, saying that every route needs the console token."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "consoleToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The home's console token: $STEPLINE_HOME/secrets/"
+                    "console-token (also accepted as the X-Stepline-Token header).",
+                }
+            }
+            schema["security"] = [{"consoleToken": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi_with_token  # type: ignore[method-assign]
     return app

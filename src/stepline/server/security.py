@@ -204,20 +204,13 @@ class ConsoleGuard:
                 [],
             )
         method = scope["method"].upper()
-        if method in UNSAFE_METHODS:
+        unsafe = method in UNSAFE_METHODS
+        if unsafe:
             origin = headers.get("origin")
             if origin is not None and not same_origin(origin, host, scope.get("scheme", "http")):
                 return (403, "ForbiddenOrigin", f"cross-origin request from {origin[:100]!r}", [])
             if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
                 return (403, "ForbiddenOrigin", "cross-site request refused", [])
-            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if media != "application/json":
-                return (
-                    415,
-                    "UnsupportedMediaType",
-                    f"{method} needs Content-Type: application/json (got {media or 'none'!r})",
-                    [],
-                )
         path = scope.get("path", "")
         if path == "/api" or path.startswith("/api/"):
             given = presented_token(headers, self.cookie)
@@ -229,6 +222,15 @@ class ConsoleGuard:
                     "send 'Authorization: Bearer TOKEN' (the token is in "
                     "$STEPLINE_HOME/secrets/console-token)",
                     [(b"www-authenticate", b'Bearer realm="stepline console"')],
+                )
+        if unsafe:
+            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if media != "application/json":
+                return (
+                    415,
+                    "UnsupportedMediaType",
+                    f"{method} needs Content-Type: application/json (got {media or 'none'!r})",
+                    [],
                 )
         return None
 
