@@ -99,3 +99,67 @@ def test_test_state_runs_one_state(sfn):
     assert json.loads(out["output"])["err"]["Error"] == "SageMaker.ValidationException"
     with pytest.raises(sfn.exceptions.InvalidDefinition):
         sfn.test_state(definition=json.dumps({"Type": "Nope"}), roleArn=ROLE, input="{}")
+
+
+CALLBACK = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {
+                "QueueUrl": "https://sqs.us-east-1.amazonaws.com/000000000000/q",
+                "MessageBody": {"TaskToken.$": "$$.Task.Token", "job.$": "$.job"},
+            },
+            "HeartbeatSeconds": 60,
+            "End": True,
+        }
+    },
+}
+
+
+def _token(sfn, exec_arn: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for event in sfn.get_execution_history(executionArn=exec_arn)["events"]:
+            if event["type"] == "TaskScheduled":
+                params = json.loads(event["taskScheduledEventDetails"]["parameters"])
+                return params["MessageBody"]["TaskToken"]
+        time.sleep(0.05)
+    raise AssertionError("no TaskScheduled event")
+
+
+def _settled(sfn, exec_arn: str) -> dict:
+    deadline = time.monotonic() + 30
+    while (desc := sfn.describe_execution(executionArn=exec_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return desc
+
+
+def test_wait_for_task_token_answered_through_the_api(sfn):
+    arn = sfn.create_state_machine(name="callback", definition=json.dumps(CALLBACK), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    first = sfn.start_execution(stateMachineArn=arn, input='{"job": 1}')["executionArn"]
+    token = _token(sfn, first)
+    sfn.send_task_heartbeat(taskToken=token)
+    sfn.send_task_success(taskToken=token, output='{"answer": 42}')
+    desc = _settled(sfn, first)
+    assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"]) == {"answer": 42}
+    with pytest.raises(sfn.exceptions.TaskTimedOut):
+        sfn.send_task_success(taskToken=token, output="{}")
+
+    second = sfn.start_execution(stateMachineArn=arn, input='{"job": 2}')["executionArn"]
+    token = _token(sfn, second)
+    with pytest.raises(sfn.exceptions.InvalidOutput):
+        sfn.send_task_success(taskToken=token, output="{nope")
+    sfn.send_task_failure(taskToken=token, error="Worker.Crashed", cause="disk full")
+    desc = _settled(sfn, second)
+    assert (desc["status"], desc["error"], desc["cause"]) == (
+        "FAILED",
+        "Worker.Crashed",
+        "disk full",
+    )
+    with pytest.raises(sfn.exceptions.InvalidToken):
+        sfn.send_task_success(taskToken="not-a-token", output="{}")

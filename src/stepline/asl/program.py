@@ -75,6 +75,8 @@ class Invoke:
     timeout: float | None = None
     heartbeat: float | None = None
     credentials: Any = None
+    #: The task token, when the state made it visible as ``$$.Task.Token`` (callbacks).
+    token: str | None = None
 
 
 @dataclass(slots=True)
@@ -772,7 +774,9 @@ class Program:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._max_workers, thread_name_prefix="task")
         attempt = sum(fiber.retry_counts.values())
-        token = f"{self.info.execution_arn}#{fiber.id}#{fiber.visit}#{fiber.jpos}#{attempt}"
+        token = inv.token or (
+            f"{self.info.execution_arn}#{fiber.id}#{fiber.visit}#{fiber.jpos}#{attempt}"
+        )
         if entry is not None:
             token = entry.setdefault("token", token)
         cancel = threading.Event()

@@ -619,6 +619,39 @@ def run_test_state(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- callbacks ----------------------------------------------------------------------------
+
+
+def _send(func: Any, *args: Any) -> dict[str, Any]:
+    from stepline.integrations.callback import TokenError
+
+    try:
+        func(*args)
+    except TokenError as exc:
+        raise AwsError(exc.code, exc.message) from None
+    return {}
+
+
+def send_task_success(params: dict[str, Any]) -> dict[str, Any]:
+    from stepline.integrations import callback
+
+    return _send(callback.send_success, params["taskToken"], params["output"])
+
+
+def send_task_failure(params: dict[str, Any]) -> dict[str, Any]:
+    from stepline.integrations import callback
+
+    return _send(
+        callback.send_failure, params["taskToken"], params.get("error"), params.get("cause")
+    )
+
+
+def send_task_heartbeat(params: dict[str, Any]) -> dict[str, Any]:
+    from stepline.integrations import callback
+
+    return _send(callback.send_heartbeat, params["taskToken"])
+
+
 # -- the service --------------------------------------------------------------------------
 
 SERVICE = JsonService(
@@ -640,6 +673,9 @@ SERVICE = JsonService(
         "StopExecution": stop_execution,
         "RedriveExecution": redrive_execution,
         "GetExecutionHistory": get_execution_history,
+        "SendTaskSuccess": send_task_success,
+        "SendTaskFailure": send_task_failure,
+        "SendTaskHeartbeat": send_task_heartbeat,
         "DescribeMapRun": describe_map_run,
         "ListMapRuns": list_map_runs,
         "TestState": run_test_state,

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
 from stepline.integrations.aws_sdk import AwsSdkSageMakerIntegration
+from stepline.integrations.callback import CallbackIntegration
 from stepline.integrations.lambda_ import LambdaIntegration, function, register_function
 from stepline.integrations.s3 import S3Integration
 from stepline.integrations.sagemaker import SageMakerIntegration
@@ -32,6 +33,7 @@ INTEGRATIONS: list[Integration] = [LambdaIntegration(), StatesIntegration()]
 INTEGRATIONS.append(SageMakerIntegration())
 INTEGRATIONS.append(S3Integration())
 INTEGRATIONS.append(AwsSdkSageMakerIntegration())
+INTEGRATIONS.append(CallbackIntegration())
 
 
 class Router:

@@ -39,6 +39,12 @@ class TaskState(RetryingState):
     def attempt(self, fiber: Fiber, raw_input: Any) -> StateGen:
         from stepline.asl.program import Invoke
 
+        token = None
+        if self.resource.endswith(".waitForTaskToken"):
+            # $$.Task.Token: the same attempt always gets the same token (resume-safe).
+            attempt = sum(fiber.retry_counts.values())
+            token = f"{fiber.program.info.execution_arn}#{fiber.id}#{fiber.visit}#{attempt}#cb"
+            fiber.context = {**fiber.context, "Task": {"Token": token}}
         if self.query_language == JSONATA:
             if self.arguments is not None:
                 states = fiber.states_var(raw_input, None)
@@ -57,6 +63,7 @@ class TaskState(RetryingState):
             timeout=timeout,
             heartbeat=heartbeat,
             credentials=self.credentials,
+            token=token,
         )
         if status == "err":
             self._emit_failed(fiber, value)
