@@ -33,6 +33,7 @@ def test_env_prints_quoted_exports(aws_env, client_env) -> None:
         "AWS_DEFAULT_REGION",
         "AWS_REGION",
         "SAGEMAKER_USER_CONFIG_OVERRIDE",
+        "AWS_DISABLE_HOST_PREFIX_INJECTION",
     ]
     assert aws_env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{aws_env['port']}"
     secret_file = Path(aws_env["STEPLINE_HOME"]) / "secrets" / "aws-credentials.json"

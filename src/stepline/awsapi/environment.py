@@ -74,4 +74,7 @@ def client_environment(port: int | None = None) -> dict[str, str]:
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sagemaker_config_path()),
+        # StartSyncExecution and TestState carry a "sync-" host prefix in botocore's model:
+        # "sync-127.0.0.1" resolves nowhere, so clients must not inject it.
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
     }
