@@ -186,7 +186,7 @@ def main() -> None:
         print(json.dumps(results))
     finally:
         try:
-            api.delete_endpoint({"EndpointName": "bench"})
+            api.delete_endpoint("bench")
         except Exception:  # noqa: BLE001 - best effort before stopping the server
             pass
         server.stop_server()

@@ -7,7 +7,7 @@ control plane.
 
 from __future__ import annotations
 
-from stepline.awsapi import logs, s3, sagemaker, stepfunctions, sts
+from stepline.awsapi import logs, runtime, s3, sagemaker, stepfunctions, sts
 from stepline.awsapi._base import AwsService
 
 SERVICES: list[AwsService] = [
@@ -16,5 +16,6 @@ SERVICES: list[AwsService] = [
     sts.IAM,
     logs.SERVICE,
     stepfunctions.SERVICE,
+    runtime.SERVICE,
     sagemaker.SERVICE,
 ]
