@@ -52,7 +52,10 @@ class Profile:
 
 TRAIN = Profile(
     name="train",
-    locales=("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "ja_JP"),
+    locales=(
+        *("en_US", "en_GB", "en_CA", "en_IE", "de_DE", "de_AT", "fr_FR"),
+        *("es_ES", "es_MX", "it_IT", "da_DK", "cs_CZ", "ja_JP"),
+    ),
     layouts=("stacked", "header", "compact"),
     noise=(0.0, 0.03),
     labels={
@@ -85,6 +88,8 @@ _HONORIFICS = {
     "es": ("Sr.", "Sra.", "Dr.", "Dra."),
     "it": ("Dott.", "Dott.ssa", "Ing.", "Avv."),
     "ja": ("Mr.", "Ms.", "Dr."),
+    "da": ("Dr.", "cand. jur.", "Prof."),
+    "cs": ("Ing.", "Mgr.", "MUDr.", "JUDr.", "doc."),
     "nl": ("dhr.", "mevr.", "Dr.", "ir."),
     "sv": ("Dr.", "Prof."),
     "pl": ("dr", "mgr inż.", "prof."),
@@ -99,6 +104,12 @@ _SUFFIXES = {
     "es_ES": ("S.A.", "S.L.", "S.L.U."),
     "it_IT": ("S.p.A.", "S.r.l.", "Srl"),
     "ja_JP": ("K.K.", "Co., Ltd.", "Inc."),
+    "en_CA": ("Inc.", "Ltd.", "Corp.", "ULC"),
+    "en_IE": ("Ltd.", "DAC", "Teoranta", "Ltd"),
+    "de_AT": ("GmbH", "AG", "OG", "KG"),
+    "es_MX": ("S.A. de C.V.", "S. de R.L.", "S.C."),
+    "da_DK": ("ApS", "A/S", "I/S"),
+    "cs_CZ": ("s.r.o.", "a.s.", "v.o.s."),
     "en_AU": ("Pty Ltd", "Pty. Ltd.", "Ltd"),
     "nl_NL": ("B.V.", "N.V.", "BV"),
     "sv_SE": ("AB", "HB", "Aktiebolag"),
@@ -120,7 +131,9 @@ _TITLES = (
 _TLDS = {
     "en_US": ("com", "us", "io"), "en_GB": ("co.uk", "com", "uk"), "de_DE": ("de", "com"),
     "fr_FR": ("fr", "com"), "es_ES": ("es", "com"), "it_IT": ("it", "com"),
-    "ja_JP": ("co.jp", "jp", "com"), "en_AU": ("com.au", "au"), "nl_NL": ("nl", "com"),
+    "ja_JP": ("co.jp", "jp", "com"), "en_CA": ("ca", "com"), "en_IE": ("ie", "com"),
+    "de_AT": ("at", "co.at"), "es_MX": ("com.mx", "mx"), "da_DK": ("dk", "com"),
+    "cs_CZ": ("cz", "com"), "en_AU": ("com.au", "au"), "nl_NL": ("nl", "com"),
     "sv_SE": ("se", "com"), "de_CH": ("ch", "com"), "pl_PL": ("pl", "com.pl"),
     "pt_BR": ("com.br", "br"),
 }  # fmt: skip
@@ -239,7 +252,9 @@ def _layout(card: _Card, layout: str, profile: Profile, rng: random.Random) -> l
         rng.shuffle(contacts)
     if layout == "stacked":  # name / title / company / address / one contact a line
         head = [name, title, org] if rng.random() < 0.6 else [org, name, title]
-        return head + address + contacts
+        if rng.random() < 0.3:
+            head[1], head[2] = head[2], head[1]
+        return head + address + contacts if rng.random() < 0.7 else head + contacts + address
     if layout == "header":  # company first, "Name, Title", address on one line, contacts paired
         pairs = [
             _join(contacts[i : i + 2], rng.choice([" | ", "   ", " / "]))

@@ -100,13 +100,13 @@ class Config:
     seed: int = 13
     train_cards: int = 5000
     test_cards: int = 500
-    max_length: int = 128
+    max_length: int = 160
     instance_type: str = "ml.m5.xlarge"
     hyperparameters: dict[str, Any] = field(
         default_factory=lambda: {
             "epochs": 1,
-            "batch_size": 32,
-            "learning_rate": 2e-4,
+            "batch_size": 16,
+            "learning_rate": 3e-4,
             "warmup_ratio": 0.1,
             "seed": 13,
             "log_interval": 20,

@@ -181,6 +181,17 @@ def test_words_split_punctuation_and_keep_offsets(cardtext) -> None:
         {"type": "PER", "start": 8, "end": 31, "text": "Dr. Maria Gonzalez-Ruiz"},
         {"type": "PHONE", "start": 38, "end": 52, "text": "+49 30 1234567"},
     ]
+    # Line breaks and wide gaps are words (the model's [SEP]); never an entity's edge.
+    text = "Jo Roe   Tel. 555-0100\n Kiel\nDE"
+    words = cardtext.words(text)
+    assert [w for w, _, _ in words] == [
+        "Jo", "Roe", "   ", "Tel", ".", "555", "-", "0100", "\n ", "Kiel", "\n", "DE",
+    ]  # fmt: skip
+    tags = ["B-PER", "I-PER", "I-PER", "O", "O", "B-PHONE", "I-PHONE", "I-PHONE", "I-PHONE"]
+    tags += ["B-ADDR", "I-ADDR", "I-ADDR"]
+    assert [s["text"] for s in cardtext.spans(text, words, tags)] == [
+        "Jo Roe", "555-0100", "Kiel\nDE",
+    ]  # fmt: skip
     # seqeval's reading: an I- after O or another type starts a new entity.
     words = cardtext.words("a b c d")
     tags = ["I-PER", "I-ORG", "O", "I-ORG"]
@@ -256,7 +267,8 @@ def test_preprocess_aligns_labels_to_first_subtoken_and_truncates(tmp_path: Path
         words, tags = cardtext.bio_tags(card["text"], card["entities"])
         kept = [labels[x] for x in labs if x != -100]
         assert kept == tags[: len(kept)]
-        enc = tok.encode([w for w, _, _ in words], is_pretokenized=True, add_special_tokens=False)
+        pieces = ["[SEP]" if w.isspace() else w for w, _, _ in words]  # line breaks, gaps
+        enc = tok.encode(pieces, is_pretokenized=True, add_special_tokens=False)
         assert ids[1:-1] == enc.ids[: len(ids) - 2]
     # Same input, same bytes (the pipeline's cache depends on it).
     again = tmp_path / "again"

@@ -3,10 +3,14 @@
 One module for preprocessing, training, evaluation and serving, so all four cut a card into
 the same words and read entities back the same way.
 
-Words are runs of letters/digits or single punctuation marks (``\\w+|[^\\w\\s]``): "Tel.:+49"
-is ``Tel`` ``.`` ``:`` ``+`` ``49`` and "GmbH," is ``GmbH`` ``,``, so punctuation stuck to a
-word never ends up inside an entity by accident, and an entity's span is the characters from
-its first word's start to its last word's end in the original text.
+Words are runs of letters/digits or single punctuation marks: "Tel.:+49" is ``Tel`` ``.``
+``:`` ``+`` ``49`` and "GmbH," is ``GmbH`` ``,``, so punctuation stuck to a word never ends up
+inside an entity by accident, and an entity's span is the characters from its first word's
+start to its last word's end in the original text.  The layout counts too: a line break, or a
+gap of three or more spaces (two columns read across), is a *break* word of its own, which
+the model sees as ``[SEP]`` -- otherwise "Lang Capital S.A." at the end of one line and
+"plac Styczna 8" at the start of the next would look like one run of words.  An entity never
+starts or ends on a break, but may span one (an address over two lines).
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-WORD = re.compile(r"\w+|[^\w\s]")
+WORD = re.compile(r"\w+|[^\w\s]|\s*\n\s*|[ \t]{3,}")
+#: What the model sees for a break word (a line break or a wide gap).
+BREAK_TOKEN = "[SEP]"
+
+
+def is_break(word: str) -> bool:
+    """Whether ``word`` is a break (whitespace: a line break or a wide gap)."""
+    return word.isspace()
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -51,15 +62,19 @@ def spans(text: str, ws: list[tuple[str, int, int]], tags: list[str]) -> list[di
     """BIO tags of ``ws`` -> ``{"type", "start", "end", "text"}`` character spans of ``text``.
 
     Read the way seqeval's default mode reads them: an ``I-`` after ``O`` or after another
-    type starts a new entity.
+    type starts a new entity.  A break word inside an entity continues it (an address over two
+    lines); one at either edge is not part of it.
     """
     out: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
-    for (_, start, end), tag in zip(ws, tags, strict=True):
+    for (word, start, end), tag in zip(ws, tags, strict=True):
         kind = None if tag == "O" else tag[2:]
         if current is not None and kind == current["type"] and tag.startswith("I-"):
-            current["end"] = end
+            if not is_break(word):
+                current["end"] = end
             continue
+        if is_break(word):
+            kind = None
         if current is not None:
             out.append(current)
         current = {"type": kind, "start": start, "end": end} if kind else None
@@ -106,5 +121,6 @@ def encode(tokenizer: Any, ws: list[tuple[str, int, int]]) -> tuple[list[int], l
     """WordPiece ids of the words (no special tokens) and, per id, the index of its word."""
     if not ws:
         return [], []
-    enc = tokenizer.encode([w for w, _, _ in ws], is_pretokenized=True, add_special_tokens=False)
+    pieces = [BREAK_TOKEN if is_break(w) else w for w, _, _ in ws]
+    enc = tokenizer.encode(pieces, is_pretokenized=True, add_special_tokens=False)
     return list(enc.ids), list(enc.word_ids)
