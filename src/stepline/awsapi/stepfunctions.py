@@ -6,10 +6,9 @@ here runs in this server process (the engine's background threads) and lands in 
 store.  Error names and messages are AWS's (the DS SDK reads the ARN out of
 ``State Machine Already Exists: '<arn>'``); pagination tokens are opaque.
 
-``StartSyncExecution`` and ``TestState`` are sent by botocore to a ``sync-`` host prefix;
-point clients at the server with ``Config(inject_host_prefix=False)`` (``stepline env``
-users of the AWS CLI pass ``--no-...``-free defaults: the CLI does the same with
-``AWS_ENDPOINT_URL``, see the README).
+``StartSyncExecution`` and ``TestState`` carry a ``sync-`` host prefix in botocore's model;
+``stepline env`` sets ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` so that clients send them to
+the server itself (``sync-127.0.0.1`` resolves nowhere).
 """
 
 from __future__ import annotations
