@@ -29,6 +29,7 @@ from typing import Any
 
 from stepline import images
 from stepline.jobs.runtimes import Mount, RunSpec, get_runtime, resources_for
+from stepline.jobs.runtimes.process import runtime_for
 
 PING_TIMEOUT = 2.0
 INVOCATION_TIMEOUT = 60.0
@@ -134,6 +135,8 @@ class ModelInstance:
         resources, _notes = resources_for(spec.instance_type)
         env.setdefault("SAGEMAKER_MODEL_SERVER_WORKERS", str(max(1, int(resources.cpus))))
         scratch = spec.folder / f"{spec.variant}-{self.index}.tmp"
+        # Where no bubblewrap can run, a process-built image runs rebuilt in a container.
+        runtime, self.image = runtime_for(self.image)
         run = RunSpec(
             image=self.image,
             log_path=self.log_path,
@@ -151,7 +154,6 @@ class ModelInstance:
                 f"{uuid.uuid4().hex[:8]}"
             ),
         )
-        runtime = get_runtime(self.image.runtime)
         spec.folder.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(
