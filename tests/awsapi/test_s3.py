@@ -9,6 +9,8 @@ import http.client
 import io
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -361,3 +363,30 @@ def test_expect_continue_is_answered_before_the_body(aws_env, boto3_client) -> N
         sock.sendall(b"payload")
         assert sock.recv(1000).startswith(b"HTTP/1.1 200 ")
     assert s3.get_object(Bucket=bucket, Key="e")["Body"].read() == b"payload"
+
+
+def test_sagemaker_sdk_default_bucket_and_upload(client_env, boto3_client, tmp_path) -> None:
+    """A notebook's first lines, configured by ``stepline env`` alone: the SDK's default
+    bucket is created here (not on AWS) and ``upload_data`` lands in stepline's store."""
+    data = tmp_path / "train.csv"
+    data.write_text("1,2\n3,4\n")
+    code = (
+        "import sys, sagemaker\n"
+        "s = sagemaker.Session()\n"
+        "b = s.default_bucket()\n"
+        "print(b)\n"
+        "print(s.upload_data(sys.argv[1], bucket=b, key_prefix='nb/data'))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(data)],
+        env={**client_env, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    bucket, uri = res.stdout.split()[-2:]
+    assert bucket == "sagemaker-us-east-1-000000000000"
+    assert uri == f"s3://{bucket}/nb/data/train.csv"
+    body = boto3_client("s3").get_object(Bucket=bucket, Key="nb/data/train.csv")["Body"].read()
+    assert body == b"1,2\n3,4\n"
