@@ -399,7 +399,8 @@ async function executionPage(ref) {
   async function loadHistory() {
     const { events } = await api(`/api/executions/${enc(arn)}/history?after=${lastEvent}`);
     for (const ev of events) {
-      lastEvent = Math.max(lastEvent, ev.id);
+      if (ev.id <= lastEvent) continue;  // a poll and a button's refresh can overlap
+      lastEvent = ev.id;
       const key = Object.keys(ev).find((k) => k.endsWith("EventDetails"));
       const det = key ? ev[key] : null;
       // Events without a state name belong to the state their previousEventId chain began in.
