@@ -24,11 +24,13 @@ Resources::
     ResourceScheduler().acquire(resources, timeout=None) -> Lease  # FIFO, cross-process
     lease.resources.gpu_ids / lease.release()
 
-``process`` runs process-built images in a bubblewrap sandbox (plain subprocess with a
-``SandboxWarning`` when bwrap is missing or ``STEPLINE_SANDBOX=none``; ``Prepared.sandboxed``
-says which).  ``container`` runs container-built images with podman.  The job layer passes
-the SageMaker environment (``SM_*``, ``TRAINING_JOB_NAME`` ...) in ``RunSpec.env`` and reads
-``Prepared.paths`` to know where each container path lives on the host.
+``process`` runs process-built images in a bubblewrap sandbox (the bundled bwrap; a plain
+subprocess with a ``SandboxWarning`` only under ``STEPLINE_SANDBOX=none``; ``Prepared.sandboxed``
+says which; ``process.runtime_for(image)`` picks the container fallback where no bwrap can
+run, see ``runtimes/process.py``).  ``container`` runs container-built images with podman.
+The job layer passes the SageMaker environment (``SM_*``, ``TRAINING_JOB_NAME`` ...) in
+``RunSpec.env`` and reads ``Prepared.paths`` to know where each container path lives on the
+host.
 """
 
 from __future__ import annotations
