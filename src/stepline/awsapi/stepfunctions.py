@@ -213,23 +213,13 @@ def create_state_machine(params: dict[str, Any]) -> dict[str, Any]:
     return {"stateMachineArn": row["arn"], "creationDate": row["created"]}
 
 
-def _describe_machine(row: dict[str, Any]) -> dict[str, Any]:
+def describe_state_machine(params: dict[str, Any]) -> dict[str, Any]:
+    row = _machine(params["stateMachineArn"])
     return {
-        "stateMachineArn": row["arn"],
-        "name": row["name"],
-        "status": "ACTIVE",
-        "definition": row["definition"],
-        "roleArn": row["role_arn"],
-        "type": row["type"],
-        "creationDate": row["created"],
-        "revisionId": str(row["revision"]),
+        **engine().describe_state_machine(row["arn"]),
         "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
         "tracingConfiguration": {"enabled": False},
     }
-
-
-def describe_state_machine(params: dict[str, Any]) -> dict[str, Any]:
-    return _describe_machine(_machine(params["stateMachineArn"]))
 
 
 def update_state_machine(params: dict[str, Any]) -> dict[str, Any]:

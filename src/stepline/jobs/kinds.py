@@ -33,8 +33,43 @@ def _no_state(now: float) -> dict[str, Any]:
     return {}
 
 
+class ApiNames:
+    """The API's names a job type's ``label`` makes (``Training`` -> ``CreateTrainingJob``,
+    ``TrainingJobName`` ...), shared by the jobs layer's kinds and the SageMaker layer."""
+
+    label: str
+
+    @property
+    def name_field(self) -> str:
+        return f"{self.label}JobName"
+
+    @property
+    def arn_field(self) -> str:
+        return f"{self.label}JobArn"
+
+    @property
+    def status_field(self) -> str:
+        return f"{self.label}JobStatus"
+
+    @property
+    def create_operation(self) -> str:
+        return f"Create{self.label}Job"
+
+    @property
+    def describe_operation(self) -> str:
+        return f"Describe{self.label}Job"
+
+    @property
+    def stop_operation(self) -> str:
+        return f"Stop{self.label}Job"
+
+    @property
+    def list_operation(self) -> str:
+        return f"List{self.label}Jobs"
+
+
 @dataclass(frozen=True)
-class JobKind:
+class JobKind(ApiNames):
     """One SageMaker job kind.  ``label`` makes the API's names: ``Create{label}Job``,
     ``{label}JobName``, ``{label}JobArn``, ``{label}JobStatus``."""
 
@@ -69,34 +104,6 @@ class JobKind:
     #: SageMaker's message when Describe/Stop names a job that does not exist
     #: (a ValidationException, as AWS answers; ``{name}`` is filled in).
     not_found: str = "Could not find requested job with name {name}"
-
-    @property
-    def name_field(self) -> str:
-        return f"{self.label}JobName"
-
-    @property
-    def arn_field(self) -> str:
-        return f"{self.label}JobArn"
-
-    @property
-    def status_field(self) -> str:
-        return f"{self.label}JobStatus"
-
-    @property
-    def create_operation(self) -> str:
-        return f"Create{self.label}Job"
-
-    @property
-    def describe_operation(self) -> str:
-        return f"Describe{self.label}Job"
-
-    @property
-    def stop_operation(self) -> str:
-        return f"Stop{self.label}Job"
-
-    @property
-    def list_operation(self) -> str:
-        return f"List{self.label}Jobs"
 
     def inputs(self, req: dict[str, Any]) -> dict[str, str]:
         """Input name -> S3 URI."""

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from stepline import config
@@ -449,10 +449,21 @@ def list_jobs(kind: str | None = None, limit: int | None = None) -> list[dict[st
 def follow_logs(kind: str, name: str, *, follow: bool = False, poll: float = 0.1) -> Iterator[str]:
     """The job's log, chunk by chunk; with ``follow`` until the job ends."""
     record = get_record(kind, name)
+    yield from follow_file(
+        record.log_path, lambda: get_record(kind, name).terminal, follow=follow, poll=poll
+    )
+
+
+def follow_file(
+    path: Any, ended: Callable[[], bool], *, follow: bool, poll: float = 0.1
+) -> Iterator[str]:
+    """A growing log file, chunk by chunk; with ``follow`` until ``ended()`` and drained
+    (``ended`` is asked before each read, so the last lines written before the end show)."""
     offset = 0
     while True:
+        done = ended() if follow else True
         try:
-            with open(record.log_path, "rb") as fh:
+            with open(path, "rb") as fh:
                 fh.seek(offset)
                 data = fh.read()
         except FileNotFoundError:
@@ -460,9 +471,6 @@ def follow_logs(kind: str, name: str, *, follow: bool = False, poll: float = 0.1
         if data:
             offset += len(data)
             yield data.decode("utf-8", "replace")
-        if not follow:
-            return
-        if record.terminal and not data:
+        if not follow or (done and not data):
             return
         time.sleep(poll)
-        record = get_record(kind, name)

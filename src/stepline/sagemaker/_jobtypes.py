@@ -9,17 +9,16 @@ come in by a loop, so a new kind there appears here without an edit.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stepline.jobs.errors import ResourceNotFound, SageMakerError, ValidationException
+from stepline.jobs.kinds import ApiNames
 
 
 @dataclass(frozen=True)
-class JobType:
+class JobType(ApiNames):
     """One job type.  ``label`` makes the API's names (``Create{label}Job``...)."""
 
     kind: str  # "training", "processing", "transform", "tuning"
@@ -45,25 +44,13 @@ class JobType:
     overviews: Callable[[], list[dict[str, Any]]] = lambda: []
 
     @property
-    def name_field(self) -> str:
-        return f"{self.label}JobName"
-
-    @property
-    def arn_field(self) -> str:
-        return f"{self.label}JobArn"
-
-    @property
-    def status_field(self) -> str:
-        return f"{self.label}JobStatus"
-
-    @property
     def operations(self) -> dict[str, str]:
         """AWS operation name -> role ("create", "describe", "list", "stop")."""
         return {
-            f"Create{self.label}Job": "create",
-            f"Describe{self.label}Job": "describe",
-            f"List{self.label}Jobs": "list",
-            f"Stop{self.label}Job": "stop",
+            self.create_operation: "create",
+            self.describe_operation: "describe",
+            self.list_operation: "list",
+            self.stop_operation: "stop",
         }
 
 
@@ -108,27 +95,6 @@ def _from_jobs_kind(spec: Any) -> JobType:
         logs=lambda name, follow: jobs.follow_logs(kind, name, follow=follow),
         overviews=lambda: jobs.list_jobs(kind, None),
     )
-
-
-def follow_file(
-    path: Path, ended: Callable[[], bool], *, follow: bool, poll: float = 0.1
-) -> Iterator[str]:
-    """A growing log file, chunk by chunk; with ``follow`` until ``ended()`` and drained."""
-    offset = 0
-    while True:
-        done = ended()
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read()
-        except FileNotFoundError:
-            data = b""
-        if data:
-            offset += len(data)
-            yield data.decode("utf-8", "replace")
-        if not follow or (done and not data):
-            return
-        time.sleep(poll)
 
 
 def _tuning() -> JobType:
@@ -182,7 +148,7 @@ def _tuning_logs(name: str, follow: bool) -> Iterator[str]:
     """A tuning job's driver log (followed until the job ends), then each trial's log."""
     from stepline import config, jobs, tuning
 
-    yield from follow_file(
+    yield from jobs.service.follow_file(
         config.home() / "tuning" / name / "driver.log",
         lambda: (
             tuning.describe_hyper_parameter_tuning_job(name)["HyperParameterTuningJobStatus"]
