@@ -263,18 +263,25 @@ class Gateway:
         head.append("\r\n")
         writer.write("".join(head).encode("latin-1"))
         if method == "HEAD":
-            pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()  # nothing is sent: release what the service opened
         elif isinstance(body, bytes | bytearray):
             writer.write(body)
         else:
             loop = asyncio.get_running_loop()
             chunks: Iterator[bytes] = iter(body)
-            while True:
-                chunk = await loop.run_in_executor(self.pool, next, chunks, None)
-                if chunk is None:
-                    break
-                writer.write(chunk)
-                await writer.drain()
+            try:
+                while True:
+                    chunk = await loop.run_in_executor(self.pool, next, chunks, None)
+                    if chunk is None:
+                        break
+                    writer.write(chunk)
+                    await writer.drain()
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()  # a file the service opened, even if the client went away
         await writer.drain()
 
     # -- dispatch (worker thread) ---------------------------------------------------------

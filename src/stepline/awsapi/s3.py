@@ -28,10 +28,11 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -54,10 +55,11 @@ from stepline.storage import (
     get_store,
     s3_uri,
 )
-from stepline.storage.local import META_DIR
+from stepline.storage.local import META_DIR, LocalStore
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 MIN_PART = 5 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
 MAX_PARTS = 10000
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -333,7 +335,21 @@ class S3Service:
     def get_object(self, req: AwsRequest, bucket: str, key: str, *, head: bool) -> AwsResponse:
         store = self.store
         uri = s3_uri(bucket, key)
-        info = store.head(uri)
+        info, read = _open_object(store, uri)
+        try:
+            return self._answer_get(req, info, read, head=head)
+        except BaseException:
+            read(0, -1)  # nothing to send: close what _open_object opened
+            raise
+
+    def _answer_get(
+        self,
+        req: AwsRequest,
+        info: ObjectInfo,
+        read: Callable[[int, int], Iterator[bytes] | bytes],
+        *,
+        head: bool,
+    ) -> AwsResponse:
         etag = _etag(info)
         headers = {
             "ETag": etag,
@@ -351,11 +367,13 @@ class S3Service:
         if if_none is not None and etag.strip('"') in [
             t.strip().strip('"') for t in if_none.split(",")
         ]:
+            read(0, -1)
             return AwsResponse(304, {"ETag": etag}, b"")
         since = req.header("if-modified-since")
         if since is not None and info.last_modified is not None:
             try:
                 if info.last_modified.replace(microsecond=0) <= parsedate_to_datetime(since):
+                    read(0, -1)
                     return AwsResponse(304, {"ETag": etag}, b"")
             except (TypeError, ValueError):
                 pass
@@ -378,14 +396,9 @@ class S3Service:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(max(end - start + 1, 0))
         if head:
+            read(0, -1)
             return AwsResponse(status, headers, b"")
-        data = store.get_bytes(uri)
-        if len(data) != size:  # replaced between head and read: answer what was read
-            headers["ETag"] = '"' + hashlib.md5(data).hexdigest() + '"'
-            if status == 200:
-                end = len(data) - 1
-                headers["Content-Length"] = str(len(data))
-        return AwsResponse(status, headers, data[start : end + 1])
+        return AwsResponse(status, headers, read(start, end))
 
     def delete_object(self, req: AwsRequest, bucket: str, key: str) -> AwsResponse:
         store = self.store
@@ -681,6 +694,74 @@ class _Concat:
     def close(self) -> None:
         if self.current is not None:
             self.current.close()
+
+
+class _FileRange:
+    """Bytes ``start..end`` of an open file, in chunks; closes the file when done, on
+    :meth:`close` (the gateway calls it) or when collected."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self.fd: int | None = fd
+        self.pos, self.end = start, end
+
+    def __iter__(self) -> _FileRange:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.fd is None or self.pos > self.end:
+            self.close()
+            raise StopIteration
+        chunk = os.pread(self.fd, min(READ_CHUNK, self.end + 1 - self.pos), self.pos)
+        if not chunk:
+            self.close()
+            raise StopIteration
+        self.pos += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _open_object(
+    store: ObjectStore, uri: str
+) -> tuple[ObjectInfo, Callable[[int, int], Iterator[bytes] | bytes]]:
+    """The object's metadata and ``read(start, end)`` of exactly that version of it.
+
+    The embedded store is read from one open file, in chunks (a ranged GET of a large object
+    costs its range, not the object; metadata and bytes come from the same inode).  Other
+    stores are read whole.  ``read(0, -1)`` releases the object without reading it."""
+    opener = getattr(store, "_open", None)
+    describe = getattr(store, "_info", None)
+    if isinstance(store, LocalStore) and opener is not None and describe is not None:
+        bucket, key, fd, meta_path = opener(uri)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise NoSuchKey(uri)
+            info = describe(bucket, key, st, meta_path, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        body = _FileRange(fd, 0, -1)  # owns the fd from here on
+
+        def read_file(start: int, end: int) -> Iterator[bytes]:
+            body.pos, body.end = start, end
+            if end < start:
+                body.close()
+            return body
+
+        return info, read_file
+    info = store.head(uri)
+
+    def read_whole(start: int, end: int) -> bytes:
+        return store.get_bytes(uri)[start : end + 1] if end >= start else b""
+
+    return info, read_whole
 
 
 def _keys_after(
