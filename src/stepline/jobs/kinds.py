@@ -16,8 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from stepline import config
 from stepline.jobs import records
 from stepline.jobs.records import JobRecord
+
+
+def sagemaker_arn(resource_type: str, name: str) -> str:
+    """A SageMaker resource's ARN (``training-job``, ``model``, ``endpoint`` ...), with the
+    configured account and region; SageMaker lower-cases the name in ARNs."""
+    return config.arn("sagemaker", f"{resource_type}/{name.lower()}")
 
 
 def dt(epoch: float | None) -> datetime | None:

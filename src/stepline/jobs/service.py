@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from stepline import config
 from stepline.jobs import cache as job_cache
 from stepline.jobs import contract, forkserver, kinds, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
@@ -40,7 +39,7 @@ _CHILDREN_LOCK = threading.Lock()
 
 def job_arn(kind: str, name: str) -> str:
     """SageMaker's ARN form (names are lower-cased in job ARNs)."""
-    return config.arn("sagemaker", f"{kinds.get(kind).arn_segment}/{name.lower()}")
+    return kinds.sagemaker_arn(kinds.get(kind).arn_segment, name)
 
 
 def validate(kind: str, request: Any, *, coerce_scalars: bool = False) -> dict[str, Any]:

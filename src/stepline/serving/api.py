@@ -14,9 +14,8 @@ import sqlite3
 import time
 from typing import Any
 
-from stepline import config
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
-from stepline.jobs.kinds import dt
+from stepline.jobs.kinds import dt, sagemaker_arn
 from stepline.jobs.service import echo
 from stepline.jobs.validation import validate_request
 from stepline.serving import db
@@ -27,7 +26,7 @@ BUSY = ("Creating", "Updating", "SystemUpdating", "Deleting")
 
 def arn(kind: str, name: str) -> str:
     """SageMaker's ARN form (names lower-cased)."""
-    return config.arn("sagemaker", f"{kind}/{name.lower()}")
+    return sagemaker_arn(kind, name)
 
 
 def _errors(errors: list[str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from stepline import config
 from stepline import db as shared_db
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
-from stepline.jobs.kinds import dt
+from stepline.jobs.kinds import dt, sagemaker_arn
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import validate_request
 from stepline.tuning import space
@@ -55,7 +55,7 @@ def transaction() -> contextlib.AbstractContextManager[sqlite3.Connection]:
 
 def arn(name: str) -> str:
     """SageMaker's tuning job ARN."""
-    return config.arn("sagemaker", f"hyper-parameter-tuning-job/{name.lower()}")
+    return sagemaker_arn("hyper-parameter-tuning-job", name)
 
 
 def job_row(name: str) -> dict[str, Any] | None:
