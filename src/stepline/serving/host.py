@@ -9,10 +9,11 @@ and it is healthy once ``GET /ping`` answers 200 within 2 seconds.
 The port is the same number on the host and in the run (``RunSpec.ports``): the process
 runtime's sandbox shares the host's network, and the container runtime publishes it on the
 host's loopback only (``-p 127.0.0.1:P:P``), so container images answer the router without
-``--network host`` and without exposing the model server beyond this machine.  The runs keep
-their network: ``EnableNetworkIsolation`` would need a network namespace with no route out
-yet an inbound port, which neither bubblewrap (``--unshare-net``) nor podman
-(``--network none`` drops published ports) offers.
+``--network host`` and without exposing the model server beyond this machine.  A model with
+``EnableNetworkIsolation`` runs in its own network namespace (``--unshare-net``) and the
+process runtime relays the port to it over a Unix socket; podman cannot forward into
+``--network none``, so the container runtime refuses such a model rather than run it with a
+network.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ class InstanceSpec:
     folder: Path
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: False is the model's ``EnableNetworkIsolation``: the server gets its own network
+    #: namespace and is reached through its port only (see ``jobs.runtimes.process``).
+    network: bool = True
 
 
 class ModelInstance:
@@ -144,7 +148,7 @@ class ModelInstance:
             env=env,
             mounts=[Mount(spec.model_dir, "/opt/ml/model", read_only=True)],
             resources=resources,
-            network=True,
+            network=spec.network,
             ports=[self.port],
             scratch=scratch,
             # Unique per start: a blue/green update starts the new "AllTraffic 1" while the

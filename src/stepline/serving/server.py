@@ -333,6 +333,7 @@ class Server:
                     environment=env,
                     instance_type=pv.get("InstanceType", "local"),
                     folder=folder,
+                    network=not model.get("EnableNetworkIsolation", False),
                     startup_timeout=float(
                         pv.get("ContainerStartupHealthCheckTimeoutInSeconds")
                         or DEFAULT_STARTUP_TIMEOUT

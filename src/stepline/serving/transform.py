@@ -191,6 +191,7 @@ class TransformRun:
             instance_type=req["TransformResources"]["InstanceType"],
             folder=self.record.folder,
             startup_timeout=600.0,
+            network=not model.get("EnableNetworkIsolation", False),
         )
         instance = ModelInstance(spec, 1)
         instance.log_path = self.log

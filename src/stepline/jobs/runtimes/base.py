@@ -52,9 +52,11 @@ class RunSpec:
     #: Ports a server in the run listens on, reachable from the host at ``127.0.0.1:PORT``
     #: (the same number on both sides, so the run's environment can name it).  The
     #: container runtime publishes them (``-p 127.0.0.1:P:P``); the process runtime shares
-    #: the host's network, where the server binds the port itself.  Only loopback: a model
-    #: server is for this machine's router, never for the LAN.  Publishing needs a network
-    #: (``network=False`` with ports is refused rather than silently unreachable).
+    #: the host's network, where the server binds the port itself, or, with
+    #: ``network=False``, relays the port over a Unix socket into the run's own network
+    #: namespace.  Only loopback: a model server is for this machine's router, never for the
+    #: LAN.  The container runtime refuses ``network=False`` with ports (podman cannot
+    #: forward into ``--network none``) rather than leave them silently unreachable.
     ports: list[int] = field(default_factory=list)
     #: Host folder backing the job's ``/tmp`` (None: a tmpfs in the sandbox, host /tmp without).
     scratch: Path | None = None
@@ -82,6 +84,9 @@ class Prepared:
     sandboxed: bool
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Ports of a network-isolated server: host port -> the Unix socket the run forwards it
+    #: to (the runtime relays ``127.0.0.1:PORT`` on the host to it).
+    port_sockets: dict[int, Path] = field(default_factory=dict)
 
     def host_path(self, container_path: str) -> Path | None:
         """The host path behind a container path (longest matching prefix), or None."""

@@ -40,10 +40,12 @@ ends with the job's main process):
   its input files while the host's files (hard links to stored objects) never change;
 * ``/tmp`` is the run's scratch folder (or a tmpfs); ``/proc`` and ``/dev`` are fresh, GPU
   devices are passed through; ``network=False`` adds ``--unshare-net``;
-* ``RunSpec.ports`` need nothing: the sandbox shares the host's network namespace, so a
-  server binding ``127.0.0.1:PORT`` is already reachable there (the list is not used; with
-  ``network=False`` the port would be in the private namespace and unreachable, which is why
-  serving keeps the network);
+* ``RunSpec.ports`` need nothing while the sandbox shares the host's network namespace: a
+  server binding ``127.0.0.1:PORT`` is already reachable there.  With ``network=False`` (a
+  model's ``EnableNetworkIsolation``) the server is in its own namespace: a small forwarder
+  started before it in the sandbox relays a Unix socket (a host folder bound at
+  :data:`PORTS_DIR`) to its port, and :class:`PortRelay` listens on ``127.0.0.1:PORT`` on
+  the host, so the server answers its port while reaching nothing itself;
 * the image venv is visible at its own path (its scripts carry absolute shebangs) and its
   ``bin`` is first on PATH; WORKDIR is the working directory.
 
@@ -60,6 +62,7 @@ import os
 import posixpath
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -455,6 +458,103 @@ def run_build_step(
             _remove_empty_tree(path)
 
 
+#: Where an isolated server's port sockets are, inside the sandbox.
+PORTS_DIR = "/run/stepline-ports"
+
+#: Runs first in an isolated server's sandbox: starts the server (argv after the JSON list of
+#: ``[socket path, port]``) and forwards each Unix socket to ``127.0.0.1:port`` in the
+#: sandbox's own network namespace; exits with the server's code (``128+N`` on signal N).
+_FORWARDER = r"""
+import json, os, signal, socket, sys, threading
+pairs, argv = json.loads(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server gets it; we wait for it
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+def pump(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(path, port):
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(64)
+    while True:
+        conn, _ = srv.accept()
+        try:
+            up = socket.create_connection(("127.0.0.1", port))
+        except OSError:
+            conn.close()
+            continue
+        threading.Thread(target=pump, args=(conn, up), daemon=True).start()
+        threading.Thread(target=pump, args=(up, conn), daemon=True).start()
+for path, port in pairs:
+    threading.Thread(target=serve, args=(path, port), daemon=True).start()
+_, status = os.waitpid(pid, 0)
+code = os.waitstatus_to_exitcode(status)
+sys.exit(128 - code if code < 0 else code)
+"""
+
+
+class PortRelay:
+    """``127.0.0.1:port`` on the host, relayed to a Unix socket (an isolated server's)."""
+
+    def __init__(self, port: int, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True, name=f"relay-{port}").start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            inner = socket.socket(socket.AF_UNIX)
+            try:
+                inner.connect(str(self.path))
+            except OSError:
+                conn.close()
+                inner.close()
+                continue
+            for src, dst in ((conn, inner), (inner, conn)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def _runs_dir() -> Path:
     path = config.home() / "run"
     path.mkdir(parents=True, exist_ok=True)
@@ -625,10 +725,25 @@ class ProcessRuntime(Runtime):
         bwrap, problems = find_bwrap()
         if bwrap is None:
             raise SandboxUnavailable(unavailable_reason(problems))
+        sockets: dict[int, Path] = {}
+        if spec.ports and not spec.network:
+            # An isolated server: its own network namespace, reached through Unix sockets.
+            if image.venv is None:
+                raise ValueError(f"image {image.ref}: an isolated server needs the image venv")
+            # Short: a Unix socket path has at most 107 bytes ($STEPLINE_HOME may be long).
+            folder = Path(tempfile.mkdtemp(prefix="stepline-ports-"))
+            sockets = {port: folder / f"{port}.sock" for port in spec.ports}
+            inside = [[f"{PORTS_DIR}/{port}.sock", port] for port in spec.ports]
+            argv = [str(image.venv / "bin" / "python"), "-c", _FORWARDER, json.dumps(inside), *argv]
         wrapper = self._bwrap_args(bwrap, spec, placements)
+        if sockets:
+            at = wrapper.index("--chdir")
+            wrapper[at:at] = ["--bind", str(next(iter(sockets.values())).parent), PORTS_DIR]
         if spec.scratch is not None:
             paths["/tmp"] = Path(spec.scratch)
-        return Prepared([*wrapper, "--", *argv], env, "/", paths, True, [], notes)
+        prepared = Prepared([*wrapper, "--", *argv], env, "/", paths, True, [], notes)
+        prepared.port_sockets = sockets
+        return prepared
 
     def _bwrap_args(self, bwrap: str, spec: RunSpec, placements: dict[str, Path]) -> list[str]:
         image = spec.image
@@ -766,6 +881,11 @@ class ProcessRuntime(Runtime):
         )
         handle.prepared = prepared
         handle.name = run_id
+        try:
+            handle.relays = [PortRelay(p, path) for p, path in prepared.port_sockets.items()]
+        except OSError:
+            handle.stop(0)
+            raise
         return handle
 
     def reattach(self, identifier: str) -> ProcessHandle:
@@ -793,6 +913,7 @@ class ProcessHandle(RunHandle):
         self._popen = popen
         self._code: int | None = None
         self.name: str | None = None
+        self.relays: list[PortRelay] = []
         self.identifier = json.dumps(
             {"pid": pid, "start": start, "status": str(status_path) if status_path else None}
         )
@@ -833,6 +954,10 @@ class ProcessHandle(RunHandle):
         self._code = code
         # Like a container exiting: whatever the job left running in its group goes too.
         signal_group(self.pid, signal.SIGKILL)
+        for relay in self.relays:
+            relay.close()
+            shutil.rmtree(relay.path.parent, ignore_errors=True)
+        self.relays = []
         if self.status_path is not None:
             try:
                 self.status_path.unlink()
