@@ -6,8 +6,10 @@ session; the supervisor stages inputs, starts the runtime, watches the run (metr
 log, ``MaxRuntimeInSeconds``, stop requests), uploads outputs and writes every status change
 to SQLite.  If the engine dies, the job does not notice; the restarted engine reads the
 record and waits on it.  If the supervisor itself dies, the next waiter starts a new one,
-which reattaches to the running job through the runtime identifier kept in the record
-instead of starting it again.
+which reattaches through the runtime identifier kept in the record instead of starting the
+job again.  A sandboxed job does not outlive its supervisor (``bwrap --die-with-parent``: no
+job runs unwatched, past its MaxRuntime or a stop); the new supervisor finds it ended and
+records how (a container job keeps running and is watched again).
 """
 
 from __future__ import annotations
