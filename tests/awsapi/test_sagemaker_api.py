@@ -14,7 +14,30 @@ from botocore.exceptions import ClientError
 ROLE = "arn:aws:iam::000000000000:role/sm"
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 TRAIN = """
-import json, os
+import json, os, sys
+if sys.argv[1:] == ["serve"]:  # the same image serves: it answers with its model's "epochs"
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200 if self.path == "/ping" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"version": os.environ.get("MODEL_VERSION")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 os.makedirs("/opt/ml/model", exist_ok=True)
 hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
 open("/opt/ml/model/model.json", "w").write(json.dumps(hp))
@@ -184,3 +207,45 @@ def test_models_and_endpoint_configs(sm, image):
     sm.delete_endpoint_config(EndpointConfigName="api-config")
     sm.delete_model(ModelName="api-model")
     assert sm.list_models(NameContains="api-")["Models"] == []
+
+
+def test_endpoint_lifecycle_with_waiters(sm, image, boto3_client):
+    for version in ("1", "2"):
+        sm.create_model(
+            ModelName=f"ep-model-{version}",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": image, "Environment": {"MODEL_VERSION": version}},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=f"ep-config-{version}",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"ep-model-{version}",
+                    "InstanceType": "ml.m5.large",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+    arn = sm.create_endpoint(EndpointName="api-ep", EndpointConfigName="ep-config-1")
+    assert arn["EndpointArn"] == "arn:aws:sagemaker:us-east-1:000000000000:endpoint/api-ep"
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="api-ep", **FAST)
+    runtime = boto3_client("sagemaker-runtime")
+
+    def ask() -> dict:
+        out = runtime.invoke_endpoint(EndpointName="api-ep", Body=b"{}", ContentType="text/plain")
+        return json.loads(out["Body"].read())
+
+    assert ask() == {"version": "1"}
+    with pytest.raises(ClientError) as err:  # a busy endpoint refuses a second update
+        sm.update_endpoint(EndpointName="api-ep", EndpointConfigName="ep-config-2")
+        sm.update_endpoint(EndpointName="api-ep", EndpointConfigName="ep-config-2")
+    assert "Cannot update in-progress endpoint" in err.value.response["Error"]["Message"]
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="api-ep", **FAST)
+    desc = sm.describe_endpoint(EndpointName="api-ep")
+    assert desc["EndpointConfigName"] == "ep-config-2" and desc["EndpointStatus"] == "InService"
+    assert ask() == {"version": "2"}
+    listed = sm.list_endpoints(StatusEquals="InService", NameContains="api-")["Endpoints"]
+    assert [e["EndpointName"] for e in listed] == ["api-ep"]
+    sm.delete_endpoint(EndpointName="api-ep")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="api-ep", **FAST)
