@@ -190,3 +190,35 @@ def test_failure_file_symlink_is_not_read_or_written_through(store, make_image, 
         assert done.status == "Failed"
         assert "HOST SECRET" not in done.state["failure_reason"]
         assert host_file.read_text() == "HOST SECRET"  # never written through the link
+
+
+PLANT_CHECKPOINTS = """
+import os, shutil, sys, time
+open("/opt/ml/checkpoints/own.ckpt", "w").write("mine")
+time.sleep(1.5)
+shutil.rmtree("/opt/ml/checkpoints")
+os.symlink(sys.argv[1], "/opt/ml/checkpoints")
+time.sleep(2.5)  # the supervisor syncs checkpoints every second
+"""
+
+
+def test_checkpoint_folder_swapped_for_a_symlink_is_not_synced(store, make_image, tmp_path) -> None:
+    host_dir = tmp_path / "host-secrets"
+    host_dir.mkdir()
+    (host_dir / "credentials").write_text("aws_secret_access_key=x")
+    image = make_image("plantc", {"p.py": PLANT_CHECKPOINTS}, ["python3", "/opt/program/p.py"])
+    req = training_request(
+        "plantc-1",
+        image,
+        AlgorithmSpecification={
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "ContainerArguments": [str(host_dir)],
+        },
+        CheckpointConfig={"S3Uri": "s3://bucket/ck", "LocalPath": "/opt/ml/checkpoints"},
+    )
+    jobs.create_training_job(req)
+    done = jobs.wait("training", "plantc-1", timeout=60)
+    assert done.status == "Completed", (done.state.get("failure_reason"), done.log_path.read_text())
+    assert store.get_bytes("s3://bucket/ck/own.ckpt") == b"mine"  # synced while it was real
+    assert not store.exists("s3://bucket/ck/credentials")

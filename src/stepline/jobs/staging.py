@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -190,6 +191,27 @@ def fetch_source_dir(store: ObjectStore, location: str, dest: Path, scratch: Pat
         raise FileNotFoundError(f"sagemaker_submit_directory {location} does not exist")
 
 
+def open_inside(root: Path, rel: str) -> int:
+    """A read-only descriptor of the regular file ``root/rel``, no component followed as a
+    symlink (``OSError`` otherwise), whatever the job does to the tree meanwhile."""
+    parts = [p for p in rel.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise FileNotFoundError(rel)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(leaf).st_mode):
+        os.close(leaf)
+        raise OSError(f"{rel} is not a regular file")
+    return leaf
+
+
 def file_state(root: Path) -> dict[str, tuple[int, int]]:
     """``relative path -> (size, mtime_ns)`` of the regular files under ``root``."""
     out: dict[str, tuple[int, int]] = {}
@@ -221,10 +243,16 @@ def sync_dir(
     base = prefix_uri.rstrip("/") + "/"
     for rel, stamp in now.items():
         if last.get(rel) != stamp:
+            # The job runs while this syncs: it could swap a folder for a symlink between
+            # the walk and the upload.  Open every component without following links.
             try:
-                store.put_file(base + rel, root / rel)
-            except FileNotFoundError:
+                fd = open_inside(root, rel)
+            except (FileNotFoundError, NotADirectoryError):
                 continue
+            except OSError:
+                continue  # a symlink (ELOOP) or not a regular file: not the job's checkpoint
+            with os.fdopen(fd, "rb") as fh:
+                store.put_fileobj(base + rel, fh)
     for rel in set(last) - set(now):
         store.delete(base + rel)
     return now
