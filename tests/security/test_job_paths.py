@@ -222,3 +222,28 @@ def test_checkpoint_folder_swapped_for_a_symlink_is_not_synced(store, make_image
     assert done.status == "Completed", (done.state.get("failure_reason"), done.log_path.read_text())
     assert store.get_bytes("s3://bucket/ck/own.ckpt") == b"mine"  # synced while it was real
     assert not store.exists("s3://bucket/ck/credentials")
+
+
+@pytest.mark.parametrize("entry", ["../../outside.txt", "/etc/passwd", "a/../../b"])
+def test_manifest_entries_cannot_leave_the_channel(store, make_image, entry) -> None:
+    store.put_bytes("s3://bucket/data/a.txt", b"a")
+    store.put_bytes(
+        "s3://bucket/manifest.json",
+        json.dumps([{"prefix": "s3://bucket/data/"}, "a.txt", entry]).encode(),
+    )
+    image = make_image("manifest", {"p.py": "print('ran')\n"}, ["python3", "/opt/program/p.py"])
+    channel = {
+        "ChannelName": "train",
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "ManifestFile",
+                "S3Uri": "s3://bucket/manifest.json",
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
+    jobs.create_training_job(training_request("mf-1", image, InputDataConfig=[channel]))
+    done = jobs.wait("training", "mf-1", timeout=60)
+    assert done.status == "Failed"
+    reason = done.state["failure_reason"]
+    assert "entry 2" in reason and "not allowed" in reason, reason

@@ -42,11 +42,20 @@ def stage_manifest(store: ObjectStore, uri: str, dest: Path) -> list[Path]:
     if not isinstance(manifest, list) or not manifest or "prefix" not in manifest[0]:
         raise ValueError(f"{uri} is not a SageMaker manifest ([{{'prefix': ...}}, 'key', ...])")
     prefix = manifest[0]["prefix"]
+    if not isinstance(prefix, str) or not prefix.startswith("s3://"):
+        raise ValueError(f"{uri}: the manifest's prefix must be an s3:// URI (got {prefix!r})")
     out = []
-    for rel in manifest[1:]:
-        target = dest / rel
+    for i, rel in enumerate(manifest[1:], start=1):
+        # Each entry is a key relative to the prefix and becomes a path under the channel
+        # folder: absolute paths, NUL and ".." are refused, the rest is normalised.
+        where = f"{uri} entry {i} ({rel!r})"
+        if not isinstance(rel, str) or not rel or "\x00" in rel:
+            raise ValueError(f"{where}: must be a non-empty relative key")
+        if rel.startswith("/") or ".." in rel.split("/"):
+            raise ValueError(f"{where}: absolute paths and '..' are not allowed")
+        target = dest / os.path.normpath(rel)
         if not os.path.realpath(target).startswith(os.path.realpath(dest) + os.sep):
-            raise ValueError(f"manifest entry {rel!r} would escape the channel folder")
+            raise ValueError(f"{where}: would escape the channel folder")
         out.append(store.download_file(prefix + rel, target))
     return out
 
