@@ -118,11 +118,17 @@ t2 = time.monotonic()
 predictor = sagemaker.predictor.Predictor("dssdk-ep", sagemaker_session=sess)
 answer = json.loads(predictor.predict(b"21", initial_args={"ContentType": "application/json"}))
 described = sess.sagemaker_client.describe_training_job(TrainingJobName="dssdk-train")
+attached = Workflow.attach(arn)
+listed = [w["stateMachineArn"] for w in Workflow.list_workflows()]
+runs = [e.status for e in attached.list_executions()]
+newest = execution.list_events(reverse_order=True)[0]["type"]
 sess.sagemaker_client.delete_endpoint(EndpointName="dssdk-ep")
 print("\\nRESULT " + json.dumps({
     "arn": arn, "again": again, "bucket": bucket, "status": execution.describe()["status"],
     "output": output, "events": [e["type"] for e in events], "answer": answer,
     "training": {k: str(v) for k, v in described.items()},
+    "attached": attached.definition.to_dict()["StartAt"], "listed": listed, "runs": runs,
+    "newest": newest,
     "seconds": {"pipeline": round(t1 - t0, 1), "endpoint": round(t2 - t1, 1)},
 }))
 """
@@ -177,6 +183,8 @@ def test_dssdk_processing_training_deploy(client_env, tmp_path):
     )
     assert result["events"].count("TaskSucceeded") == 5
     assert result["answer"] == {"y": 42.0, "rows": 8}
+    assert result["attached"] == "Preprocess" and result["arn"] in result["listed"]
+    assert result["runs"] == ["SUCCEEDED"] and result["newest"] == "ExecutionSucceeded"
     training = result["training"]
     assert training["TrainingJobStatus"] == "Completed"
     assert training["ModelArtifacts"].endswith("dssdk-train/output/model.tar.gz'}")
