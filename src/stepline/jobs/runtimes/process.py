@@ -73,6 +73,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stepline import config
+from stepline.images.registry import Image
 from stepline.jobs.runtimes.base import (
     Prepared,
     RunHandle,
@@ -279,7 +280,7 @@ def unavailable_reason(problems: list[str]) -> str:
     )
 
 
-def runtime_for(image):  # noqa: ANN001, ANN201 - Image -> (Runtime, Image); see below
+def runtime_for(image: Image) -> tuple[Runtime, Image]:
     """The runtime and image that run ``image`` under the sandbox mode (see the docstring).
 
     A process-built image runs in bubblewrap, or (mode ``container``, or ``auto`` without a
