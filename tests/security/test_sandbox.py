@@ -165,7 +165,7 @@ def test_no_process_outlives_its_job(store, make_image, home) -> None:
         done = jobs.wait("processing", "linger", timeout=60)
         assert done.status == "Completed", done.state.get("failure_reason")
         assert "left a sleeper behind" in done.log_path.read_text()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while processes_with(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert processes_with(f"sleep {marker}") == []
@@ -197,13 +197,13 @@ def test_job_dies_with_its_parent(make_image, home, tmp_path) -> None:
     )
     try:
         assert parent.stdout.readline().strip() == "started"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not processes_with(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert processes_with(f"sleep {marker}"), "the job never started"
         parent.kill()  # SIGKILL: no cleanup code runs in the parent
         parent.wait(10)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while processes_with(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert processes_with(f"sleep {marker}") == []
