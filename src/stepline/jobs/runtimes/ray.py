@@ -263,7 +263,12 @@ class RaySupervisor(Supervisor):
             "instance_count": count,
         }
         self.update(state=image_state, supervisor=self.me)  # what it waits for
-        self.pg = placement_group([dict(bundle)] * count, strategy="SPREAD", name=self.pg_name)
+        self._drop_leftovers(count)
+        # Detached, like the actors: a supervisor that dies leaves the job running for the
+        # next one to find; cleanup() removes both.
+        self.pg = placement_group(
+            [dict(bundle)] * count, strategy="SPREAD", name=self.pg_name, lifetime="detached"
+        )
         while not self._wait_ready(self.pg.ready()):
             if records.get(self.kind, self.name).stop_requested:
                 self.update(status="Stopped", secondary_status="Stopped", ended=_now())
@@ -374,6 +379,20 @@ class RaySupervisor(Supervisor):
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0.5)
         return len(ready) == len(refs)
 
+    def _drop_leftovers(self, count: int) -> None:
+        """Kill the actors of an earlier supervisor that died before the job started."""
+        import ray
+
+        for i in range(count):
+            try:
+                ray.kill(ray.get_actor(self.actor_name(i), namespace=NAMESPACE))
+            except ValueError:
+                continue  # none by that name
+        with contextlib.suppress(Exception):
+            from ray.util import get_placement_group, remove_placement_group
+
+            remove_placement_group(get_placement_group(self.pg_name))
+
     def find_actors(self) -> None:
         """Reattach: the instances of a job whose earlier supervisor died."""
         import ray
@@ -424,7 +443,9 @@ class RaySupervisor(Supervisor):
         next_ck = 0.0
         stopping_since: float | None = None
         self.record.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.record.log_path, "ab") as log:
+        # The instances' logs are read from the start (after a reattach too: the log is then
+        # written again whole, rather than with a gap or twice).
+        with open(self.record.log_path, "wb") as log:
             while True:
                 pending = [i for i in range(count) if codes[i] is None]
                 if not pending:
