@@ -52,18 +52,32 @@ def _secrets_dir() -> os.PathLike[str]:
     return path
 
 
+_cache: dict[str, tuple[tuple[int, int], tuple[str, str]]] = {}
+
+
 def credentials() -> tuple[str, str]:
     """``(access_key_id, secret_access_key)`` of this ``$STEPLINE_HOME``, created on first use.
 
     Creation is atomic and race-free (a hard link that fails if another process won), so two
-    processes starting at once agree on one pair."""
+    processes starting at once agree on one pair.  Every signed request asks for them: the
+    pair is cached per file version (inode, mtime), so a replaced file is read again."""
+    path = str(config.home() / "secrets" / "aws-credentials.json")
+    try:
+        st = os.stat(path)
+        cached = _cache.get(path)
+        if cached is not None and cached[0] == (st.st_ino, st.st_mtime_ns):
+            return cached[1]
+    except OSError:
+        st = None
     folder = _secrets_dir()
-    path = os.path.join(folder, "aws-credentials.json")
     for _ in range(2):
         try:
             with open(path) as fh:
                 data = json.load(fh)
-            return str(data["access_key_id"]), str(data["secret_access_key"])
+                version = os.fstat(fh.fileno())
+            pair = str(data["access_key_id"]), str(data["secret_access_key"])
+            _cache[path] = ((version.st_ino, version.st_mtime_ns), pair)
+            return pair
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError) as exc:
