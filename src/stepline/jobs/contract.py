@@ -76,14 +76,10 @@ def container_path_errors(
                     f"InputDataConfig[{i}].ChannelName: {channel['ChannelName']!r} is not a "
                     "folder name under /opt/ml/input/data"
                 )
-        ck = request.get("CheckpointConfig")
-        if ck and "LocalPath" in ck:
-            check(
-                "CheckpointConfig.LocalPath",
-                ("CheckpointConfig", "LocalPath"),
-                ck["LocalPath"],
-                None,
-            )
+        for section in ("CheckpointConfig", "TensorBoardOutputConfig", "DebugHookConfig"):
+            conf = request.get(section)
+            if conf and "LocalPath" in conf:
+                check(f"{section}.LocalPath", (section, "LocalPath"), conf["LocalPath"], None)
     elif kind == "processing":
         root = "/opt/ml/processing"
         for i, item in enumerate(request.get("ProcessingInputs", [])):
