@@ -580,6 +580,9 @@ class RaySupervisor(Supervisor):
                 self.update(state=state, status=status, secondary_status=status, ended=_now())
         except ray.exceptions.RayActorError as exc:
             self.fail(self.node_failure(exc), **state)
+        except ray.exceptions.RayTaskError as exc:  # raised on the node, e.g. a symlinked dir
+            cause = getattr(exc, "cause", None) or exc
+            self.fail(f"ClientError: Could not upload the job's output: {cause}", **state)
         except StorageError as exc:
             self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
 

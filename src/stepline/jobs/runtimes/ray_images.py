@@ -21,7 +21,6 @@ The bucket: ``STEPLINE_RAY_IMAGE_BUCKET`` or ``[runtime] image_bucket`` in confi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -81,23 +80,12 @@ def publish(store: ObjectStore, image: Image, scratch: Path) -> str:
     return uri
 
 
-@contextlib.contextmanager
-def _lock(path: Path):  # noqa: ANN202 - a context manager
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def pull(store: ObjectStore, uri: str, digest: str) -> tuple[Image, bool]:
     """The image on this node, downloaded once; (image, whether it was downloaded now)."""
     images = ImageStore()
     if images.record(digest) is not None:
         return images.resolve(digest), False
-    with _lock(images.root / f".pull-{digest.split(':', 1)[1]}.lock"):
+    with images.lock(f"pull-{digest.split(':', 1)[1]}"):
         if images.record(digest) is not None:  # another instance on this node pulled it
             return images.resolve(digest), False
         final = images.dir_for(digest)

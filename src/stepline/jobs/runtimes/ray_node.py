@@ -72,6 +72,15 @@ class _InstanceFiles(Supervisor):
         self.record = types.SimpleNamespace(arn=arn, log_path=folder / "log", state={})
 
 
+def _inside(folder: Path, path: Path) -> Path:
+    """``path`` if it really lies in ``folder``: the job may have made it a symlink to a
+    host file, which must never be uploaded or read back into the record."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    if real != root and not real.startswith(root + os.sep):
+        raise PermissionError(f"{path} points outside the job's folder; not read")
+    return path
+
+
 def _hosts(count: int) -> list[str]:
     return [f"algo-{i + 1}" for i in range(count)]
 
@@ -285,7 +294,7 @@ class InstanceRunner:
         assert self.folder is not None
         path = self.folder / "ml" / "output" / "failure"
         try:
-            return path.read_bytes().decode("utf-8", "replace")[:1024]
+            return _inside(self.folder, path).read_bytes().decode("utf-8", "replace")[:1024]
         except OSError:
             return None
 
@@ -307,15 +316,16 @@ class InstanceRunner:
             (ml / "output" / "success").touch()
         artifacts = self.folder / "artifacts"
         outputs = []
+        model_dir = _inside(self.folder, ml / "model")
         if compression == "NONE":
-            self.store.upload_dir(ml / "model", f"{base}/model/")
+            self.store.upload_dir(model_dir, f"{base}/model/")
             model_uri = f"{base}/model/"
         else:
-            tarball = staging.make_tarball(ml / "model", artifacts / "model.tar.gz")
+            tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
             model_uri = f"{base}/model.tar.gz"
             self.store.put_file(model_uri, tarball)
         outputs.append({"name": "model", "uri": model_uri})
-        data_dir = ml / "output" / "data"
+        data_dir = _inside(self.folder, ml / "output" / "data")
         if data_dir.is_dir() and any(data_dir.iterdir()):
             tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
             self.store.put_file(f"{base}/output.tar.gz", tarball)
@@ -328,12 +338,14 @@ class InstanceRunner:
         counts = {}
         message = None
         try:
-            message = (self.folder / "ml" / "output" / "message").read_text()[:1024]
+            path = _inside(self.folder, self.folder / "ml" / "output" / "message")
+            message = path.read_bytes().decode("utf-8", "replace")[:1024]
         except OSError:
             pass
         for item in outputs:
             s3 = item["S3Output"]
             local = self.folder / "ml" / s3["LocalPath"][len(contract.ML) :].lstrip("/")
+            local = _inside(self.folder, local)
             uploaded = self.store.upload_dir(local, s3["S3Uri"].rstrip("/") + "/")
             counts[item["OutputName"]] = len(uploaded)
         return {"files": counts, "message": message}
