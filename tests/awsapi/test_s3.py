@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
 import pytest
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -339,6 +339,73 @@ def test_aws_chunked_bodies_are_decoded_and_chunk_signatures_checked(boto3_clien
     assert _chunked_put(aws_env, bucket, "bad", chunks, tamper=True) == 403
     with pytest.raises(botocore.exceptions.ClientError):
         s3.head_object(Bucket=bucket, Key="bad")
+
+
+def test_unsigned_trailer_checksum_bodies(boto3_client, aws_env) -> None:
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (what CLI v2 and newer SDKs send over HTTPS): the
+    framing and the checksum trailer are removed, never stored."""
+    import zlib
+
+    s3 = boto3_client("s3")
+    bucket = _bucket(s3)
+    data = os.urandom(50_000)
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    body = (
+        f"{len(data):x}\r\n".encode()
+        + data
+        + f"\r\n0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    )
+    req = AWSRequest(
+        "PUT",
+        f"http://127.0.0.1:{aws_env['port']}/{bucket}/trailer",
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(len(data)),
+            "x-amz-trailer": "x-amz-checksum-crc32",
+        },
+    )
+    creds = Credentials(aws_env["AWS_ACCESS_KEY_ID"], aws_env["AWS_SECRET_ACCESS_KEY"])
+
+    class TrailerAuth(S3SigV4Auth):
+        def payload(self, request: AWSRequest) -> str:
+            return "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+    TrailerAuth(creds, "s3", "us-east-1").add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", aws_env["port"], timeout=10)
+    headers = dict(req.headers.items())
+    headers["Content-Length"] = str(len(body))
+    conn.request("PUT", f"/{bucket}/trailer", body=body, headers=headers)
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    conn.close()
+    assert s3.get_object(Bucket=bucket, Key="trailer")["Body"].read() == data
+
+
+def test_signature_time_limits(aws_env) -> None:
+    """Presigned URLs expire; header-signed requests dated too far from now are refused."""
+    from stepline.awsapi import AwsError, _auth
+
+    url = f"http://127.0.0.1:{aws_env['port']}/bucket/key"
+    creds = Credentials(aws_env["AWS_ACCESS_KEY_ID"], aws_env["AWS_SECRET_ACCESS_KEY"])
+    req = AWSRequest("GET", url)
+    S3SigV4QueryAuth(creds, "s3", "us-east-1", expires=60).add_auth(req)
+    path, _, query = req.url.split(str(aws_env["port"]), 1)[1].partition("?")
+    headers = {"host": f"127.0.0.1:{aws_env['port']}"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STEPLINE_HOME", aws_env["STEPLINE_HOME"])
+        assert _auth.verify("GET", path, query, headers, None).service == "s3"
+        with pytest.raises(AwsError, match="expired"):
+            _auth.verify("GET", path, query, headers, None, now=time.time() + 61)
+        signed = AWSRequest("GET", url)
+        S3SigV4Auth(creds, "s3", "us-east-1").add_auth(signed)
+        plain = {k.lower(): v for k, v in signed.headers.items()} | headers
+        assert _auth.verify("GET", "/bucket/key", "", plain, None).access_key
+        with pytest.raises(AwsError) as err:
+            _auth.verify("GET", "/bucket/key", "", plain, None, now=time.time() + 16 * 60)
+        assert err.value.code == "RequestTimeTooSkewed"
+        with pytest.raises(AwsError) as err:
+            _auth.verify("GET", "/bucket/other", "", plain, None)
+        assert err.value.code == "SignatureDoesNotMatch"
 
 
 def test_expect_continue_is_answered_before_the_body(aws_env, boto3_client) -> None:
