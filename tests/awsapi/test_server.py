@@ -170,3 +170,45 @@ def test_store_settings_ignore_an_endpoint_that_is_stepline_itself(tmp_path, mon
     assert load_settings().backend == "s3"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials()[0])  # this home's key: stepline
     assert load_settings().backend == "local"
+
+
+def test_port_taken_explicit_fails_configured_falls_back(tmp_path) -> None:
+    import socket
+
+    from awsapi_support import server_environment
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    env = server_environment(tmp_path / "home")
+    try:
+
+        def stepline(*args: str, extra: dict | None = None) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "stepline", "server", *args],
+                env={**env, **(extra or {})},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        explicit = stepline("--port", str(port), "--no-resume")
+        assert explicit.returncode != 0 and f"cannot listen on 127.0.0.1:{port}" in explicit.stderr
+        started = stepline("--background", extra={"STEPLINE_SERVER_PORT": str(port)})
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{port}")
+        status = stepline("--status")
+        assert status.returncode == 0 and url in status.stdout
+        printed = subprocess.run(
+            [sys.executable, "-m", "stepline", "env"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert f"export AWS_ENDPOINT_URL={url}\n" in printed
+    finally:
+        subprocess.run([sys.executable, "-m", "stepline", "server", "--stop"], env=env, timeout=60)
+        busy.close()
