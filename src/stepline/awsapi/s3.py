@@ -767,8 +767,13 @@ def _open_object(
 def _keys_after(
     store: ObjectStore, bucket: str, prefix: str, after: str, after_is_prefix: bool
 ) -> Iterator[ObjectInfo]:
-    """Objects under ``prefix`` (key order) after ``after`` (and, if a common prefix, its keys)."""
+    """Objects under ``prefix`` (key order) after ``after`` (and, if a common prefix, its keys).
+
+    The embedded store's continuation token is the last key it returned, so the listing starts
+    at ``after`` there instead of paging through everything before it."""
     token = None
+    if after and isinstance(store, LocalStore):
+        token = after + "\U0010ffff" if after_is_prefix else after
     while True:
         page = store.list_page(s3_uri(bucket, prefix), continuation_token=token)
         for info in page.objects:
