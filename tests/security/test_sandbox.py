@@ -312,6 +312,7 @@ def test_unsandboxed_is_an_opt_in_that_the_record_states(store, make_image, monk
     assert done.status == "Completed", done.state.get("failure_reason")
     assert done.state["sandboxed"] is False
     assert "container paths such as /opt/ml did not exist" in done.state["sandbox"]
+    assert jobs.local_details(done)["Sandbox"] == done.state["sandbox"]  # describe shows it
     assert "do not exist" in done.state["runtime_warnings"][0]
 
 
