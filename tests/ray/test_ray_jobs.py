@@ -28,8 +28,9 @@ dist.init_process_group("gloo", rank=int(env["RANK"]), world_size=int(env["WORLD
 t = torch.tensor([float(env["RANK"]) + 1.0])
 dist.all_reduce(t)
 dist.destroy_process_group()
-print("SEEN", json.dumps({"rc": rc, "env": env, "resolved": resolved, "sum": t.item()}),
-      flush=True)
+ifaces = [name for _, name in socket.if_nameindex()]
+print("SEEN", json.dumps({"rc": rc, "env": env, "resolved": resolved, "sum": t.item(),
+                          "ifaces": ifaces}), flush=True)
 os.makedirs("/opt/ml/model", exist_ok=True)
 open("/opt/ml/model/host.txt", "w").write(rc["current_host"])
 """
@@ -61,7 +62,8 @@ def test_two_instance_training_allreduces_over_gloo_on_two_nodes(store, make_ima
         s = seen[host]
         assert s["sum"] == 3.0  # 1 + 2: both ranks took part
         assert s["rc"]["current_host"] == host and s["rc"]["hosts"] == ["algo-1", "algo-2"]
-        assert s["rc"]["network_interface_name"]
+        # The interface that carries the node's address (here eth0 or lo), as NCCL needs.
+        assert s["rc"]["network_interface_name"] in s["ifaces"]
         env = s["env"]
         assert json.loads(env["SM_HOSTS"]) == ["algo-1", "algo-2"]
         assert env["SM_CURRENT_HOST"] == host and env["RANK"] == str(i)

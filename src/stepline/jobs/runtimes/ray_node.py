@@ -81,12 +81,35 @@ def _inside(folder: Path, path: Path) -> Path:
     return path
 
 
+def interface_for(ip: str) -> str:
+    """The network interface that carries ``ip`` on this node (``network_interface_name``:
+    the toolkit points ``NCCL_SOCKET_IFNAME`` at it), else ``eth0`` as on SageMaker."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            except OSError:  # SIOCGIFADDR: no IPv4 address on it
+                continue
+            if socket.inet_ntoa(packed[20:24]) == ip:
+                return name
+    return contract.NETWORK_INTERFACE
+
+
 def _hosts(count: int) -> list[str]:
     return [f"algo-{i + 1}" for i in range(count)]
 
 
 def multi_host_env(
-    env: dict[str, str], kind: str, index: int, hosts: list[str], master_port: int, master: str
+    env: dict[str, str],
+    kind: str,
+    index: int,
+    hosts: list[str],
+    master_port: int,
+    master: str,
+    interface: str = contract.NETWORK_INTERFACE,
 ) -> dict[str, str]:
     """The multi-host part of SageMaker's contract, over a one-host environment."""
     current = hosts[index]
@@ -105,30 +128,33 @@ def multi_host_env(
         }
     )
     if kind == "training":
-        group = contract.INSTANCE_GROUP
         env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = json.dumps(hosts)
+        env["SM_NETWORK_INTERFACE_NAME"] = interface
         for key in ("SM_RESOURCE_CONFIG", "SM_TRAINING_ENV", "SM_INSTANCE_GROUPS_DICT"):
             if key not in env:
                 continue
             doc = json.loads(env[key])
-            _set_hosts(doc, hosts, current, group)
+            _set_hosts(doc, hosts, current, interface)
             env[key] = json.dumps(doc)
     return env
 
 
-def _set_hosts(doc: Any, hosts: list[str], current: str, group: str) -> None:
-    """Rewrite every ``hosts``/``current_host`` in a resource or training-env document."""
+def _set_hosts(doc: Any, hosts: list[str], current: str, interface: str) -> None:
+    """Rewrite every ``hosts``/``current_host``/``network_interface_name`` in a resource or
+    training-env document."""
     if isinstance(doc, dict):
         for key, value in doc.items():
             if key in ("hosts", "current_instance_group_hosts") and isinstance(value, list):
                 doc[key] = list(hosts)
             elif key == "current_host":
                 doc[key] = current
+            elif key == "network_interface_name":
+                doc[key] = interface
             else:
-                _set_hosts(value, hosts, current, group)
+                _set_hosts(value, hosts, current, interface)
     elif isinstance(doc, list):
         for item in doc:
-            _set_hosts(item, hosts, current, group)
+            _set_hosts(item, hosts, current, interface)
 
 
 class InstanceRunner:
@@ -192,7 +218,8 @@ class InstanceRunner:
         except Exception as exc:  # noqa: BLE001 - a bad input is the user's error
             return {"error": f"ClientError: Data download failed: {exc}"}
         self.checkpoint = files.pending.get("checkpoint_host")
-        self._write_host_config(kind, index, hosts)
+        interface = interface_for(job["ips"][index])
+        self._write_host_config(kind, index, hosts, interface)
         master = "algo-1"
         isolated = (
             files.network_isolation()
@@ -227,7 +254,7 @@ class InstanceRunner:
             spec.mounts = [*spec.mounts, Mount(hosts_file, "/etc/hosts", read_only=True)]
         else:
             master = job["ips"][0]  # no private /etc/hosts without a sandbox: use the address
-        spec.env = multi_host_env(env, kind, index, hosts, job["master_port"], master)
+        spec.env = multi_host_env(env, kind, index, hosts, job["master_port"], master, interface)
         with self.lock:
             if self.stopping:
                 return {"stopped": True}
@@ -246,14 +273,14 @@ class InstanceRunner:
             "image_downloaded": downloaded,
         }
 
-    def _write_host_config(self, kind: str, index: int, hosts: list[str]) -> None:
+    def _write_host_config(self, kind: str, index: int, hosts: list[str], interface: str) -> None:
         assert self.folder is not None
         if kind == "training":
             path = self.folder / "ml" / "input" / "config" / "resourceconfig.json"
         else:
             path = self.folder / "ml" / "config" / "resourceconfig.json"
         doc = json.loads(path.read_text())
-        _set_hosts(doc, hosts, hosts[index], contract.INSTANCE_GROUP)
+        _set_hosts(doc, hosts, hosts[index], interface)
         path.write_text(json.dumps(doc))
 
     # -- running -------------------------------------------------------------------------
