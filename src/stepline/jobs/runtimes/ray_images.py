@@ -70,9 +70,8 @@ def publish(store: ObjectStore, image: Image, scratch: Path) -> str:
         meta_path.write_bytes(meta)
         with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
             tar.add(meta_path, arcname=META)
-            for name in ("image.json", "root", "venv"):
-                if (folder / name).exists():
-                    tar.add(folder / name, arcname=name)
+            for entry in sorted(folder.iterdir()):  # image.json, root/, venv/ and the rest
+                tar.add(entry, arcname=entry.name)
         meta_path.unlink()
         store.put_file(uri, tmp)  # one object, written atomically
     finally:
