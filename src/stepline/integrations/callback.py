@@ -67,6 +67,17 @@ def _answer(token: str, **columns: Any) -> None:
         conn.execute(f"UPDATE task_tokens SET {sets} WHERE token=?", (*columns.values(), token))
 
 
+def expect(token: str, execution_arn: str, state_name: str = "") -> None:
+    """Register ``token`` as waiting before its Task does: an answer may arrive between the
+    ``TaskScheduled`` event (where the sender read the token) and the Task's start."""
+    with db.transaction(_conn()) as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO task_tokens (token, execution_arn, state_name, status,"
+            " created) VALUES (?,?,?,'WAITING',?)",
+            (token, execution_arn, state_name, time.time()),
+        )
+
+
 def send_success(token: str, output: str) -> None:
     """SendTaskSuccess: the Task succeeds with ``output`` (JSON text)."""
     try:
@@ -96,12 +107,7 @@ class CallbackIntegration:
 
     def invoke(self, request: TaskRequest) -> Any:
         token = request.token
-        with db.transaction(_conn()) as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO task_tokens (token, execution_arn, state_name, status,"
-                " created) VALUES (?,?,?,'WAITING',?)",
-                (token, request.execution_arn, request.state_name, time.time()),
-            )
+        expect(token, request.execution_arn, request.state_name)
         seen_heartbeat = None
         try:
             while not request.cancel.wait(POLL):
