@@ -20,9 +20,16 @@ The job layer builds a :class:`RunSpec` and hands it to a :class:`Runtime`::
 
 Resources::
 
-    resources_for(instance_type) -> (Resources, notes)   # ml.* sizes capped by this machine
+    resources_for(instance_type, host=None, where=...) -> (Resources, notes)
+    # every ml.* type in botocore, scaled down to this machine (or the largest Ray node)
     ResourceScheduler().acquire(resources, timeout=None) -> Lease  # FIFO, cross-process
     lease.resources.gpu_ids / lease.release()
+
+Where instances run (``STEPLINE_RUNTIME=local|ray``, or ``[runtime] backend``; see
+:mod:`stepline.jobs.runtimes.ray`): ``local`` runs each job on this machine with the runtimes
+below; ``ray`` places each SageMaker instance as one Ray actor on a cluster node, which runs
+it there with the same runtimes (``ray_node``), images shipped through the object store
+(``ray_images``); ``ray_local`` starts a throwaway cluster for tests and benchmarks.
 
 ``process`` runs process-built images in a bubblewrap sandbox (the bundled bwrap; a plain
 subprocess with a ``SandboxWarning`` only under ``STEPLINE_SANDBOX=none``; ``Prepared.sandboxed``
