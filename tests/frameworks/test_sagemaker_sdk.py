@@ -25,8 +25,11 @@ import json, sys, time
 import numpy as np
 import sagemaker
 from sagemaker.pytorch import PyTorch
-from sagemaker.serializers import CSVSerializer
-from sagemaker.deserializers import CSVDeserializer
+from sagemaker.serializers import CSVSerializer, JSONSerializer
+from sagemaker.deserializers import CSVDeserializer, JSONDeserializer
+from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.pytorch.processing import PyTorchProcessor
+from sagemaker.sklearn.processing import SKLearnProcessor
 from sagemaker.sklearn import SKLearn
 
 SCRIPTS, WORK = sys.argv[1], sys.argv[2]
@@ -74,6 +77,43 @@ pt = PyTorch(
 pt.fit(wait=False, job_name="sdk-pytorch")
 sess.wait_for_job("sdk-pytorch", poll=1)
 result["pytorch"] = sess.describe_training_job("sdk-pytorch")["TrainingJobStatus"]
+# PyTorchModel repacks the code into the model archive (S3 download + upload) and serves it.
+pt_predictor = pt.deploy(
+    initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="sdk-pt-ep", wait=False,
+    serializer=JSONSerializer(), deserializer=JSONDeserializer(),
+)
+sess.wait_for_endpoint("sdk-pt-ep", poll=1)
+result["pytorch_predict"] = pt_predictor.predict([0.0, 1.0])
+pt_predictor.delete_endpoint()
+
+# SKLearnProcessor (code as an input, python3 entrypoint) and a FrameworkProcessor flavour
+# (PyTorchProcessor: source_dir shipped as sourcedir.tar.gz, started by runproc.sh in bash).
+raw = sess.upload_data(f"{WORK}/data.csv", bucket, "sdk/raw")
+skp = SKLearnProcessor(
+    framework_version="1.2-1", role=ROLE, instance_type="ml.m5.large", instance_count=1,
+    sagemaker_session=sess,
+)
+skp.run(
+    code=f"{SCRIPTS}/sklearn_preprocess.py", job_name="sdk-skproc", wait=False, logs=False,
+    inputs=[ProcessingInput(raw, "/opt/ml/processing/input/raw")],
+    outputs=[ProcessingOutput(source="/opt/ml/processing/train", output_name="train",
+                              destination=f"s3://{bucket}/sdk/skproc/train")],
+)
+skp.latest_job.wait(logs=False)
+result["skprocessor"] = sess.read_s3_file(bucket, "sdk/skproc/train/train.csv").count("\n")
+ptp = PyTorchProcessor(
+    framework_version="2.6.0", py_version="py312", role=ROLE, instance_type="ml.m5.large",
+    instance_count=1, sagemaker_session=sess,
+)
+ptp.run(
+    code="sklearn_preprocess.py", source_dir=SCRIPTS, job_name="sdk-ptproc", wait=False,
+    logs=False,
+    inputs=[ProcessingInput(raw, "/opt/ml/processing/input/raw")],
+    outputs=[ProcessingOutput(source="/opt/ml/processing/test", output_name="test",
+                              destination=f"s3://{bucket}/sdk/ptproc/test")],
+)
+ptp.latest_job.wait(logs=False)
+result["ptprocessor"] = sess.read_s3_file(bucket, "sdk/ptproc/test/test.csv").count("\n")
 print("\nRESULT " + json.dumps(result))
 """
 
@@ -115,6 +155,7 @@ def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> No
     rows = [f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "batch.csv").write_text("2.0,2.0\n-2.0,-2.0\n")
+    (tmp_path / "data.csv").write_text("\n".join(rows[:40]) + "\n")
     script = tmp_path / "user.py"
     script.write_text(USER_SCRIPT)
     done = subprocess.run(
@@ -136,3 +177,5 @@ def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> No
     assert [[float(v) for v in row] for row in result["csv"]] == [[1.0], [0.0]]
     assert [float(v) for v in result["batch"]] == [1.0, 0.0]
     assert result["pytorch"] == "Completed"
+    assert [round(v[0], 1) for v in result["pytorch_predict"]] == [1.0, 3.0]
+    assert result["skprocessor"] == 30 and result["ptprocessor"] == 10
