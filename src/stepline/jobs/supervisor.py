@@ -568,6 +568,9 @@ class Supervisor:
         state: dict[str, Any] = {"exit_code": code, "run_ended": _now()}
         if getattr(self, "metric_warnings", None):
             state["metric_warnings"] = self.metric_warnings
+        # The job's writes over its inputs (overlay upper layers) die with the job, as an
+        # instance's disk does; the staged inputs themselves are hard links, no bytes.
+        shutil.rmtree(self.folder / "overlay", ignore_errors=True)
         from stepline.storage import StorageError
 
         try:
