@@ -142,8 +142,12 @@ def test_unsigned_foreign_host_and_origin_are_refused(aws_env) -> None:
     assert status == 403 and b"MissingAuthenticationToken" in body
     status, body = _raw(port, "GET", "/", {"Host": "evil.example:80"})
     assert status == 403 and b"not allowed" in body
-    status, body = _raw(port, "GET", "/", {"Origin": "http://evil.example"})
-    assert status == 403 and b"Cross-origin" in body
+    for origin in ("http://evil.example", "http://localhost:3000", "null"):
+        status, body = _raw(port, "GET", "/", {"Origin": origin})
+        assert status == 403 and b"Cross-origin" in body, origin
+    same = {"Origin": f"http://127.0.0.1:{port}"}  # same origin: on to the signature check
+    status, body = _raw(port, "GET", "/", same)
+    assert status == 403 and b"MissingAuthenticationToken" in body
     form = b"Action=GetCallerIdentity&Version=2011-06-15"
     status, out = _raw(
         port, "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, form

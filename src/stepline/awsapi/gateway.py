@@ -206,8 +206,11 @@ class Gateway:
             return AwsError("AccessDenied", f"Host {host!r} is not allowed", 403)
         origin = headers.get("origin")
         if origin is not None:
-            origin_host = split_host(urlsplit(origin).netloc)
-            if not (origin_host and host_allowed(origin_host, self.extra_hosts)):
+            # Only a page of this very origin (scheme, host and port) may call; AWS's SDKs
+            # send no Origin at all.  Another local port is another origin.
+            parts = urlsplit(origin)
+            host_header = headers.get("host", "").lower()
+            if not (parts.scheme == "http" and parts.netloc.lower() == host_header):
                 return AwsError("AccessDenied", f"Cross-origin request from {origin} refused", 403)
         length = headers.get("content-length")
         if length is not None:
