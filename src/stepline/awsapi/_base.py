@@ -28,6 +28,7 @@ class AwsRequest:
     target: str | None = None  # X-Amz-Target header, if any
     access_key: str = ""  # the verified access key id
     host: str = ""  # the Host header without the port (S3 virtual-hosted style reads it)
+    payload_signed: bool = False  # the body's SHA-256 was part of the verified signature
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A header by (case-insensitive) name."""

@@ -362,6 +362,7 @@ class Gateway:
             target=headers.get("x-amz-target"),
             access_key=scope.access_key,
             host=host,
+            payload_signed=body_sha is not None,
         )
 
 
