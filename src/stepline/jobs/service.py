@@ -295,7 +295,8 @@ def wait(
                 next_check = time.monotonic() + 1.0
                 ensure_supervised(record)
             if watched is not None and watched[0] != record.supervisor:
-                os.close(watched[1])
+                if watched[1] >= 0:  # -1: already seen exiting and closed
+                    os.close(watched[1])
                 watched = None
             if watched is None and record.supervisor and supervisor_alive(record):
                 fd = exit_notifier(int(record.supervisor["pid"]))
