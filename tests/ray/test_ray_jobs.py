@@ -171,7 +171,7 @@ def test_logs_stream_and_stop_and_max_runtime_kill_the_remote_process(store, mak
     image = make_image("ticker", {"ticker.py": TICKER}, ["python", "/opt/program/ticker.py"])
     jobs.create_training_job(training_request("tick-stop", image, store.bucket))
     req = training_request("tick-timeout", image, store.bucket)
-    req["StoppingCondition"]["MaxRuntimeInSeconds"] = 4
+    req["StoppingCondition"]["MaxRuntimeInSeconds"] = 10  # counted from the job's start
     jobs.create_training_job(req)
 
     def ticking(name: str) -> bool:

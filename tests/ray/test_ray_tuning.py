@@ -17,7 +17,9 @@ def test_two_parallel_trials_run_at_once_on_two_nodes(store, make_image):
     req = tuning_request("raytune", image, "Random", jobs=2, parallel=2, seed=1)
     definition = req["TrainingJobDefinition"]
     definition["OutputDataConfig"]["S3OutputPath"] = f"s3://{store.bucket}/tuning"
-    definition["StaticHyperParameters"] = {"epochs": "2", "sleep": "2"}
+    # Runs long enough (9 s) that the second trial starts while the first runs, even on a
+    # busy machine where a start takes seconds.
+    definition["StaticHyperParameters"] = {"epochs": "3", "sleep": "3"}
     tuning.create_hyper_parameter_tuning_job(req)
     assert tuning.wait("raytune", timeout=240) == "Completed"
     desc = tuning.describe_hyper_parameter_tuning_job("raytune")

@@ -46,6 +46,8 @@ from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor, _now
 
 NAMESPACE = "stepline"
 POLL_INTERVAL = 0.2
+#: How long a failed instance waits for the cluster to report its node dead.
+NODE_DEATH_WAIT = 10.0
 #: Environment passed to every instance actor (what the engine's sandbox settings are).
 FORWARDED_ENV = (
     "STEPLINE_SANDBOX",
@@ -411,18 +413,35 @@ class RaySupervisor(Supervisor):
     # -- watching ------------------------------------------------------------------------
 
     def node_failure(self, exc: BaseException) -> str:
-        """A FailureReason for a lost instance, naming its node."""
+        """A FailureReason for a lost instance, naming its node.
+
+        The cluster may learn that a node died a moment after its actors' calls fail: wait a
+        few seconds for it; if no node is reported dead, the instances' own worker processes
+        died, and every instance's node is named.
+        """
         import ray
 
-        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
-        lost = [
-            f"algo-{i + 1} on Ray node {n['node_id']} ({n['ip']})"
-            for i, n in enumerate(self.nodes)
-            if n.get("node_id") not in alive
-        ]
-        where = "; ".join(lost) or "an instance's Ray worker"
+        lost: list[str] = []
+        deadline = time.monotonic() + NODE_DEATH_WAIT
+        while not lost:
+            alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+            lost = [
+                f"algo-{i + 1} on Ray node {n['node_id']} ({n['ip']})"
+                for i, n in enumerate(self.nodes)
+                if n.get("node_id") not in alive
+            ]
+            if lost or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"InternalServerError: the node running the job died: {where} ({first})"
+        if lost:
+            return (
+                f"InternalServerError: the node running the job died: {'; '.join(lost)} ({first})"
+            )
+        where = "; ".join(
+            f"algo-{i + 1} on Ray node {n['node_id']} ({n['ip']})" for i, n in enumerate(self.nodes)
+        )
+        return f"InternalServerError: an instance's Ray worker died: {where} ({first})"
 
     def watch_instances(self) -> tuple[list[int | None], str | None, str | None]:
         """Poll until every instance exits: (exit codes, stop reason, node failure)."""
