@@ -72,3 +72,14 @@ def test_a_job_on_ray_with_the_embedded_store_fails_saying_why(
     desc = jobs.describe_training_job("multi")
     assert desc["TrainingJobStatus"] == "Failed"
     assert "needs an S3 object store" in desc["FailureReason"]
+
+
+def test_a_malformed_runtime_setting_fails_the_job_saying_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STEPLINE_RUNTIME", "cluster")
+    jobs.create_training_job(_request(1))
+    jobs.wait("training", "multi", timeout=60)
+    desc = jobs.describe_training_job("multi")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "STEPLINE_RUNTIME / [runtime] backend: 'cluster' is not" in desc["FailureReason"]

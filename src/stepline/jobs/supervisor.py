@@ -696,10 +696,9 @@ def main(argv: list[str] | None = None) -> None:
 
         run_transform_job(args[1])
         return
-    from stepline.jobs.runtimes.ray import backend, run_job
+    from stepline.jobs.runtimes.ray import run_if_selected
 
-    if backend() == "ray":  # the job's instances run on a Ray cluster
-        run_job(args[0], args[1])
+    if run_if_selected(args[0], args[1]):  # STEPLINE_RUNTIME=ray: on a Ray cluster
         return
     Supervisor(args[0], args[1]).run()
 

@@ -648,6 +648,17 @@ class RaySupervisor(Supervisor):
                 remove_placement_group(self.pg)
 
 
-def run_job(kind: str, name: str) -> None:
-    """Run one job on Ray (called by the supervisor's ``main`` when Ray is selected)."""
+def run_if_selected(kind: str, name: str) -> bool:
+    """Run job ``(kind, name)`` on Ray when Ray is selected; whether it was handled.
+
+    For the supervisor's ``main``.  A malformed runtime setting fails the job saying so
+    (rather than leaving it waiting for a supervisor that cannot start)."""
+    try:
+        chosen = backend()
+    except config.ConfigError as exc:
+        Supervisor(kind, name).fail(f"ClientError: {exc}")
+        return True
+    if chosen != "ray":
+        return False
     RaySupervisor(kind, name).run()
+    return True
