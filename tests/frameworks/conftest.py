@@ -38,8 +38,14 @@ def _cache_home() -> Path:
 
 @pytest.fixture(scope="module")
 def fw_home() -> Iterator[Path]:
+    from stepline.serving import server
+
     home = _cache_home()
     home.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        # A server a crashed earlier run left on this home: stopped before its state goes.
+        mp.setenv("STEPLINE_HOME", str(home))
+        server.stop_server()
     for entry in home.iterdir():
         if entry.name != "images":
             if entry.is_dir():
@@ -54,8 +60,6 @@ def fw_home() -> Iterator[Path]:
         mp.delenv("STEPLINE_SERVER_PORT", raising=False)
         get_store().create_bucket("bucket")
         yield home
-        from stepline.serving import server
-
         server.stop_server()
 
 
