@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import tarfile
 import time
 import uuid
@@ -139,6 +140,17 @@ def test_invoke_endpoint_with_boto3(aws_env, boto3_client, monkeypatch, tmp_path
         }
         assert out["InvokedProductionVariant"] == "Va"
         assert out["CustomAttributes"] == "echo:trace=1"
+        # curl (and other clients) send Expect: 100-continue with larger bodies.
+        with socket.create_connection(("127.0.0.1", aws_env["port"]), timeout=5) as sock:
+            sock.sendall(
+                f"POST /endpoints/{name}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1\r\n"
+                "Expect: 100-continue\r\n\r\n".encode()
+            )
+            assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+            sock.sendall(b"4")
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200 ") and b'"x": 12' in answer
         targeted = runtime.invoke_endpoint(
             EndpointName=name, Body=b"1", ContentType="application/json", TargetVariant="Vb"
         )

@@ -426,6 +426,12 @@ class Router:
                     if not await self.fallback(method, target, version, headers, reader, writer):
                         return
                     continue
+                if headers.get(b"expect", b"").lower() == b"100-continue":
+                    # boto3 sends it with file-like bodies and waits a second for the answer;
+                    # a body too large is refused without being asked for.
+                    declared = headers.get(b"content-length", b"0")
+                    if declared.isdigit() and int(declared) <= MAX_PAYLOAD:
+                        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 try:
                     payload = await _read_body(reader, headers, MAX_PAYLOAD)
                 except BodyError as exc:
