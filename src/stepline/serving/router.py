@@ -427,7 +427,7 @@ class Router:
                         return
                     continue
                 if headers.get(b"expect", b"").lower() == b"100-continue":
-                    # boto3 sends it with file-like bodies and waits a second for the answer;
+                    # curl sends it with bodies over 1 KiB and waits a second for the answer;
                     # a body too large is refused without being asked for.
                     declared = headers.get(b"content-length", b"0")
                     if declared.isdigit() and int(declared) <= MAX_PAYLOAD:
