@@ -42,7 +42,7 @@ from stepline import config
 from stepline.jobs import records
 from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import resources_for
-from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor, _now
+from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor
 
 NAMESPACE = "stepline"
 POLL_INTERVAL = 0.2
@@ -273,7 +273,7 @@ class RaySupervisor(Supervisor):
         )
         while not self._wait_ready(self.pg.ready()):
             if records.get(self.kind, self.name).stop_requested:
-                self.update(status="Stopped", secondary_status="Stopped", ended=_now())
+                self.update(status="Stopped", secondary_status="Stopped", ended=time.time())
                 return False
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         store_settings = dict(settings.__dict__)
@@ -302,7 +302,7 @@ class RaySupervisor(Supervisor):
         self.transition(
             "Downloading",
             "Downloading input data",
-            started=_now(),
+            started=time.time(),
             state={
                 "resources": {
                     "cpus": res.cpus,
@@ -341,7 +341,7 @@ class RaySupervisor(Supervisor):
                 self.fail(info["error"])
                 return False
             if info.get("stopped"):
-                self.update(status="Stopped", secondary_status="Stopped", ended=_now())
+                self.update(status="Stopped", secondary_status="Stopped", ended=time.time())
                 return False
         first = started[0]
         phase = "Training" if self.kind == "training" else "Processing"
@@ -353,7 +353,7 @@ class RaySupervisor(Supervisor):
             run_identifier=f"ray:{NAMESPACE}/{self.kind}/{self.name}",
             state={
                 "inputs": first["inputs"],
-                "run_started": _now(),
+                "run_started": time.time(),
                 "argv": first["argv"],
                 "entrypoint": first["entrypoint"],
                 "arguments": first["arguments"],
@@ -455,7 +455,7 @@ class RaySupervisor(Supervisor):
         offsets = [0] * count
         partial = [b""] * count
         codes: list[int | None] = [None] * count
-        deadline = (self.record.started or _now()) + self.max_runtime
+        deadline = (self.record.started or time.time()) + self.max_runtime
         reason: str | None = None
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         ck_state: dict[str, Any] = {}
@@ -486,7 +486,7 @@ class RaySupervisor(Supervisor):
                     self.stop_all(0)
                     stopping_since = time.monotonic()
                 if reason is None:
-                    if _now() >= deadline:
+                    if time.time() >= deadline:
                         reason = "timeout"
                     elif records.get(self.kind, self.name).stop_requested:
                         reason = "stopped"
@@ -538,7 +538,11 @@ class RaySupervisor(Supervisor):
     ) -> None:
         import ray
 
-        state: dict[str, Any] = {"exit_code": codes[0], "exit_codes": codes, "run_ended": _now()}
+        state: dict[str, Any] = {
+            "exit_code": codes[0],
+            "exit_codes": codes,
+            "run_ended": time.time(),
+        }
         if node_failure:
             self.fail(node_failure, **state)
             return
@@ -550,10 +554,16 @@ class RaySupervisor(Supervisor):
             state["failure_reason"] = self._instance_failure(i, codes[i])
             if self.kind == "training":
                 self.transition(
-                    "Failed", state["failure_reason"], status="Failed", ended=_now(), state=state
+                    "Failed",
+                    state["failure_reason"],
+                    status="Failed",
+                    ended=time.time(),
+                    state=state,
                 )
             else:
-                self.update(state=state, status="Failed", secondary_status="Failed", ended=_now())
+                self.update(
+                    state=state, status="Failed", secondary_status="Failed", ended=time.time()
+                )
             return
         from stepline.storage import StorageError
 
@@ -578,7 +588,7 @@ class RaySupervisor(Supervisor):
                     status = "Stopped"
                 else:
                     final, message, status = "Completed", "Training job completed", "Completed"
-                self.transition(final, message, status=status, ended=_now(), state=state)
+                self.transition(final, message, status=status, ended=time.time(), state=state)
             else:
                 self.update(secondary_status="Uploading")
                 outputs = self.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
@@ -596,7 +606,7 @@ class RaySupervisor(Supervisor):
                 if results and results[0].get("message") is not None:
                     state["exit_message"] = results[0]["message"]
                 status = "Stopped" if stopped else "Completed"
-                self.update(state=state, status=status, secondary_status=status, ended=_now())
+                self.update(state=state, status=status, secondary_status=status, ended=time.time())
         except ray.exceptions.RayActorError as exc:
             self.fail(self.node_failure(exc), **state)
         except ray.exceptions.RayTaskError as exc:  # raised on the node, e.g. a symlinked dir
