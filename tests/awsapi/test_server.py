@@ -216,3 +216,26 @@ def test_port_taken_explicit_fails_configured_falls_back(tmp_path) -> None:
     finally:
         subprocess.run([sys.executable, "-m", "stepline", "server", "--stop"], env=env, timeout=60)
         busy.close()
+
+
+def test_large_unsigned_bodies_are_refused_before_they_are_read(aws_env) -> None:
+    """Without this home's access key a request is refused on its head: no 100 Continue,
+    nothing buffered."""
+    import socket
+
+    port = aws_env["port"]
+    for auth in (
+        "",
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIAOTHER/20260101/us-east-1/s3/"
+        "aws4_request, SignedHeaders=host, Signature=" + "0" * 64 + "\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                (
+                    f"PUT /bucket/big HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
+                    "Content-Length: 4000000000\r\nExpect: 100-continue\r\n\r\n"
+                ).encode()
+            )
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 403 "), answer
+        assert b"MissingAuthenticationToken" in answer or b"InvalidAccessKeyId" in answer

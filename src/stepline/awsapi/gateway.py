@@ -174,7 +174,7 @@ class Gateway:
         keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
         service_hint = _scope_service(headers, raw_target)
         protocol = protocol_of(service_hint, headers)
-        problem = self._precheck(headers, service_hint)
+        problem = self._precheck(headers, service_hint) or _claims_this_key(headers, raw_target)
         if problem is not None:
             await self._write(writer, meth, render_error(problem, protocol, service_hint, meth))
             return False  # the body was not read: the connection cannot be reused
@@ -366,18 +366,48 @@ class Gateway:
         )
 
 
-def _scope_service(headers: dict[str, str], raw_target: str) -> str:
-    """The credential scope's service name, read without verifying (for error shapes)."""
+def _credential(headers: dict[str, str], raw_target: str) -> str:
+    """``AK/DATE/REGION/SERVICE/aws4_request`` as the request states it (not yet verified);
+    for a SigV2 presigned URL, its access key id."""
     auth = headers.get("authorization", "")
     marker = "Credential="
     at = auth.find(marker)
-    cred = ""
     if at >= 0:
-        cred = auth[at + len(marker) :].split(",", 1)[0]
-    elif "X-Amz-Credential=" in raw_target:
-        query = raw_target.partition("?")[2]
-        cred = dict(parse_qsl(query)).get("X-Amz-Credential", "")
-    parts = cred.split("/")
+        return auth[at + len(marker) :].split(",", 1)[0].strip()
+    query = raw_target.partition("?")[2]
+    if "X-Amz-Credential=" in query or "AWSAccessKeyId=" in query:
+        params = dict(parse_qsl(query))
+        return params.get("X-Amz-Credential") or params.get("AWSAccessKeyId", "")
+    return ""
+
+
+def _claims_this_key(headers: dict[str, str], raw_target: str) -> AwsError | None:
+    """Refuse, before its body is read, a request that is not even signed with this home's
+    access key id: nobody without it makes the server buffer a large body.  (The signature
+    itself needs the body, and is checked once it has arrived.)"""
+    key = _credential(headers, raw_target).split("/", 1)[0]
+    if not key:
+        return AwsError(
+            "MissingAuthenticationToken",
+            'Request is missing a SigV4 signature; run eval "$(stepline env)" to give AWS\'s '
+            "clients this home's credentials",
+            403,
+        )
+    if not hmac.compare_digest(key, _auth.credentials()[0]):
+        return AwsError(
+            "InvalidAccessKeyId"
+            if _scope_service(headers, raw_target) == "s3"
+            else "InvalidClientTokenId",
+            "The security token included in the request is invalid (not this stepline "
+            'home\'s access key; run eval "$(stepline env)")',
+            403,
+        )
+    return None
+
+
+def _scope_service(headers: dict[str, str], raw_target: str) -> str:
+    """The credential scope's service name, read without verifying (for error shapes)."""
+    parts = _credential(headers, raw_target).split("/")
     if len(parts) == 5:
         return parts[3]
     if headers.get("x-amz-target"):
