@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,10 +32,12 @@ class LocalRayCluster:
     """``LocalRayCluster(folder, workers=2)``: ``.address``, ``.kill_worker(i)``, ``.stop()``."""
 
     def __init__(self, folder: Path, workers: int = 2, cpus_per_worker: int = 1) -> None:
-        ray = shutil.which("ray")
-        if ray is None:
-            raise RuntimeError("the 'ray' command is missing: pip install 'stepline[ray]'")
-        self.ray = ray
+        try:
+            import ray  # noqa: F401 - the CLI below is ray's own
+        except ImportError:
+            raise RuntimeError("Ray is missing: pip install 'stepline[ray]'") from None
+        # The `ray` command of this interpreter's Ray (PATH may lack its scripts folder).
+        self.ray = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         # Ray's socket paths must stay short: its temp folder lives directly under /tmp.
@@ -77,7 +80,7 @@ class LocalRayCluster:
         try:
             proc = subprocess.Popen(
                 [
-                    self.ray,
+                    *self.ray,
                     "start",
                     "--block",
                     "--node-ip-address=127.0.0.1",
