@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import textwrap
@@ -123,6 +124,7 @@ def main() -> None:
         if cluster is not None:
             cluster.stop()
         seaweed.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{args.jobs} one-second jobs, 1 worker node:  {one:6.1f}s")
     print(f"{args.jobs} one-second jobs, 2 worker nodes: {two:6.1f}s")
     print(f"speed-up: {one / two:.2f}x (goal 1.8x)")
