@@ -201,9 +201,10 @@ def _old_bwrap(tmp_path: Path) -> str:
 
 def test_old_bwrap_on_path_is_not_used(job_image, job_dir, tmp_path, monkeypatch) -> None:
     import stepline.jobs.runtimes.process as process
+    from stepline import sandbox
 
     old = _old_bwrap(tmp_path)
-    monkeypatch.setattr(process, "bundled_bwrap", lambda: None)
+    monkeypatch.setattr(sandbox, "bundled_bwrap", lambda: None)
     monkeypatch.setattr(process.shutil, "which", lambda name: old)
     assert process.sandbox_command() is None
     with pytest.raises(process.SandboxUnavailable, match="0.8.0.*lacks.*--overlay-src") as err:
@@ -213,9 +214,10 @@ def test_old_bwrap_on_path_is_not_used(job_image, job_dir, tmp_path, monkeypatch
 
 def test_bundled_bwrap_is_preferred(monkeypatch) -> None:
     import stepline.jobs.runtimes.process as process
+    from stepline import sandbox
 
     monkeypatch.setattr(process.shutil, "which", lambda name: None)
-    assert process.sandbox_command() == process.bundled_bwrap() is not None
+    assert process.sandbox_command() == sandbox.bundled_bwrap() is not None
 
 
 def test_unsandboxed_says_network_isolation_is_not_applied(

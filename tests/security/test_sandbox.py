@@ -22,7 +22,7 @@ import pytest
 import sandbox_support
 from sandbox_support import kill_all, processes_with, processing_request, s3_input, s3_output
 
-from stepline import jobs
+from stepline import jobs, sandbox
 from stepline.jobs.runtimes import process
 
 home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
@@ -94,7 +94,7 @@ def test_processing_job_with_hard_coded_paths_runs_without_bwrap_on_path(
     assert json.loads(store.get_bytes("s3://bucket/clean/rows.json")) == {"rows": 2}
     assert done.state["sandboxed"] is True
     assert done.state["sandbox"].startswith("bubblewrap")
-    assert done.state["argv"][0] == process.bundled_bwrap()
+    assert done.state["argv"][0] == sandbox.bundled_bwrap()
 
 
 def _probe(store, make_image, home: Path, name: str, **env: str) -> tuple[dict, object]:
@@ -324,7 +324,7 @@ def test_unknown_sandbox_mode_is_refused(monkeypatch) -> None:
 
 def test_readme_documents_every_sandbox_value() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for mode in process.MODES:
+    for mode in sandbox.MODES:
         assert f"STEPLINE_SANDBOX={mode}" in readme, mode
     assert "STEPLINE_BWRAP" in readme
     assert textwrap.dedent(process.__doc__ or "").count("``") > 10

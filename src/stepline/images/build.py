@@ -378,9 +378,9 @@ class _ProcessBuild:
         env: dict[str, str],
     ) -> None:
         """One RUN step, in the build sandbox with the image tree as ``/`` (see
-        ``jobs.runtimes.process.run_build_step``); unsandboxed (``STEPLINE_SANDBOX=none``)
+        ``stepline.sandbox.run_build_step``); unsandboxed (``STEPLINE_SANDBOX=none``)
         only ``pip install`` steps can run, on the host, into the venv."""
-        from stepline.jobs.runtimes import process as sandbox
+        from stepline import sandbox
 
         if sandbox.sandbox_mode() == "none":
             for pip_args in self._pip_commands(instr, variables):
