@@ -155,11 +155,20 @@ def _normalise_strategy(value: Any) -> str | None:
 class TransformRun:
     """One transform job's run against one model server."""
 
-    def __init__(self, record: JobRecord) -> None:
+    def __init__(
+        self,
+        record: JobRecord,
+        model: dict[str, Any] | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         self.record = record
         self.req = record.request
         self.store = get_store()
         self.log = record.log_path
+        #: The model's CreateModel request (looked up when None; a Ray node is handed it).
+        self.model = model
+        #: (index, count): this instance's share of the input objects (InstanceCount > 1).
+        self.shard = shard
 
     def say(self, text: str) -> None:
         with open(self.log, "a") as fh:
@@ -167,7 +176,7 @@ class TransformRun:
 
     def run(self) -> tuple[bool, str | None]:
         req = self.req
-        model = api.model_request(req["ModelName"])
+        model = self.model or api.model_request(req["ModelName"])
         container = api.primary_container(model)
         model_dir = fetch_model(req["ModelName"], container, self.store)
         env = dict(container.get("Environment", {}))
@@ -236,7 +245,8 @@ class TransformRun:
         failed: list[str] = []
         out_prefix = tout["S3OutputPath"].rstrip("/")
         with ThreadPoolExecutor(max_workers=int(concurrency)) as pool:
-            for uri, rel in _inputs(self.store, tin["DataSource"]):
+            index, count = self.shard
+            for uri, rel in _inputs(self.store, tin["DataSource"])[index::count]:
                 try:
                     data = self.store.get_bytes(uri)
                     if tin.get("CompressionType") == "Gzip":

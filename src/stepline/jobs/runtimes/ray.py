@@ -204,13 +204,37 @@ class RaySupervisor(Supervisor):
     def count(self) -> int:
         if self.kind == "training":
             return int(self.request["ResourceConfig"].get("InstanceCount", 1))
+        if self.kind == "transform":
+            return int(self.request["TransformResources"].get("InstanceCount", 1))
         return int(self.request["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
 
     @property
     def instance_type(self) -> str:
         if self.kind == "training":
             return self.request["ResourceConfig"]["InstanceType"]
+        if self.kind == "transform":
+            return self.request["TransformResources"]["InstanceType"]
         return self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+
+    def model(self) -> dict[str, Any]:
+        """A transform job's model (its CreateModel request)."""
+        from stepline.serving import api
+
+        return api.model_request(self.request["ModelName"])
+
+    def _image_uri(self) -> str:
+        if self.kind == "transform":
+            from stepline.serving import api
+
+            return api.primary_container(self.model())["Image"]
+        return super()._image_uri()
+
+    def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:
+        if self.kind == "transform":  # a transform job says InProgress until it ends
+            final = secondary in ("Completed", "Failed", "Stopped")
+            self.update(secondary_status=secondary if final else "InProgress", **kwargs)
+            return
+        super().transition(secondary, message, **kwargs)
 
     def actor_name(self, index: int) -> str:
         return f"{self.kind}/{self.name}/algo-{index + 1}"
@@ -327,7 +351,13 @@ class RaySupervisor(Supervisor):
             "memory_bytes": res.memory_bytes,
             "sharded": self.sharded_uris(),
         }
-        refs = [a.start.remote({**job, "index": i}) for i, a in enumerate(self.actors)]
+        if self.kind == "transform":
+            job.update(model=self.model(), image_ref=self._image_uri())
+            refs = [
+                a.start_transform.remote({**job, "index": i}) for i, a in enumerate(self.actors)
+            ]
+        else:
+            refs = [a.start.remote({**job, "index": i}) for i, a in enumerate(self.actors)]
         try:
             while not self._wait_ready(refs):
                 if records.get(self.kind, self.name).stop_requested:
@@ -493,6 +523,9 @@ class RaySupervisor(Supervisor):
                     if reason is not None:
                         self.transition("Stopping", "Stopping the job", status="Stopping")
                         self.stop_all(self.grace)
+                        if self.kind == "transform":  # its model servers go with the actors
+                            self.cleanup()
+                            return [137 if c is None else c for c in codes], reason, None
                 if checkpoint_uri and time.monotonic() >= next_ck:
                     next_ck = time.monotonic() + 1.0
                     with contextlib.suppress(ray.exceptions.RayError):
@@ -564,6 +597,10 @@ class RaySupervisor(Supervisor):
                 self.update(
                     state=state, status="Failed", secondary_status="Failed", ended=time.time()
                 )
+            return
+        if self.kind == "transform":  # each instance wrote its outputs as it went
+            status = "Stopped" if stopped else "Completed"
+            self.update(state=state, status=status, secondary_status=status, ended=time.time())
             return
         from stepline.storage import StorageError
 

@@ -157,6 +157,20 @@ def _set_hosts(doc: Any, hosts: list[str], current: str, interface: str) -> None
             _set_hosts(item, hosts, current, interface)
 
 
+class _TransformHandle:
+    """A transform instance running in a thread of the actor, seen as a run handle."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+        self.reason: str | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def stop(self, grace: float) -> None:
+        """Nothing to signal: the supervisor kills the actor, and its model server with it."""
+
+
 class InstanceRunner:
     """One instance of a job on this node.  Created by :mod:`.ray` as a Ray actor."""
 
@@ -273,6 +287,55 @@ class InstanceRunner:
             "image_downloaded": downloaded,
         }
 
+    def start_transform(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Batch transform: this instance's share of the input objects, through a model
+        server on this node (:class:`stepline.serving.transform.TransformRun`)."""
+        from stepline.images.registry import ImageStore
+        from stepline.jobs.runtimes import ray_images
+        from stepline.serving.transform import TransformRun
+
+        name, index, count = job["name"], job["index"], job["count"]
+        self.folder = config.home() / "ray-jobs" / "transform" / name / f"algo-{index + 1}"
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.log_path = self.folder / "log"
+        self.log_path.touch()
+        image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
+        # The model names its image by reference: that reference resolves here too.
+        ImageStore().set_tag(job["image_ref"], image.digest)
+        record = types.SimpleNamespace(
+            kind="transform",
+            name=name,
+            request=job["request"],
+            log_path=self.log_path,
+            folder=self.folder,
+        )
+        run = TransformRun(record, model=job["model"], shard=(index, count))  # type: ignore[arg-type]
+        run.store = self.store
+        handle = self.handle = _TransformHandle()
+
+        def work() -> None:
+            try:
+                ok, reason = run.run()
+            except Exception as exc:  # noqa: BLE001 - any failure is the job's FailureReason
+                ok, reason = False, f"ClientError: {exc}"[:1024]
+            handle.reason = reason
+            handle.code = 0 if ok else 1
+
+        threading.Thread(target=work, daemon=True, name="transform").start()
+        return {
+            "argv": None,
+            "sandboxed": None,
+            "warnings": [],
+            "notes": [],
+            "runtime": image.runtime,
+            "environment": {},
+            "entrypoint": None,
+            "arguments": None,
+            "inputs": [],
+            "image_downloaded": downloaded,
+        }
+
     def _write_host_config(self, kind: str, index: int, hosts: list[str], interface: str) -> None:
         assert self.folder is not None
         if kind == "training":
@@ -319,6 +382,8 @@ class InstanceRunner:
     def failure(self) -> str | None:
         """The instance's failure file (``/opt/ml/output/failure``), if it wrote one."""
         assert self.folder is not None
+        if isinstance(self.handle, _TransformHandle):
+            return self.handle.reason
         path = self.folder / "ml" / "output" / "failure"
         try:
             return _inside(self.folder, path).read_bytes().decode("utf-8", "replace")[:1024]
