@@ -690,15 +690,15 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         raise SystemExit("usage: python -m stepline.jobs.supervisor KIND NAME")
+    from stepline.jobs.runtimes.ray import run_if_selected
+
+    if run_if_selected(args[0], args[1]):  # STEPLINE_RUNTIME=ray: on a Ray cluster
+        return
     if args[0] == "transform":
         # Batch transform runs the model's server and feeds it records: the serving layer's.
         from stepline.serving.transform import run_transform_job
 
         run_transform_job(args[1])
-        return
-    from stepline.jobs.runtimes.ray import run_if_selected
-
-    if run_if_selected(args[0], args[1]):  # STEPLINE_RUNTIME=ray: on a Ray cluster
         return
     Supervisor(args[0], args[1]).run()
 
