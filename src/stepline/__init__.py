@@ -30,4 +30,36 @@ def _default_task_port(**options: Any) -> Any:
     return default_task_port(**options)
 
 
+def _check_transform(request: dict[str, Any]) -> None:
+    from stepline.serving.transform import check_transform_request
+
+    check_transform_request(request)
+
+
+def _run_transform(name: str) -> None:
+    from stepline.serving.transform import run_transform_job
+
+    run_transform_job(name)
+
+
+def _job_environment() -> dict[str, str]:
+    from stepline.awsapi.environment import client_environment
+
+    env = client_environment()
+    env.pop("SAGEMAKER_USER_CONFIG_OVERRIDE", None)  # a host path the sandbox does not show
+    return env
+
+
+def _aws_gateway() -> Any:
+    from stepline.awsapi.gateway import Gateway
+
+    return Gateway()
+
+
 wiring.register_task_port_factory(_default_task_port)
+# Batch transform is a job kind whose work the serving layer does (a model server fed with
+# records), and job code reaches the AWS API: both sit above the jobs layer.  The AWS API
+# shares the endpoints server's port, and sits above the serving layer too.
+wiring.register_job_runner("transform", check=_check_transform, run=_run_transform)
+wiring.register_job_environment(_job_environment)
+wiring.register_gateway_factory(_aws_gateway)

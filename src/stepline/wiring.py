@@ -31,4 +31,67 @@ def default_task_port(**options: Any) -> Any | None:
     return _task_port_factory(**options)
 
 
-__all__ = ["TaskPortFactory", "default_task_port", "register_task_port_factory"]
+#: Job kinds whose work a layer above the jobs layer does (batch transform: the serving
+#: layer's model server fed with records), by kind: (check a request, run a job by name).
+_job_runners: dict[str, tuple[Callable[[dict[str, Any]], None], Callable[[str], None]]] = {}
+
+
+def register_job_runner(
+    kind: str, check: Callable[[dict[str, Any]], None], run: Callable[[str], None]
+) -> None:
+    """Let ``kind``'s requests be checked and its jobs run by code the jobs layer can't
+    import (the supervisor hands the job over; CreateTransformJob checks the request)."""
+    _job_runners[kind] = (check, run)
+
+
+def job_runner(kind: str) -> tuple[Callable[[dict[str, Any]], None], Callable[[str], None]]:
+    """(check, run) registered for ``kind``; a clear error when none is."""
+    try:
+        return _job_runners[kind]
+    except KeyError:
+        raise LookupError(f"no runner registered for {kind} jobs (import stepline first)") from None
+
+
+#: Environment for job code beyond SageMaker's contract: the AWS-compatible API's endpoint
+#: and credentials, as a SageMaker job gets its execution role's.
+_job_environment: Callable[[], dict[str, str]] | None = None
+
+
+def register_job_environment(provider: Callable[[], dict[str, str]] | None) -> None:
+    """Set (or clear) what :func:`job_environment` returns."""
+    global _job_environment
+    _job_environment = provider
+
+
+def job_environment() -> dict[str, str]:
+    """The registered extra job environment (``{}`` when nothing is registered)."""
+    return dict(_job_environment()) if _job_environment is not None else {}
+
+
+#: Builds what serves the requests ``stepline server`` gets that are not invocations (the
+#: AWS-compatible API); ``None``: the server answers those with 404.
+_gateway_factory: Callable[[], Any] | None = None
+
+
+def register_gateway_factory(factory: Callable[[], Any] | None) -> None:
+    """Set (or clear) what :func:`make_gateway` builds."""
+    global _gateway_factory
+    _gateway_factory = factory
+
+
+def make_gateway() -> Any | None:
+    """A new gateway from the registered factory, or None when none is registered."""
+    return _gateway_factory() if _gateway_factory is not None else None
+
+
+__all__ = [
+    "TaskPortFactory",
+    "make_gateway",
+    "register_gateway_factory",
+    "default_task_port",
+    "job_environment",
+    "job_runner",
+    "register_job_environment",
+    "register_job_runner",
+    "register_task_port_factory",
+]

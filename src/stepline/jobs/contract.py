@@ -13,6 +13,8 @@ import posixpath
 import shlex
 from typing import Any
 
+from stepline import wiring
+
 ML = "/opt/ml"
 CODE_DIR = "/opt/ml/code"
 CURRENT_HOST = "algo-1"
@@ -210,11 +212,7 @@ def aws_environment() -> dict[str, str]:
     """What job code needs to call AWS with boto3 against ``stepline server``: the endpoint,
     this home's credentials and the region, as a SageMaker job gets its execution role's
     credentials.  The request's ``Environment`` still wins over these."""
-    from stepline.awsapi.environment import client_environment
-
-    env = client_environment()
-    env.pop("SAGEMAKER_USER_CONFIG_OVERRIDE", None)  # a host path the sandbox does not show
-    return env
+    return wiring.job_environment()  # the AWS API's (registered by the composition root)
 
 
 def training_env(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stepline import config
+from stepline import config, wiring
 from stepline.jobs import records
 from stepline.jobs.records import JobRecord
 
@@ -342,9 +342,8 @@ def _transform_describe(record: JobRecord, out: dict[str, Any]) -> None:
 
 
 def _transform_check(req: dict[str, Any]) -> None:
-    from stepline.serving.transform import check_transform_request
-
-    check_transform_request(req)
+    check, _run = wiring.job_runner("transform")  # the serving layer's (see stepline.wiring)
+    check(req)
 
 
 def _transform_inputs(req: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -30,6 +30,7 @@ from typing import Any
 
 import regex
 
+from stepline import wiring
 from stepline.images import frameworks
 from stepline.jobs import contract, records, staging
 from stepline.jobs.pidfd import exit_notifier
@@ -695,10 +696,10 @@ def main(argv: list[str] | None = None) -> None:
     if run_if_selected(args[0], args[1]):  # STEPLINE_RUNTIME=ray: on a Ray cluster
         return
     if args[0] == "transform":
-        # Batch transform runs the model's server and feeds it records: the serving layer's.
-        from stepline.serving.transform import run_transform_job
-
-        run_transform_job(args[1])
+        # Batch transform runs the model's server and feeds it records: the serving layer
+        # does that work, registered in stepline.wiring by the composition root.
+        _check, run = wiring.job_runner("transform")
+        run(args[1])
         return
     Supervisor(args[0], args[1]).run()
 

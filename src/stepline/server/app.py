@@ -122,9 +122,9 @@ def create_app(
     """
     eng = engine if engine is not None else Engine()
     token = token or security.console_token()
-    from stepline.serving import console as serving_console
+    from stepline.server import endpoints as endpoint_pages
 
-    serving_console.register()
+    endpoint_pages.register()
     app = FastAPI(
         title="stepline console API",
         version="1",

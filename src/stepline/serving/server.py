@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepline import config, images
+from stepline import config, images, wiring
 from stepline.jobs.runtimes.base import process_start_time
 from stepline.serving import api, db
 from stepline.serving.artifacts import fetch_model
@@ -161,11 +161,8 @@ class Server:
     def __init__(self, aws_api: bool = True) -> None:
         # The AWS-compatible API shares the router's port: it gets every request that is not
         # an invocation, a ping or a control call (see stepline.awsapi.gateway).
-        self.gateway = None
-        if aws_api:
-            from stepline.awsapi.gateway import Gateway
-
-            self.gateway = Gateway()
+        # (stepline.wiring: the composition root registers the AWS API's gateway.)
+        self.gateway = wiring.make_gateway() if aws_api else None
         self.router = Router(
             on_control=self._control,
             fallback=self.gateway.serve if self.gateway is not None else None,

@@ -1,4 +1,4 @@
-"""The serving layer's providers for the web console (endpoints and models pages).
+"""The console's providers for the endpoints and models pages, over the serving layer.
 
 The console asks registered provider functions for DescribeEndpoint/DescribeModel-shaped
 dicts; endpoints also carry ``Metrics`` (per-minute invocations, mean latency, errors) so the
