@@ -50,6 +50,20 @@ def _job_environment() -> dict[str, str]:
     return env
 
 
+def _transform_support() -> Any:
+    # What the Ray runtime needs of batch transform on a node: the model a job names and
+    # the run that feeds a model server this instance's share of the records.
+    from types import SimpleNamespace
+
+    from stepline.serving import api, transform
+
+    return SimpleNamespace(
+        model_request=api.model_request,
+        primary_container=api.primary_container,
+        TransformRun=transform.TransformRun,
+    )
+
+
 def _aws_gateway() -> Any:
     from stepline.awsapi.gateway import Gateway
 
@@ -63,3 +77,4 @@ wiring.register_task_port_factory(_default_task_port)
 wiring.register_job_runner("transform", check=_check_transform, run=_run_transform)
 wiring.register_job_environment(_job_environment)
 wiring.register_gateway_factory(_aws_gateway)
+wiring.register_provider("transform", _transform_support)

@@ -84,8 +84,30 @@ def make_gateway() -> Any | None:
     return _gateway_factory() if _gateway_factory is not None else None
 
 
+#: Named services an upper layer provides to a lower one, built on first use (for example
+#: ``"transform"``: the serving layer's model lookup and record-feeding run, which the Ray
+#: runtime needs on its nodes).
+_providers: dict[str, Callable[[], Any]] = {}
+
+
+def register_provider(name: str, factory: Callable[[], Any]) -> None:
+    """Make ``provider(name)`` return ``factory()``."""
+    _providers[name] = factory
+
+
+def provider(name: str) -> Any:
+    """What the composition root registered under ``name``; a clear error when nothing is."""
+    try:
+        factory = _providers[name]
+    except KeyError:
+        raise LookupError(f"nothing provides {name!r} (import stepline first)") from None
+    return factory()
+
+
 __all__ = [
     "TaskPortFactory",
+    "provider",
+    "register_provider",
     "make_gateway",
     "register_gateway_factory",
     "default_task_port",

@@ -38,7 +38,7 @@ import os
 import time
 from typing import Any
 
-from stepline import config
+from stepline import config, wiring
 from stepline.jobs import records
 from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import resources_for
@@ -217,16 +217,13 @@ class RaySupervisor(Supervisor):
         return self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
 
     def model(self) -> dict[str, Any]:
-        """A transform job's model (its CreateModel request)."""
-        from stepline.serving import api
-
-        return api.model_request(self.request["ModelName"])
+        """A transform job's model (its CreateModel request; the serving layer's, see
+        :mod:`stepline.wiring`)."""
+        return wiring.provider("transform").model_request(self.request["ModelName"])
 
     def _image_uri(self) -> str:
         if self.kind == "transform":
-            from stepline.serving import api
-
-            return api.primary_container(self.model())["Image"]
+            return wiring.provider("transform").primary_container(self.model())["Image"]
         return super()._image_uri()
 
     def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:

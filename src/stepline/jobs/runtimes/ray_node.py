@@ -22,7 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from stepline import config
+from stepline import config, wiring
 from stepline.jobs import contract, staging
 from stepline.jobs.runtimes.base import Mount, Resources, RunSpec
 from stepline.jobs.supervisor import Supervisor
@@ -292,7 +292,8 @@ class InstanceRunner:
         server on this node (:class:`stepline.serving.transform.TransformRun`)."""
         from stepline.images.registry import ImageStore
         from stepline.jobs.runtimes import ray_images
-        from stepline.serving.transform import TransformRun
+
+        TransformRun = wiring.provider("transform").TransformRun  # noqa: N806 - a class
 
         name, index, count = job["name"], job["index"], job["count"]
         self.folder = config.home() / "ray-jobs" / "transform" / name / f"algo-{index + 1}"
