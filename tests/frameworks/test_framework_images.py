@@ -15,8 +15,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from conftest import (
+from frameworks_support import (
     HUGGINGFACE,
     PYTORCH,
     PYTORCH_SERVE,
@@ -27,6 +26,7 @@ from conftest import (
     tarball,
     training_request,
 )
+
 from stepline import images, jobs
 from stepline.images import frameworks
 from stepline.serving import api

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import SCRIPTS
+from frameworks_support import SCRIPTS
 
 USER_SCRIPT = r"""
 import json, sys, time
