@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,10 @@ def test_csrf_stop_with_form_body_and_foreign_origin_is_refused(
     # The console's own request: JSON, same origin.
     ok = http.post(stop, json={}, headers={"Origin": server})
     assert ok.status_code == 200, ok.text
+    # StopExecution asks the execution's thread to stop; it ends it a moment later.
+    deadline = time.monotonic() + 10
+    while engine.describe_execution(arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert engine.describe_execution(arn)["status"] == "ABORTED"
 
 

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -112,40 +112,12 @@ def _console_dir() -> Path:
     return Path(str(resources.files("stepline") / "console"))
 
 
-def create_app(
-    engine: Engine | None = None, *, token: str | None = None, bind: str | None = None
-) -> FastAPI:
-    """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``).
-
-    ``token`` defaults to the home's console token; ``bind`` is the address the server
-    listens on, which is added to the Host allow-list.
-    """
-    eng = engine if engine is not None else Engine()
-    token = token or security.console_token()
-    from stepline.server import endpoints as endpoint_pages
-
-    endpoint_pages.register()
-    app = FastAPI(
-        title="stepline console API",
-        version="1",
-        description=(
-            "Workflows (state machines), executions, jobs, endpoints and models of a local "
-            "stepline home. Executions are described in Step Functions' shapes, jobs in "
-            "SageMaker's."
-        ),
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.add_middleware(security.ConsoleGuard, token=token, bind=bind)
-
-    @app.exception_handler(EngineError)
-    async def _engine_error(_request: Request, exc: EngineError) -> JSONResponse:
-        return JSONResponse(
-            {"error": exc.code, "detail": str(exc)}, status_code=_ERROR_STATUS.get(exc.code, 400)
-        )
+def _workflow_routes(eng: Engine) -> APIRouter:
+    """State machines: list, describe, versions."""
+    router = APIRouter()
 
     # -- workflows -------------------------------------------------------------------------
-    @app.get("/api/state-machines", tags=["workflows"], summary="List state machines")
+    @router.get("/api/state-machines", tags=["workflows"], summary="List state machines")
     def list_state_machines() -> dict[str, Any]:
         items = []
         for sm in eng.list_state_machines():
@@ -159,14 +131,16 @@ def create_app(
             items.append(summary)
         return {"stateMachines": items}
 
-    @app.get("/api/state-machines/{name}", tags=["workflows"], summary="Describe a state machine")
+    @router.get(
+        "/api/state-machines/{name}", tags=["workflows"], summary="Describe a state machine"
+    )
     def describe_state_machine(name: str) -> dict[str, Any]:
         sm = eng.describe_state_machine(_check_ref(name, "state machine"))
         sm["definition"] = json.loads(sm["definition"])
         sm["graph"] = views.graph_model(sm["definition"])
         return sm
 
-    @app.get(
+    @router.get(
         "/api/state-machines/{name}/versions",
         tags=["workflows"],
         summary="Every revision of a state machine's definition",
@@ -177,8 +151,15 @@ def create_app(
             version["graph"] = views.graph_model(version["definition"])
         return {"versions": sorted(versions, key=lambda v: -v["revision"])}
 
+    return router
+
+
+def _execution_routes(eng: Engine) -> APIRouter:
+    """Executions: list, start, describe, history, progress, stop, redrive."""
+    router = APIRouter()
+
     # -- executions ------------------------------------------------------------------------
-    @app.get("/api/executions", tags=["executions"], summary="List executions, newest first")
+    @router.get("/api/executions", tags=["executions"], summary="List executions, newest first")
     def list_executions(
         stateMachine: str | None = Query(default=None, description="Name or ARN."),
         status: str | None = Query(default=None, description="One of " + ", ".join(_STATUSES)),
@@ -190,17 +171,19 @@ def create_app(
         items = eng.list_executions(stateMachine or None, status or None)
         return {"executions": [_with_duration(i) for i in items]}
 
-    @app.post("/api/executions", tags=["executions"], status_code=201, summary="Start an execution")
+    @router.post(
+        "/api/executions", tags=["executions"], status_code=201, summary="Start an execution"
+    )
     def start_execution(body: StartExecutionRequest) -> dict[str, Any]:
         _check_ref(body.stateMachine, "state machine")
         desc = eng.start_execution(body.stateMachine, body.input, name=body.name, wait=False)
         return _with_duration(desc)
 
-    @app.get("/api/executions/{name}", tags=["executions"], summary="Describe an execution")
+    @router.get("/api/executions/{name}", tags=["executions"], summary="Describe an execution")
     def describe_execution(name: str) -> dict[str, Any]:
         return _with_duration(eng.describe_execution(_check_ref(name, "execution")))
 
-    @app.get(
+    @router.get(
         "/api/executions/{name}/history",
         tags=["executions"],
         summary="The execution's events (GetExecutionHistory), after event id `after`",
@@ -208,7 +191,7 @@ def create_app(
     def execution_history(name: str, after: int = Query(default=0, ge=0)) -> dict[str, Any]:
         return {"events": eng.get_execution_history(_check_ref(name, "execution"), after=after)}
 
-    @app.get(
+    @router.get(
         "/api/executions/{name}/progress",
         tags=["executions"],
         summary="The execution, its graph and each state's status, input, output and timing",
@@ -228,18 +211,25 @@ def create_app(
             "lastEventId": history[-1]["id"] if history else 0,
         }
 
-    @app.post("/api/executions/{name}/stop", tags=["executions"], summary="Stop an execution")
+    @router.post("/api/executions/{name}/stop", tags=["executions"], summary="Stop an execution")
     def stop_execution(name: str, body: StopExecutionRequest | None = None) -> dict[str, Any]:
         body = body or StopExecutionRequest()
         return eng.stop_execution(_check_ref(name, "execution"), body.error, body.cause)
 
-    @app.post(
+    @router.post(
         "/api/executions/{name}/redrive",
         tags=["executions"],
         summary="Redrive a failed, timed-out or aborted execution",
     )
     def redrive_execution(name: str) -> dict[str, Any]:
         return eng.redrive_execution(_check_ref(name, "execution"), wait=False)
+
+    return router
+
+
+def _job_routes() -> APIRouter:
+    """Job records of every kind: list, describe, metrics, logs."""
+    router = APIRouter()
 
     # -- jobs ------------------------------------------------------------------------------
     def _record(kind: str, name: str) -> Any:
@@ -252,7 +242,7 @@ def create_app(
             raise HTTPException(404, f"no {kind} job {name!r}")
         return record
 
-    @app.get("/api/jobs", tags=["jobs"], summary="List jobs, newest first")
+    @router.get("/api/jobs", tags=["jobs"], summary="List jobs, newest first")
     def list_jobs(
         kind: str | None = Query(default=None, description="training, processing or transform"),
     ) -> dict[str, Any]:
@@ -262,7 +252,7 @@ def create_app(
             raise HTTPException(422, "kind must be training, processing or transform")
         return {"jobs": _jsonable(service.list_jobs(kind or None, limit=1000))}
 
-    @app.get("/api/jobs/{kind}/{name}", tags=["jobs"], summary="Everything a job's record holds")
+    @router.get("/api/jobs/{kind}/{name}", tags=["jobs"], summary="Everything a job's record holds")
     def describe_job(kind: str, name: str) -> dict[str, Any]:
         from stepline.jobs import service
 
@@ -289,7 +279,7 @@ def create_app(
             }
         )
 
-    @app.get("/api/jobs/{kind}/{name}/metrics", tags=["jobs"], summary="Metric values over time")
+    @router.get("/api/jobs/{kind}/{name}/metrics", tags=["jobs"], summary="Metric values over time")
     def job_metrics(kind: str, name: str) -> dict[str, Any]:
         from stepline.jobs import records
 
@@ -299,7 +289,7 @@ def create_app(
             series.setdefault(m["MetricName"], []).append([m["Timestamp"], m["Value"]])
         return {"metrics": series}
 
-    @app.get(
+    @router.get(
         "/api/jobs/{kind}/{name}/logs",
         tags=["jobs"],
         summary="A chunk of the job's log from byte `offset`",
@@ -337,14 +327,28 @@ def create_app(
             "complete": record.terminal and start + cut >= size,
         }
 
+    return router
+
+
+def _serving_routes() -> APIRouter:
+    """Endpoints and models, from the serving providers."""
+    router = APIRouter()
+
     # -- serving ---------------------------------------------------------------------------
-    @app.get("/api/endpoints", tags=["serving"], summary="Endpoints (from serving providers)")
+    @router.get("/api/endpoints", tags=["serving"], summary="Endpoints (from serving providers)")
     def list_endpoints() -> dict[str, Any]:
         return {"endpoints": _jsonable(providers.endpoints())}
 
-    @app.get("/api/models", tags=["serving"], summary="Models (from serving providers)")
+    @router.get("/api/models", tags=["serving"], summary="Models (from serving providers)")
     def list_models() -> dict[str, Any]:
         return {"models": _jsonable(providers.models())}
+
+    return router
+
+
+def _console_routes(token: str) -> APIRouter:
+    """The page, its static files and the favicon; the token becomes a cookie here."""
+    router = APIRouter()
 
     # -- the console -----------------------------------------------------------------------
     console = _console_dir()
@@ -352,7 +356,7 @@ def create_app(
 
     page_headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
-    @app.get("/", include_in_schema=False)
+    @router.get("/", include_in_schema=False)
     def index(request: Request) -> Response:
         given = request.query_params.get("token")
         if given is None:
@@ -370,7 +374,7 @@ def create_app(
             )
         return response
 
-    @app.get("/favicon.ico", include_in_schema=False)
+    @router.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
         return FileResponse(
             files["favicon.svg"],
@@ -378,7 +382,7 @@ def create_app(
             headers={"Cache-Control": "max-age=86400"},
         )
 
-    @app.get("/static/{filename}", include_in_schema=False)
+    @router.get("/static/{filename}", include_in_schema=False)
     def static(filename: str) -> Response:
         path = files.get(filename)  # only files that ship with the console, by exact name
         if path is None:
@@ -388,6 +392,50 @@ def create_app(
             media_type=_STATIC_TYPES[path.suffix],
             headers={"Cache-Control": "no-cache"},
         )
+
+    return router
+
+
+def create_app(
+    engine: Engine | None = None, *, token: str | None = None, bind: str | None = None
+) -> FastAPI:
+    """The console app over ``engine`` (default: an engine over ``$STEPLINE_HOME``).
+
+    ``token`` defaults to the home's console token; ``bind`` is the address the server
+    listens on, which is added to the Host allow-list.
+    """
+    eng = engine if engine is not None else Engine()
+    token = token or security.console_token()
+    from stepline.server import endpoints as endpoint_pages
+
+    endpoint_pages.register()
+    app = FastAPI(
+        title="stepline console API",
+        version="1",
+        description=(
+            "Workflows (state machines), executions, jobs, endpoints and models of a local "
+            "stepline home. Executions are described in Step Functions' shapes, jobs in "
+            "SageMaker's."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(security.ConsoleGuard, token=token, bind=bind)
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(_request: Request, exc: EngineError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.code, "detail": str(exc)}, status_code=_ERROR_STATUS.get(exc.code, 400)
+        )
+
+    for router in (
+        _workflow_routes(eng),
+        _execution_routes(eng),
+        _job_routes(),
+        _serving_routes(),
+        _console_routes(token),
+    ):
+        app.include_router(router)
 
     def openapi_with_token() -> dict[str, Any]:
         """The generated document, saying that every route needs the console token."""
