@@ -33,7 +33,6 @@ def build_definition() -> dict:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "placeholder")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "placeholder")
     import boto3
-    import sagemaker
     from sagemaker.estimator import Estimator
     from sagemaker.inputs import TrainingInput
     from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
@@ -50,6 +49,8 @@ def build_definition() -> dict:
         TrainingStep,
     )
     from stepfunctions.workflow import Workflow
+
+    import sagemaker
 
     session = sagemaker.Session(
         boto_session=boto3.Session(region_name=REGION), default_bucket="bucket"

@@ -33,7 +33,6 @@ def dssdk_namespace() -> SimpleNamespace:
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     import boto3
-    import sagemaker
     from sagemaker.estimator import Estimator
     from sagemaker.inputs import TrainingInput
     from sagemaker.model import Model
@@ -48,6 +47,8 @@ def dssdk_namespace() -> SimpleNamespace:
     from stepfunctions import steps
     from stepfunctions.inputs import ExecutionInput, StepInput
     from stepfunctions.steps.states import Graph
+
+    import sagemaker
 
     boto = boto3.Session(
         aws_access_key_id="AKIAFAKEFAKEFAKEFAKE",
