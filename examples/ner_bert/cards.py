@@ -48,16 +48,18 @@ class Profile:
     layouts: tuple[str, ...]
     noise: tuple[float, float]  # per-character OCR error rate, drawn uniformly per card
     labels: dict[str, tuple[str, ...]]
+    taglines: float = 0.0  # the share of cards with a line of text that is no entity
 
 
 TRAIN = Profile(
     name="train",
     locales=(
         *("en_US", "en_GB", "en_CA", "en_IE", "de_DE", "de_AT", "fr_FR"),
-        *("es_ES", "es_MX", "it_IT", "da_DK", "cs_CZ", "ja_JP"),
+        *("es_ES", "es_MX", "it_IT", "da_DK", "cs_CZ", "ja_JP", "en_IN"),
     ),
     layouts=("stacked", "header", "compact"),
     noise=(0.0, 0.03),
+    taglines=0.25,
     labels={
         "office": ("Tel.", "Tel:", "T:", "T", "Phone:", "Phone", "Office:", "Direct"),
         "mobile": ("Mobile:", "Mobile", "Mob.", "M:", "Cell:", "Handy"),
@@ -110,6 +112,7 @@ _SUFFIXES = {
     "es_MX": ("S.A. de C.V.", "S. de R.L.", "S.C."),
     "da_DK": ("ApS", "A/S", "I/S"),
     "cs_CZ": ("s.r.o.", "a.s.", "v.o.s."),
+    "en_IN": ("Pvt. Ltd.", "Ltd.", "LLP"),
     "en_AU": ("Pty Ltd", "Pty. Ltd.", "Ltd"),
     "nl_NL": ("B.V.", "N.V.", "BV"),
     "sv_SE": ("AB", "HB", "Aktiebolag"),
@@ -133,9 +136,9 @@ _TLDS = {
     "fr_FR": ("fr", "com"), "es_ES": ("es", "com"), "it_IT": ("it", "com"),
     "ja_JP": ("co.jp", "jp", "com"), "en_CA": ("ca", "com"), "en_IE": ("ie", "com"),
     "de_AT": ("at", "co.at"), "es_MX": ("com.mx", "mx"), "da_DK": ("dk", "com"),
-    "cs_CZ": ("cz", "com"), "en_AU": ("com.au", "au"), "nl_NL": ("nl", "com"),
-    "sv_SE": ("se", "com"), "de_CH": ("ch", "com"), "pl_PL": ("pl", "com.pl"),
-    "pt_BR": ("com.br", "br"),
+    "cs_CZ": ("cz", "com"), "en_IN": ("in", "co.in"), "en_AU": ("com.au", "au"),
+    "nl_NL": ("nl", "com"), "sv_SE": ("se", "com"), "de_CH": ("ch", "com"),
+    "pl_PL": ("pl", "com.pl"), "pt_BR": ("com.br", "br"),
 }  # fmt: skip
 # Romanised Japanese addresses (Faker's ja_JP writes kanji, the back of a card is romaji).
 _JP_WARDS = (
@@ -144,6 +147,14 @@ _JP_WARDS = (
 )  # fmt: skip
 _JP_CITIES = ("Tokyo", "Osaka", "Yokohama", "Nagoya")
 #: What OCR confuses: each character with the ones it is misread as.
+#: Printed text on a card that is no entity: taglines, services, certifications.
+_TAGLINES = (
+    "Since 1987", "Quality · Service · Trust", "Your partner in logistics", "ISO 9001 certified",
+    "Member of the Chamber of Commerce", "Architecture & Interiors", "Wholesale and retail",
+    "Excellence in engineering", "Family owned", "Ihr Partner vor Ort", "Conseil et formation",
+    "Import - Export", "24/7 support", "Est. 1952", "Tax · Audit · Advisory", "by appointment",
+    "Please recycle", "Branch office", "Head office", "Sales & Service",
+)  # fmt: skip
 _CONFUSIONS = {
     "O": "0D", "0": "OD", "o": "0c", "l": "1I|", "1": "lI", "I": "l1", "i": "l", "S": "5",
     "5": "S", "B": "8", "8": "B", "e": "c", "c": "e", "a": "o", "n": "h", "h": "n", "u": "v",
@@ -254,7 +265,10 @@ def _layout(card: _Card, layout: str, profile: Profile, rng: random.Random) -> l
         head = [name, title, org] if rng.random() < 0.6 else [org, name, title]
         if rng.random() < 0.3:
             head[1], head[2] = head[2], head[1]
-        return head + address + contacts if rng.random() < 0.7 else head + contacts + address
+        where = rng.random()  # the address under the head, at the bottom or on top
+        if where < 0.2:
+            return address + head + contacts
+        return head + address + contacts if where < 0.7 else head + contacts + address
     if layout == "header":  # company first, "Name, Title", address on one line, contacts paired
         pairs = [
             _join(contacts[i : i + 2], rng.choice([" | ", "   ", " / "]))
@@ -345,7 +359,10 @@ def generate(profile: Profile, seed: int, count: int, start_id: int = 0) -> Iter
         layout = rng.choice(profile.layouts)
         rate = round(rng.uniform(*profile.noise), 4)
         card = _Card(fakers[locale], locale, rng)
-        text, entities = render(_layout(card, layout, profile, rng), rate, rng)
+        lines = _layout(card, layout, profile, rng)
+        if profile.taglines > 0 and rng.random() < profile.taglines:
+            lines.insert(rng.randint(0, len(lines)), [(rng.choice(_TAGLINES), None)])
+        text, entities = render(lines, rate, rng)
         yield {
             "id": f"{profile.name}-{start_id + i:06d}",
             "text": text,
