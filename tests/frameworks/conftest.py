@@ -3,7 +3,7 @@
 Framework images are pip installs (scikit-learn, XGBoost, AWS's toolkits): tens of seconds
 each the first time.  They are built once into a home under the user's cache folder and
 reused by later runs on the same machine (CI included); everything else in that home (the
-database, objects, job folders) is wiped when the module starts, so tests stay independent.
+database, objects, job folders) is wiped when the session starts.
 """
 
 from __future__ import annotations
@@ -23,8 +23,13 @@ def _cache_home() -> Path:
     return base / "stepline-test" / "frameworks-home"
 
 
-@pytest.fixture(scope="module")
-def fw_home() -> Iterator[Path]:
+@pytest.fixture(scope="session")
+def fw_home_wiped() -> Path:
+    """The cached home, emptied of everything but ``images/`` -- once per session.
+
+    Once, not per module: a process keeps SQLite connections to ``stepline.db`` by path, and
+    a database deleted under them would split what this process sees from what the job
+    supervisors write.  Job and endpoint names are unique across the modules instead."""
     from stepline.serving import server
 
     home = _cache_home()
@@ -39,12 +44,24 @@ def fw_home() -> Iterator[Path]:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink()
+    return home
+
+
+@pytest.fixture(scope="module")
+def fw_home(fw_home_wiped: Path) -> Iterator[Path]:
+    from stepline.serving import server
+    from stepline.storage import StorageError
+
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEPLINE_HOME", str(home))
+        mp.setenv("STEPLINE_HOME", str(fw_home_wiped))
         mp.setenv("STEPLINE_STORE", "local")
         mp.setenv("STEPLINE_JOB_STOP_GRACE", "1")
         mp.setenv("STEPLINE_SERVING_STOP_GRACE", "2")
+        mp.setenv("STEPLINE_CACHE", "off")  # every test runs its jobs
         mp.delenv("STEPLINE_SERVER_PORT", raising=False)
-        get_store().create_bucket("bucket")
-        yield home
+        try:
+            get_store().create_bucket("bucket")
+        except StorageError:
+            pass  # an earlier module of this session made it
+        yield fw_home_wiped
         server.stop_server()

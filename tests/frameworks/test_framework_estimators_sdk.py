@@ -124,6 +124,7 @@ def sdk_env(fw_home: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
     base["STEPLINE_SERVER_PORT"] = str(_free_port())
     cli = [sys.executable, "-m", "stepline"]
+    subprocess.run([*cli, "server", "--stop"], env=base, capture_output=True)  # another module's
     subprocess.run([*cli, "server", "--background"], env=base, check=True, capture_output=True)
     try:
         printed = subprocess.run(
