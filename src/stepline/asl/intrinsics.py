@@ -506,7 +506,7 @@ def _f_hash(args: list[Any]) -> str:
     if len(data) > MAX_INPUT_CHARS:
         raise _fail(f"The input of States.Hash exceeds the limit of {MAX_INPUT_CHARS} characters")
     alg = args[1]
-    if alg not in HASH_ALGORITHMS:
+    if not isinstance(alg, str) or alg not in HASH_ALGORITHMS:
         raise _fail(
             f"The hash algorithm {to_json(alg)} is not supported; use one of "
             + ", ".join(HASH_ALGORITHMS)
@@ -597,15 +597,32 @@ def _build(node: Any) -> Evaluator:
         raw = first.raw if isinstance(first, _Lit) else None
 
         def run_format(i: Any, c: Any, v: Mapping) -> Any:
-            return _f_format([f(i, c, v) for f in arg_fns], raw)
+            args = [f(i, c, v) for f in arg_fns]
+            return _guarded("States.Format", lambda: _f_format(args, raw))
 
         return run_format
     impl = _IMPL[node.name]
+    name = node.name
 
     def run(i: Any, c: Any, v: Mapping) -> Any:
-        return impl([f(i, c, v) for f in arg_fns])
+        args = [f(i, c, v) for f in arg_fns]
+        return _guarded(name, lambda: impl(args))
 
     return run
+
+
+def _guarded(name: str, call: Callable[[], Any]) -> Any:
+    """Any argument a function did not expect fails as ``States.IntrinsicFailure``.
+
+    The functions check the arguments AWS documents; this is the net under them (a list
+    where a string was expected, say), so no Python error escapes an intrinsic.
+    """
+    try:
+        return call()
+    except StatesError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise _fail(f"Invalid arguments in {name}: {type(exc).__name__}: {exc}") from None
 
 
 @lru_cache(maxsize=2048)

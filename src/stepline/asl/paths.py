@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -141,11 +142,20 @@ def _complex_error(expr: str, rest: str) -> str | None:
     return None
 
 
+_parsers = threading.local()
+
+
 @lru_cache(maxsize=1024)
 def _jsonpath(rest: str) -> Any:
-    from jsonpath_ng.ext import parse
+    # jsonpath-ng's ``parse`` builds a new parser each call (~65 ms); one per thread (the
+    # parser is not thread-safe) makes a new path cost ~2 ms, which bounds what a hostile
+    # definition full of distinct paths costs to validate.
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        from jsonpath_ng.ext.parser import ExtentedJsonPathParser
 
-    return parse("$" + rest)
+        parser = _parsers.parser = ExtentedJsonPathParser()
+    return parser.parse("$" + rest)
 
 
 def path_syntax_error(expr: str) -> str | None:
@@ -227,7 +237,11 @@ class Path:
                 # Jayway (AWS) treats [*] on an object as its values; jsonpath-ng would
                 # match the object itself.
                 rest = ".*" + rest[3:]
-            return [m.value for m in _jsonpath(rest).find(cur)]
+            try:
+                return [m.value for m in _jsonpath(rest).find(cur)]
+            except Exception:  # noqa: BLE001 - jsonpath-ng trips on mismatched types
+                # (a slice of a boolean, an index into an object): nothing matches there.
+                raise PathNotFound(self.expr) from None
         for key in steps:
             if type(key) is str:
                 if isinstance(cur, dict):
