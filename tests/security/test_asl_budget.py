@@ -196,3 +196,29 @@ def test_budget_is_per_thread_and_restored() -> None:
         t.join()
     assert seen == [[1, 2, 3]] * 4
     assert getattr(jsonata._local, "budget", None) is None
+
+
+def test_string_bound_holds_after_a_syntax_check_on_the_same_thread() -> None:
+    """The library evaluates through the first JSONata instance made on a thread; a syntax
+    check that came first (the validator's) once left ``&`` unbounded there."""
+    import threading
+
+    from stepline.asl.jsonata import jsonata_syntax_error
+
+    expr = '($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $f("b", 60))'
+    out: dict = {}
+
+    def run() -> None:
+        assert jsonata_syntax_error("1 + 1") is None  # the thread's first instance
+        tracemalloc.start()
+        try:
+            out["result"] = execute(jsonata_output(expr), limits=SMALL)
+            out["peak"] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(60)
+    assert out["result"].error == "States.QueryEvaluationError"
+    assert out["peak"] < 64 * 1024 * 1024

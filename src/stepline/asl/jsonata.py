@@ -85,7 +85,7 @@ def jsonata_syntax_error(expr: str) -> str | None:
     if not isinstance(expr, str) or not expr.strip():
         return "The JSONata expression is empty"
     try:
-        _jsonata_lib.Jsonata(expr)
+        _StepJsonata(expr)
     except Exception as exc:  # the library raises JException and assorted parse errors
         return f"The JSONata expression '{expr.strip()}' is not valid: {exc}"
     return None
@@ -299,6 +299,23 @@ _AWS_FUNCTIONS = {
 # ----------------------------------------------------------------- compile / evaluate
 
 
+class _StepJsonata(_jsonata_lib.Jsonata):
+    """The library's evaluator with stepline's settings as *class* behaviour.
+
+    The library evaluates every expression through the first instance made on a thread
+    (``Jsonata.get_per_thread_instance``), not the one it was called on; so a setting made
+    on one instance (as the bounded ``&`` once was) silently did not apply whenever another
+    instance -- a syntax check, say -- came first on that thread.  Every instance stepline
+    makes is of this class, so whichever comes first carries both."""
+
+    def __init__(self, expr: str) -> None:
+        super().__init__(expr)
+        self.set_output_convert_nulls(False)
+
+    def evaluate_string_concat(self, lhs: Any, rhs: Any) -> str:
+        return _bounded_concat(lhs, rhs)
+
+
 def _compiled(expr: str) -> Any:
     """The calling thread's compiled copy of ``expr``."""
     cache = getattr(_local, "exprs", None)
@@ -306,12 +323,9 @@ def _compiled(expr: str) -> Any:
         cache = _local.exprs = {}
     e = cache.get(expr)
     if e is None:
-        e = _jsonata_lib.Jsonata(expr)
-        e.set_output_convert_nulls(False)
+        e = _StepJsonata(expr)
         for name, fn in _AWS_FUNCTIONS.items():
             e.register_lambda(name, fn)
-        # The library calls these through ``self``: an instance attribute bounds them.
-        e.evaluate_string_concat = _bounded_concat
         cache[expr] = e
     return e
 
