@@ -62,8 +62,11 @@ def _node_lines(
     return out
 
 
-class GraphView:
-    """A state machine as indented text (and as ``<pre>`` HTML in notebooks)."""
+class OutlineView:
+    """A state machine as an indented text outline (and as ``<pre>`` HTML in notebooks).
+
+    Named apart from :class:`stepline.views.GraphView`, the drawn (SVG) graph, which is a
+    different object with a different interface."""
 
     def __init__(self, definition: dict[str, Any], portrait: bool = False) -> None:
         self.definition = definition
@@ -88,7 +91,7 @@ def state_statuses(
     return {nid: info["status"] for nid, info in details.items()}
 
 
-class ProgressView(GraphView):
+class ProgressView(OutlineView):
     """The graph with each state's status from the execution history."""
 
     def __init__(
@@ -110,9 +113,9 @@ class ProgressView(GraphView):
         return "\n".join(out)
 
 
-def graph_view(definition: dict[str, Any], portrait: bool = False) -> GraphView:
+def graph_view(definition: dict[str, Any], portrait: bool = False) -> OutlineView:
     """What ``Workflow.render_graph()`` returns."""
-    return GraphView(definition, portrait)
+    return OutlineView(definition, portrait)
 
 
 def progress_view(
