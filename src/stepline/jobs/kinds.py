@@ -111,10 +111,19 @@ class JobKind(ApiNames):
     #: SageMaker's message when Describe/Stop names a job that does not exist
     #: (a ValidationException, as AWS answers; ``{name}`` is filled in).
     not_found: str = "Could not find requested job with name {name}"
+    #: Where the request says its instances (``InstanceType``, ``InstanceCount``).
+    resources_field: tuple[str, ...] = ()
 
     def inputs(self, req: dict[str, Any]) -> dict[str, str]:
         """Input name -> S3 URI."""
         return {name: holder["S3Uri"] for name, holder in self.input_sources(req)}
+
+    def resources(self, req: dict[str, Any]) -> dict[str, Any]:
+        """The request's ``InstanceType``/``InstanceCount`` holder (``{}`` when absent)."""
+        value: Any = req
+        for key in self.resources_field:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value if isinstance(value, dict) else {}
 
     def image(self, req: dict[str, Any]) -> str | None:
         """The image URI the request names, if it names one."""
@@ -257,6 +266,7 @@ TRAINING = JobKind(
         f"{req['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/"
     ],
     reused_state=_training_reused,
+    resources_field=("ResourceConfig",),
 )
 
 
@@ -326,6 +336,7 @@ PROCESSING = JobKind(
         for o in (req.get("ProcessingOutputConfig") or {}).get("Outputs") or []
         if "S3Output" in o
     ],
+    resources_field=("ProcessingResources", "ClusterConfig"),
 )
 
 
@@ -361,6 +372,7 @@ TRANSFORM = JobKind(
     cacheable=False,
     input_sources=_transform_inputs,
     output_prefixes=lambda req, name: [req["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"],
+    resources_field=("TransformResources",),
 )
 
 
