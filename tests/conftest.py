@@ -32,7 +32,9 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
+# support.fixtures: home, store, make_image, seaweed, listener for every folder (tests/ is on
+# sys.path because this conftest is the rootdir one).
+pytest_plugins = ["pytester", "support.fixtures"]
 
 REQUIRE_ALL_ENV = "STEPLINE_REQUIRE_ALL"
 

@@ -1,4 +1,5 @@
-"""Fixtures for job tests: a private STEPLINE_HOME, a bucket, and small real images.
+"""Fixtures for job tests: every test gets a private STEPLINE_HOME (see ``support.fixtures``
+for ``home``, ``store`` and ``make_image``), plus the request builders as fixtures.
 
 Images are process-runtime builds of ``FROM python:3.11`` Dockerfiles with the job code
 COPY'd in (a build is a cached venv lookup, ~50 ms); container-runtime tests build ``FROM``
@@ -8,82 +9,17 @@ SageMaker's 120 s so timeout tests stay fast.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from stepline import images
-from stepline.storage import get_store
-
-ROLE = "arn:aws:iam::123456789012:role/FakeSageMakerExecutionRole"
-ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+from support.requests import processing_request, training_request
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("STEPLINE_HOME", str(path))
-    monkeypatch.setenv("STEPLINE_STORE", "local")
-    monkeypatch.setenv("STEPLINE_JOB_STOP_GRACE", "1")
-    return path
-
-
-@pytest.fixture
-def store():
-    s = get_store()
-    s.create_bucket("bucket")
-    return s
-
-
-@pytest.fixture
-def make_image(tmp_path: Path) -> Callable[..., str]:
-    """``make_image(name, {"file.py": code}, entrypoint=[...])`` -> ECR-style image URI."""
-
-    def make(name: str, files: dict[str, str], entrypoint: list[str] | None = None) -> str:
-        ctx = tmp_path / "ctx" / name
-        ctx.mkdir(parents=True)
-        lines = ["FROM python:3.11"]
-        for rel, code in files.items():
-            (ctx / rel).write_text(textwrap.dedent(code))
-            lines.append(f"COPY {rel} /opt/program/{rel}")
-        if entrypoint is not None:
-            lines.append("ENTRYPOINT [" + ", ".join(f'"{a}"' for a in entrypoint) + "]")
-        (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
-        images.build(ctx, f"{name}:latest", runtime="process")
-        return f"{ECR}/{name}:latest"
-
-    return make
-
-
-def training_request(name: str, image: str, **overrides) -> dict:
-    """A minimal valid CreateTrainingJob request."""
-    req = {
-        "TrainingJobName": name,
-        "RoleArn": ROLE,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/models"},
-        "ResourceConfig": {"InstanceType": "local", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    }
-    req.update(overrides)
-    return req
-
-
-def processing_request(name: str, image: str, **overrides) -> dict:
-    """A minimal valid CreateProcessingJob request."""
-    req = {
-        "ProcessingJobName": name,
-        "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": image},
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "local", "VolumeSizeInGB": 1}
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    }
-    req.update(overrides)
-    return req
+def _private_home(home: Path) -> Path:
+    return home
 
 
 @pytest.fixture(name="training_request")

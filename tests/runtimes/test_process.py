@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -77,32 +75,11 @@ def test_read_only_mount_and_image(job_image, job_dir, tmp_path) -> None:
     assert not (job_dir / "input/x").exists()
 
 
-@pytest.fixture
-def server():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(5)
-    stop = threading.Event()
-
-    def serve() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                sock.accept()[0].close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    stop.set()
-    thread.join()
-    sock.close()
-
-
 @pytest.mark.parametrize("network,code", [(True, 0), (False, 7)])
-def test_network_isolation(job_image, job_dir, tmp_path, server, network, code) -> None:
-    spec = spec_for(job_image, job_dir, tmp_path, command=["connect", str(server)], network=network)
+def test_network_isolation(job_image, job_dir, tmp_path, listener, network, code) -> None:
+    spec = spec_for(
+        job_image, job_dir, tmp_path, command=["connect", str(listener)], network=network
+    )
     assert ProcessRuntime().start(spec).wait(30) == code
 
 

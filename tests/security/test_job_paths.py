@@ -14,12 +14,12 @@ import tarfile
 
 import pytest
 import sandbox_support
-from sandbox_support import processing_request, s3_input, s3_output, training_request
 
 from stepline import jobs
 from stepline.jobs.errors import ValidationException
+from support.requests import processing_request, s3_input, s3_output, training_request
 
-home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+home = sandbox_support.home
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/none:latest"
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 import sandbox_support
-from sandbox_support import kill_all, processes_with, processing_request, s3_input, s3_output
 
 from stepline import jobs, sandbox
 from stepline.jobs.runtimes import process
+from support.procs import kill_all, processes_with
+from support.requests import processing_request, s3_input, s3_output
 
-home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+home = sandbox_support.home
 
 PREPROCESS = """
 import json

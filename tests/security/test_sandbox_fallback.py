@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import sandbox_support
-from sandbox_support import processing_request, s3_input, s3_output
 
 from stepline import images, jobs
 from stepline.images import engine
+from support.requests import processing_request, s3_input, s3_output
 
-home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+home = sandbox_support.home
 
 #: The offline base image stands in for Docker Hub's python image (no registry here); it has
 #: python3, which is all the job needs.

@@ -11,11 +11,11 @@ import hashlib
 import json
 
 import sandbox_support
-from sandbox_support import processing_request, s3_input, s3_output, training_request
 
 from stepline import jobs
+from support.requests import processing_request, s3_input, s3_output, training_request
 
-home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+home = sandbox_support.home
 
 ORIGINAL = b"original bytes of the stored object\n"
 

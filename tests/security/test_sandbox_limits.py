@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import io
-import socket
 import tarfile
-import threading
 import time
 
 import pytest
 import sandbox_support
-from sandbox_support import processing_request, training_request
 
 from stepline import jobs
+from support.requests import ROLE, processing_request, training_request
 
-home, store, make_image = sandbox_support.home, sandbox_support.store, sandbox_support.make_image
+home = sandbox_support.home
 
 CONNECT = """
 import socket, sys
@@ -25,29 +23,6 @@ try:
 except OSError as exc:
     print("REFUSED", exc, flush=True)
 """
-
-
-@pytest.fixture
-def listener():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(5)
-    stop = threading.Event()
-
-    def serve() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                sock.accept()[0].close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    stop.set()
-    thread.join()
-    sock.close()
 
 
 @pytest.mark.parametrize("isolated", [True, False])
@@ -231,7 +206,7 @@ def test_transform_job_network_isolation(store, make_image, listener, isolated) 
                 "ModelDataUrl": "s3://bucket/model/model.tar.gz",
                 "Environment": {"HOST_PORT": str(listener)},
             },
-            "ExecutionRoleArn": sandbox_support.ROLE,
+            "ExecutionRoleArn": ROLE,
             "EnableNetworkIsolation": isolated,
         }
     )

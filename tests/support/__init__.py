@@ -1,0 +1,14 @@
+"""Test support shared by every test folder: one copy of what many suites need.
+
+- ``support.fixtures`` is a pytest plugin (registered in ``tests/conftest.py``): a private
+  ``home``, a ``store`` with ``bucket``, ``make_image``, a session ``seaweed`` S3 server and a
+  TCP ``listener``.  A folder that needs a variant overrides the fixture by name, asking for
+  the shared one when it only adds to it.
+- ``support.images``: a small process-runtime image from a dict of files.
+- ``support.requests``: minimal valid CreateTrainingJob / CreateProcessingJob requests.
+- ``support.procs``: finding and killing host processes by command line.
+
+It lives beside the tests rather than in ``src/`` because nothing in stepline may depend on
+it; ``tests/`` is on ``sys.path`` (pytest's rootdir conftest), so ``import support`` works in
+every test module and conftest.
+"""
