@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -65,6 +66,32 @@ def test_requirements_say_what_differs() -> None:
     old = "sagemaker-scikit-learn:0.23-1-cpu-py3"
     reqs, notes = frameworks.requirements(frameworks.lookup(old))
     assert "scikit-learn==1.1.*" in reqs and any("no wheel" in n for n in notes)
+
+
+def test_every_recipe_installs_pinned_versions() -> None:
+    """Each URI in the table maps to a lock variant that pins every requirement of its recipe
+    (and their dependencies) to one version inside the requirement's range."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    variants = set()
+    for ref in frameworks._table()["tags"]:
+        made = frameworks.recipe(frameworks.lookup(ref))
+        variants.add(made.variant)
+        for spec in made.requirements:
+            req = Requirement(spec)
+            name = canonicalize_name(req.name)
+            if name == "torch":
+                continue  # the host's torch, reused (see scripts/framework_lock.py)
+            assert name in made.pins, (ref, spec)
+            assert req.specifier.contains(made.pins[name], prereleases=True), (ref, spec)
+        text = made.constraints()
+        assert all(re.fullmatch(r"[a-z0-9._-]+==\S+", line) for line in text.splitlines()[1:])
+    assert {"sklearn-1.2", "xgboost-1.7", "pytorch", "huggingface"} <= variants
+    sk = frameworks.recipe(frameworks.lookup(SKLEARN))
+    assert sk.pins["scikit-learn"] == "1.2.2" and sk.pins["numpy"].startswith("1.")
+    dockerfile = frameworks.dockerfile(frameworks.lookup(SKLEARN), sk.requirements)
+    assert "-c /opt/stepline-framework/constraints.txt" in dockerfile
 
 
 def test_unknown_image_is_still_not_found(fw_home) -> None:
@@ -156,6 +183,14 @@ def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
     record_fw = images.ImageStore().record(image.digest)["framework"]
     assert record_fw["requested"] == "1.2-1"
     assert record_fw["installed"]["scikit-learn"].startswith("1.2.")
+    # The record says what the recipe put in the image, each at the lock's version.
+    pins = frameworks.recipe(frameworks.lookup(SKLEARN)).pins
+    assert record_fw["lock"] == "sklearn-1.2"
+    assert record_fw["image_packages"]["scikit-learn"] == pins["scikit-learn"]
+    from packaging.utils import canonicalize_name
+
+    added = record_fw["image_packages"].items()
+    assert all(pins[canonicalize_name(name)] == v for name, v in added), added
     model_uri = desc["ModelArtifacts"]["S3ModelArtifacts"]
     assert "model.joblib" in _members(model_uri)
 

@@ -41,6 +41,7 @@ from stepline.images.registry import Image, ImageStore
 
 _HERE = Path(__file__).resolve().parent
 _FILES = _HERE / "framework_image"
+_LOCK = _FILES / "lock.json"
 _ECR = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repo>[a-z0-9._/-]+):(?P<tag>[A-Za-z0-9_.-]+)$"
@@ -117,12 +118,41 @@ def _minor(version: str) -> tuple[int, int]:
     return nums[0], nums[1]
 
 
-def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
-    """(pip requirements, notes): what the recipe installs for ``image`` on this Python.
+@functools.cache
+def _lock() -> dict[str, Any]:
+    """The pinned versions each recipe installs (``framework_image/lock.json``, written by
+    ``scripts/framework_lock.py``): empty while it is being generated."""
+    try:
+        return json.loads(_LOCK.read_text())
+    except FileNotFoundError:
+        return {"python": None, "variants": {}}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the recipe for one image installs: its lock variant, the requirements (ranges, as
+    the URI's versions allow), the exact versions the lock pins them and their dependencies
+    to, and notes on what differs from the URI."""
+
+    variant: str  # "sklearn-1.2", "xgboost-1.7", "pytorch", "huggingface"
+    requirements: tuple[str, ...]
+    pins: dict[str, str]
+    notes: tuple[str, ...]
+
+    def constraints(self) -> str:
+        """The pins as a pip constraints file (the image installs nothing else)."""
+        lines = [f"# stepline's framework lock, variant {self.variant}"]
+        lines += [f"{name}=={version}" for name, version in sorted(self.pins.items())]
+        return "\n".join(lines) + "\n"
+
+
+def recipe(image: FrameworkImage) -> Recipe:
+    """What the recipe installs for ``image`` on this Python.
 
     Versions are the URI's where a wheel for this Python exists; otherwise the closest one
     that installs, with a note.  Frameworks built before NumPy 2 get ``numpy<2`` in the image
-    (the host's NumPy may be newer)."""
+    (the host's NumPy may be newer).  Every package is then pinned by the lock variant, so two
+    builds of one URI install the same versions whatever the package index holds today."""
     notes: list[str] = []
     major, minor = _minor(image.version)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -133,6 +163,7 @@ def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
         if (major, minor) < (1, 1):
             notes.append(f"scikit-learn {image.version} has no wheel for this Python; using 1.1")
             major, minor = 1, 1
+        variant = f"sklearn-{major}.{minor}"
         reqs = [f"scikit-learn=={major}.{minor}.*"]
         if (major, minor) < (1, 4):
             # The host's pandas may need NumPy 2: give the image one that works with NumPy 1.
@@ -141,10 +172,12 @@ def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
         if (major, minor) < (1, 7):
             notes.append(f"xgboost {image.version} predates NumPy 2 support here; using 1.7")
             major, minor = 1, 7
+        variant = f"xgboost-{major}.{minor}"
         # xgboost-cpu (2.1+) is the same library without the CUDA runtime (a few MB, not 300).
         reqs = [f"xgboost-cpu=={major}.{minor}.*" if major >= 2 else f"xgboost=={major}.{minor}.*"]
         reqs += ["scikit-learn"]  # the algorithm reads LIBSVM files with it
     elif image.framework in ("pytorch", "huggingface"):
+        variant = image.framework
         torch = _installed("torch")
         wanted = image.version if image.framework == "pytorch" else (image.base or "")
         wanted = wanted.removeprefix("pytorch")
@@ -155,30 +188,43 @@ def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
             )
         if not torch.startswith(wanted):
             notes.append(f"torch {wanted} requested; using the installed torch {torch}")
+        # torch stays the host's (a locked torch from PyPI drags in GBs of CUDA packages).
         reqs = [f"torch=={torch}"]
         if image.framework == "huggingface":
             hf = re.search(r"transformers(\d+\.\d+\.\d+)", image.tag)
             want_tf = hf.group(1) if hf else image.version
-            have_tf = _installed("transformers")
-            if have_tf and have_tf != want_tf:
-                notes.append(f"transformers {want_tf} requested; using the installed {have_tf}")
-            reqs.append(f"transformers=={have_tf}" if have_tf else f"transformers=={want_tf}")
+            locked_tf = (_lock()["variants"].get(variant) or {}).get("transformers")
+            if locked_tf and locked_tf != want_tf:
+                notes.append(f"transformers {want_tf} requested; using {locked_tf}")
+            reqs.append("transformers")
     else:  # pragma: no cover - the table holds only the four above
         raise ImageError(f"{image.uri}: no recipe for framework {image.framework}")
     if image.processor == "gpu":
         notes.append("a GPU image: CUDA is used when the machine has it, else the CPU")
-    return reqs + list(TOOLKITS), notes
+    lock = _lock()
+    if lock.get("python") not in (None, here):
+        notes.append(f"the lock was resolved for Python {lock['python']}; this is {here}")
+    pins = dict(lock["variants"].get(variant) or {})
+    return Recipe(variant, tuple(reqs + list(TOOLKITS)), pins, tuple(notes))
 
 
-def dockerfile(image: FrameworkImage, reqs: list[str]) -> str:
-    """The recipe, in the Dockerfile subset the process builder runs."""
+def requirements(image: FrameworkImage) -> tuple[list[str], list[str]]:
+    """(pip requirements, notes) of :func:`recipe`: what it asks for before the lock pins it."""
+    made = recipe(image)
+    return list(made.requirements), list(made.notes)
+
+
+def dockerfile(image: FrameworkImage, reqs: list[str] | tuple[str, ...]) -> str:
+    """The recipe, in the Dockerfile subset the process builder runs.  ``constraints.txt``
+    (the lock variant's pins, :meth:`Recipe.constraints`) is copied in beside the files."""
     quoted = " ".join(f'"{r}"' for r in reqs)
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     return (
         f"# stepline's recipe for {image.repository}:{image.tag}\n"
         f"FROM python:{py}\n"
-        f"RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy {quoted}\n"
-        f"COPY {' '.join(_FILE_NAMES)} /opt/stepline-framework/\n"
+        f"COPY {' '.join(_FILE_NAMES)} constraints.txt /opt/stepline-framework/\n"
+        "RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy "
+        f"-c /opt/stepline-framework/constraints.txt {quoted}\n"
         f"ENV STEPLINE_FRAMEWORK={image.framework} PYTHONUNBUFFERED=1 "
         "SAGEMAKER_TRAINING_MODULE=framework_training:main "
         "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1\n"
@@ -189,16 +235,20 @@ def dockerfile(image: FrameworkImage, reqs: list[str]) -> str:
     )
 
 
-def _venv_versions(image: Image, dists: list[str]) -> dict[str, str]:
+def _image_versions(image: Image, dists: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the versions of ``dists`` as the image sees them, every distribution the recipe
+    installed into the image's own environment), asked of the image's interpreter."""
     if image.venv is None:
-        return {}
+        return {}, {}
     code = (
-        "import importlib.metadata as m, json, sys\n"
-        "out = {}\n"
+        "import importlib.metadata as m, json, sys, sysconfig\n"
+        "seen = {}\n"
         "for d in sys.argv[1:]:\n"
-        "    try: out[d] = m.version(d)\n"
+        "    try: seen[d] = m.version(d)\n"
         "    except m.PackageNotFoundError: pass\n"
-        "print(json.dumps(out))\n"
+        "own = sysconfig.get_paths()['purelib']\n"
+        "added = {d.metadata['Name']: d.version for d in m.distributions(path=[own])}\n"
+        "print(json.dumps([seen, added]))\n"
     )
     proc = subprocess.run(
         [str(image.venv / "bin" / "python"), "-c", code, *dists],
@@ -207,17 +257,19 @@ def _venv_versions(image: Image, dists: list[str]) -> dict[str, str]:
         check=False,
     )
     try:
-        return json.loads(proc.stdout)
+        seen, added = json.loads(proc.stdout)
     except ValueError:
-        return {}
+        return {}, {}
+    return seen, dict(sorted(added.items(), key=lambda kv: kv[0].lower()))
 
 
 def recipe_digest(image: FrameworkImage) -> str:
-    """What the recipe for ``image`` is made of, hashed: its Dockerfile and files.  A local
-    image built from an older recipe (an earlier stepline) is rebuilt; one the user built
-    under the same name carries no recipe digest and is left alone."""
-    reqs, _ = requirements(image)
-    h = hashlib.sha256(dockerfile(image, reqs).encode())
+    """What the recipe for ``image`` is made of, hashed: its Dockerfile, pins and files.  A
+    local image built from an older recipe (an earlier stepline) is rebuilt; one the user
+    built under the same name carries no recipe digest and is left alone."""
+    made = recipe(image)
+    h = hashlib.sha256(dockerfile(image, made.requirements).encode())
+    h.update(made.constraints().encode())
     for name in _FILE_NAMES:
         h.update((_FILES / name).read_bytes())
     return h.hexdigest()
@@ -227,25 +279,36 @@ def build(image: FrameworkImage, *, log: Callable[[str], None] | None = None) ->
     """Build (or find cached) the local image for ``image`` and tag it ``repository:tag``."""
     from stepline.images.build import build as build_image
 
-    reqs, notes = requirements(image)
+    made = recipe(image)
+    if not made.pins:
+        raise ImageError(
+            f"{image.uri}: stepline's framework lock has no pinned versions for "
+            f"{made.variant!r}; regenerate it with scripts/framework_lock.py"
+        )
     store = ImageStore()
     with tempfile.TemporaryDirectory(prefix="stepline-framework-") as tmp:
         ctx = Path(tmp)
         for name in _FILE_NAMES:
             shutil.copy2(_FILES / name, ctx / name)
-        (ctx / "Dockerfile").write_text(dockerfile(image, reqs))
+        (ctx / "constraints.txt").write_text(made.constraints())
+        (ctx / "Dockerfile").write_text(dockerfile(image, made.requirements))
         built = build_image(ctx, image.local_ref, runtime="process", log=log, store=store)
     record = store.record(built.digest) or {}
     if (record.get("framework") or {}).get("recipe") != recipe_digest(image):
-        dists = [re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in reqs]
+        dists = [re.split(r"[=<>!~ ]", r, maxsplit=1)[0] for r in made.requirements]
+        seen, added = _image_versions(built, dists)
         record["framework"] = {
             "uri": image.uri,
             "framework": image.framework,
             "requested": image.version,
             "processor": image.processor,
             "py": image.py,
-            "installed": _venv_versions(built, dists),
-            "notes": notes,
+            "installed": seen,
+            "lock": made.variant,
+            # What the recipe itself put in the image (the rest is the host's, at the
+            # versions requirements/lock.txt pins), each at the lock's version.
+            "image_packages": added,
+            "notes": list(made.notes),
             "recipe": recipe_digest(image),
         }
         store.write_record(built.digest, record)
@@ -307,10 +370,12 @@ def ensure(
 
 __all__ = [
     "FrameworkImage",
+    "Recipe",
     "algorithm_metric_definitions",
     "build",
     "dockerfile",
     "ensure",
     "lookup",
+    "recipe",
     "requirements",
 ]
