@@ -104,6 +104,23 @@ def test_copy(store, bucket):
         store.copy(u(bucket, "nothing"), u(bucket, "x"))
 
 
+def test_user_metadata_kept_by_put_copy_and_replace(store, bucket):
+    meta = {"origin": "sdk", "run-id": "42"}
+    info = store.put_bytes(u(bucket, "m/a"), b"x", "text/csv", metadata=meta)
+    assert dict(info.metadata) == meta
+    assert dict(store.head(u(bucket, "m/a")).metadata) == meta
+    store.put_fileobj(u(bucket, "m/b"), io.BytesIO(b"y"), metadata={"k": "v"})
+    assert dict(store.head(u(bucket, "m/b")).metadata) == {"k": "v"}
+    copied = store.copy(u(bucket, "m/a"), u(bucket, "m/c"))  # COPY keeps both
+    assert dict(store.head(copied.uri).metadata) == meta
+    assert store.head(copied.uri).content_type == "text/csv"
+    replaced = store.copy(u(bucket, "m/a"), u(bucket, "m/d"), metadata={"new": "1"})
+    head = store.head(replaced.uri)
+    assert dict(head.metadata) == {"new": "1"} and head.content_type != "text/csv"
+    store.put_bytes(u(bucket, "m/a"), b"again")  # a new object has none
+    assert dict(store.head(u(bucket, "m/a")).metadata) == {}
+
+
 def test_delete_is_idempotent(store, bucket):
     store.put_bytes(u(bucket, "d/x"), b"x")
     store.delete(u(bucket, "d/x"))

@@ -12,7 +12,7 @@ import mimetypes
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -201,6 +201,8 @@ class ObjectInfo:
     last_modified: datetime | None = None
     content_type: str | None = None
     is_prefix: bool = False
+    #: User metadata (S3's ``x-amz-meta-*``, names lower-case); empty in listings.
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def uri(self) -> str:
@@ -253,8 +255,16 @@ class ObjectStore(ABC):
 
     # Single objects
     @abstractmethod
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
-        """Store ``data`` at ``uri`` atomically (replacing any previous object)."""
+    def put_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Store ``data`` at ``uri`` atomically (replacing any previous object), with its
+        user ``metadata`` (S3's ``x-amz-meta-*``)."""
 
     @abstractmethod
     def put_fileobj(
@@ -263,6 +273,8 @@ class ObjectStore(ABC):
         fileobj: BinaryIO,
         content_type: str | None = None,
         progress: Progress | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store everything read from ``fileobj``; if reading fails nothing is stored."""
 
@@ -299,8 +311,18 @@ class ObjectStore(ABC):
         return True
 
     @abstractmethod
-    def copy(self, src_uri: str, dst_uri: str) -> ObjectInfo:
-        """Server-side copy of one object (no bytes through this process where possible)."""
+    def copy(
+        self,
+        src_uri: str,
+        dst_uri: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
+        """Server-side copy of one object (no bytes through this process where possible).
+
+        The copy keeps the source's content type and user metadata unless ``metadata`` is
+        given (S3's ``MetadataDirective: REPLACE``: both are replaced)."""
 
     @abstractmethod
     def delete(self, uri: str) -> None:

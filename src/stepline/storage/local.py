@@ -31,6 +31,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -170,9 +171,12 @@ class LocalStore(ObjectStore):
         fileobj: BinaryIO,
         content_type: str | None = None,
         progress: Progress | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         bucket, key, data_path, meta_path = self._paths(uri)
         content_type = content_type or guess_content_type(key)
+        user = dict(metadata or {})
         fd, tmp = self._tmpfile()
         md5 = hashlib.md5()
         try:
@@ -195,13 +199,29 @@ class LocalStore(ObjectStore):
             raise
         etag = md5.hexdigest()
         meta = {"etag": etag, "size": st.st_size, "ino": st.st_ino, "content_type": content_type}
+        if user:
+            meta["metadata"] = user
         self._write_meta(meta_path, key, meta)
-        return ObjectInfo(bucket, key, st.st_size, etag, _mtime(st), content_type)
+        return ObjectInfo(bucket, key, st.st_size, etag, _mtime(st), content_type, metadata=user)
 
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
-        return self.put_fileobj(uri, io.BytesIO(data), content_type)
+    def put_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        return self.put_fileobj(uri, io.BytesIO(data), content_type, metadata=metadata)
 
-    def copy(self, src_uri: str, dst_uri: str) -> ObjectInfo:
+    def copy(
+        self,
+        src_uri: str,
+        dst_uri: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
         # Objects are never modified in place, so the copy can share the inode.
         src = self.head(src_uri)
         _, _, src_path, src_meta = self._paths(src_uri)
@@ -217,10 +237,15 @@ class LocalStore(ObjectStore):
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        meta = {"etag": src.etag, "size": st.st_size, "ino": st.st_ino}
-        meta["content_type"] = src.content_type
+        if metadata is None:
+            user, ctype = dict(src.metadata), src.content_type
+        else:
+            user, ctype = dict(metadata), content_type or guess_content_type(key)
+        meta = {"etag": src.etag, "size": st.st_size, "ino": st.st_ino, "content_type": ctype}
+        if user:
+            meta["metadata"] = user
         self._write_meta(meta_path, key, meta)
-        return ObjectInfo(bucket, key, st.st_size, src.etag, _mtime(st), src.content_type)
+        return ObjectInfo(bucket, key, st.st_size, src.etag, _mtime(st), ctype, metadata=user)
 
     def delete(self, uri: str) -> None:
         bucket, key, data_path, meta_path = self._paths(uri)
@@ -261,11 +286,15 @@ class LocalStore(ObjectStore):
         self, bucket: str, key: str, st: os.stat_result, meta_path: Path, fd: int | None = None
     ) -> ObjectInfo:
         meta = _read_meta(meta_path)
+        user: dict[str, str] = {}
         if meta and meta.get("ino") == st.st_ino and meta.get("size") == st.st_size:
             etag, ctype = meta["etag"], meta.get("content_type")
+            stored = meta.get("metadata")
+            if isinstance(stored, dict):
+                user = {str(k): str(v) for k, v in stored.items()}
         else:  # no or stale sidecar (crash or concurrent write between the two renames)
             etag, ctype = _md5_of(fd, self.root / bucket / key), guess_content_type(key)
-        return ObjectInfo(bucket, key, st.st_size, etag, _mtime(st), ctype)
+        return ObjectInfo(bucket, key, st.st_size, etag, _mtime(st), ctype, metadata=user)
 
     def head(self, uri: str) -> ObjectInfo:
         bucket, key, fd, meta_path = self._open(uri)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -143,7 +143,14 @@ class S3Store(ObjectStore):
 
     # -- single objects -------------------------------------------------------------------
 
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+    def put_bytes(
+        self,
+        uri: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         bucket, key = parse_s3_uri(uri)
         with _errors(uri):
             self.client.put_object(
@@ -151,6 +158,7 @@ class S3Store(ObjectStore):
                 Key=key,
                 Body=data,
                 ContentType=content_type or guess_content_type(key),
+                Metadata=dict(metadata or {}),
             )
         return self.head(uri)
 
@@ -160,14 +168,19 @@ class S3Store(ObjectStore):
         fileobj: BinaryIO,
         content_type: str | None = None,
         progress: Progress | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         bucket, key = parse_s3_uri(uri)
+        extra: dict[str, Any] = {"ContentType": content_type or guess_content_type(key)}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
         with _errors(uri):
             self.client.upload_fileobj(
                 fileobj,
                 bucket,
                 key,
-                ExtraArgs={"ContentType": content_type or guess_content_type(key)},
+                ExtraArgs=extra,
                 Callback=progress,
                 Config=self.transfer_config,
             )
@@ -222,15 +235,34 @@ class S3Store(ObjectStore):
             etag=resp.get("ETag", "").strip('"'),
             last_modified=resp.get("LastModified"),
             content_type=resp.get("ContentType"),
+            metadata=dict(resp.get("Metadata") or {}),
         )
 
-    def copy(self, src_uri: str, dst_uri: str) -> ObjectInfo:
+    def copy(
+        self,
+        src_uri: str,
+        dst_uri: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> ObjectInfo:
         src_bucket, src_key = parse_s3_uri(src_uri)
         bucket, key = parse_s3_uri(dst_uri)
         self.head(src_uri)  # a clear NoSuchKey naming the source
+        extra: dict[str, Any] | None = None
+        if metadata is not None:
+            extra = {
+                "MetadataDirective": "REPLACE",
+                "Metadata": dict(metadata),
+                "ContentType": content_type or guess_content_type(key),
+            }
         with _errors(f"copy {src_uri} to {dst_uri}"):
             self.client.copy(
-                {"Bucket": src_bucket, "Key": src_key}, bucket, key, Config=self.transfer_config
+                {"Bucket": src_bucket, "Key": src_key},
+                bucket,
+                key,
+                ExtraArgs=extra,
+                Config=self.transfer_config,
             )
         return self.head(dst_uri)
 
