@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from stepline import jobs
-from stepline.jobs import forkserver, service
+from stepline import detached, jobs
+from stepline.jobs import forkserver
 
 
 def _ppid(pid: int) -> int:
@@ -22,7 +22,7 @@ def _ppid(pid: int) -> int:
 def _gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if service.process_start_time(pid) is None:
+        if detached.start_time(pid) is None:
             return True
         time.sleep(0.02)
     return False
@@ -99,7 +99,7 @@ def test_fallback_when_the_server_fails(store, make_image, training_request, mon
 
 PARENT = """
 import json, sys, time
-from stepline import jobs
+from stepline import detached, jobs
 from stepline.jobs import forkserver
 jobs.create_job("training", json.loads(sys.argv[1]))
 print(json.dumps({"server": forkserver.server_pid()}), flush=True)
@@ -120,7 +120,7 @@ def test_server_exits_with_its_parent_and_the_job_lives_on(store, make_image, tr
     )
     assert parent.stdout is not None
     server = json.loads(parent.stdout.readline())["server"]
-    assert server is not None and service.process_start_time(server) is not None
+    assert server is not None and detached.start_time(server) is not None
     parent.kill()
     parent.wait()
     assert _gone(server, 5)  # its control pipe closed

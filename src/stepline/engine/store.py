@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import sqlite3
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stepline import db as shared_db
+from stepline.detached import Lease
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state_machines (
@@ -86,7 +86,8 @@ TERMINAL = {
 
 def owner_token() -> str:
     """Identifies this process well enough to tell later whether it is still alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_proc_start(os.getpid())}"
+    me = Lease.current()
+    return f"{socket.gethostname()}:{me.pid}:{me.start}"
 
 
 def owner_alive(token: str | None) -> bool:
@@ -100,24 +101,7 @@ def owner_alive(token: str | None) -> bool:
         return False
     if host != socket.gethostname():
         return True  # another machine's process: not ours to judge
-    if not Path(f"/proc/{pid}").exists():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return _proc_start(pid) == start
-
-
-def _proc_start(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "?"
-    # Field 22 (starttime) comes after the parenthesised command name, which may hold spaces.
-    return stat.rsplit(")", 1)[1].split()[19]
+    return Lease(pid, start).alive()
 
 
 class Store:

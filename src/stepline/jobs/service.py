@@ -15,26 +15,22 @@ from __future__ import annotations
 
 import os
 import select
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from stepline import detached
+from stepline.detached import Lease, exit_notifier
 from stepline.jobs import cache as job_cache
 from stepline.jobs import contract, forkserver, kinds, records
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
-from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.records import JobRecord
-from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import service_model, validate_request
 
 #: SIGTERM-to-SIGKILL window of Stop*/MaxRuntime (SageMaker: 120 s); override for tests.
 GRACE_ENV = "STEPLINE_JOB_STOP_GRACE"
-
-_CHILDREN: list[subprocess.Popen] = []
-_CHILDREN_LOCK = threading.Lock()
 
 
 def job_arn(kind: str, name: str) -> str:
@@ -65,24 +61,9 @@ def _spawn_supervisor(kind: str, name: str, folder: Any) -> dict[str, Any]:
         except forkserver.ForkServerError:
             pass
         else:
-            return {"pid": pid, "start": process_start_time(pid)}
-    with _CHILDREN_LOCK:
-        _CHILDREN[:] = [p for p in _CHILDREN if p.poll() is None]
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stepline.jobs.supervisor", kind, name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    finally:
-        log.close()
-    with _CHILDREN_LOCK:
-        _CHILDREN.append(proc)
-    return {"pid": proc.pid, "start": process_start_time(proc.pid)}
+            return Lease.of(pid).record()
+    argv = [sys.executable, "-m", "stepline.jobs.supervisor", kind, name]
+    return detached.spawn(argv, log=log_path).record()
 
 
 def create_job(
@@ -225,10 +206,8 @@ def create_transform_job(request: dict[str, Any], *, token: str | None = None) -
 
 def supervisor_alive(record: JobRecord) -> bool:
     """Whether the record's supervisor process still runs."""
-    sup = record.supervisor
-    if not sup:
-        return False
-    return process_start_time(int(sup["pid"])) == sup.get("start")
+    lease = Lease.from_record(record.supervisor)
+    return lease is not None and lease.alive()
 
 
 def ensure_supervised(record: JobRecord) -> None:

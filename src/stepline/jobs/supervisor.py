@@ -31,9 +31,9 @@ from typing import Any
 import regex
 
 from stepline import wiring
+from stepline.detached import Lease, exit_notifier
 from stepline.images import frameworks
 from stepline.jobs import contract, records, staging
-from stepline.jobs.pidfd import exit_notifier
 from stepline.jobs.runtimes import (
     Mount,
     QueueTimeout,
@@ -42,7 +42,6 @@ from stepline.jobs.runtimes import (
     get_runtime,
     resources_for,
 )
-from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.runtimes.process import SandboxUnavailable, runtime_for
 
 POLL = 0.01
@@ -192,7 +191,7 @@ class Supervisor:
     # -- phases --------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+        self.me = Lease.current().record()
         if self.record.terminal:
             return
         try:

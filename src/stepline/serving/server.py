@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepline import config, images, wiring
-from stepline.jobs.runtimes.base import process_start_time
+from stepline import config, detached, images, wiring
+from stepline.detached import Lease
 from stepline.serving import api, db
 from stepline.serving.artifacts import fetch_model
 from stepline.serving.host import (
@@ -520,13 +519,7 @@ class Server:
 
 def server_info() -> dict[str, Any] | None:
     """``{pid, port, start}`` of the running server, or None."""
-    try:
-        info = json.loads(_state_path().read_text())
-    except (OSError, ValueError):
-        return None
-    if process_start_time(int(info.get("pid", 0))) != info.get("start"):
-        return None
-    return info
+    return detached.read_record(_state_path())
 
 
 def server_url() -> str | None:
@@ -554,22 +547,10 @@ def ensure_server(timeout: float = 20.0, port: int | None = None) -> int:
     if info is not None and ping(int(info["port"])):
         return int(info["port"])
     home = config.home()
-    log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the daemon
     argv = [sys.executable, "-m", "stepline.serving.server"]
     if port is not None:
         argv += ["--port", str(port)]
-    try:
-        subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "STEPLINE_HOME": str(home)},
-        )
-    finally:
-        log.close()
+    detached.spawn(argv, log=home / "server.log", env={**os.environ, "STEPLINE_HOME": str(home)})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = server_info()
@@ -594,17 +575,10 @@ def notify(start: bool = True) -> int | None:
 
 def stop_server(timeout: float = 30.0) -> bool:
     """SIGTERM the running server and wait for it; False if none ran."""
-    info = server_info()
-    if info is None:
+    lease = Lease.from_record(server_info())
+    if lease is None or not lease.signal(signal.SIGTERM):
         return False
-    pid = int(info["pid"])
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process_start_time(pid) == info["start"]:
-        time.sleep(0.05)
+    lease.wait(timeout)
     return True
 
 
@@ -656,10 +630,7 @@ def serve_forever(port: int | None = None, *, resume_executions: bool = False) -
             server.gateway.close()
         server = Server()
         bound = server.start(0)
-    state = {"pid": os.getpid(), "port": bound, "start": process_start_time(os.getpid())}
-    tmp = _state_path().with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, _state_path())
+    detached.write_record(_state_path(), Lease.current(), port=bound)
     _log(f"stepline server listening on http://127.0.0.1:{bound} (home {home})")
     if resume_executions:
         threading.Thread(target=_resume_executions, name="resume", daemon=True).start()

@@ -12,17 +12,16 @@ import contextlib
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
-from stepline import config
+from stepline import config, detached
 from stepline import db as shared_db
+from stepline.detached import Lease
 from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.kinds import dt, sagemaker_arn
-from stepline.jobs.runtimes.base import process_start_time
 from stepline.jobs.validation import validate_request
 from stepline.tuning import space
 
@@ -161,20 +160,9 @@ def validate(request: Any, *, coerce_scalars: bool = False) -> dict[str, Any]:
 def _spawn_driver(name: str) -> dict[str, Any]:
     folder = config.home() / "tuning" / name
     folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / "driver.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stepline.tuning.driver", name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "STEPLINE_HOME": str(config.home())},
-        )
-    finally:
-        log.close()
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it when it ends
-    return {"pid": proc.pid, "start": process_start_time(proc.pid)}
+    argv = [sys.executable, "-m", "stepline.tuning.driver", name]
+    env = {**os.environ, "STEPLINE_HOME": str(config.home())}
+    return detached.spawn(argv, log=folder / "driver.log", env=env).record()
 
 
 def create_hyper_parameter_tuning_job(
@@ -215,8 +203,8 @@ def ensure_driven(name: str) -> None:
     row = _get(name)
     if row["status"] in TERMINAL:
         return
-    drv = row["driver"]
-    if drv and process_start_time(int(drv["pid"])) == drv.get("start"):
+    driver = Lease.from_record(row["driver"])
+    if driver is not None and driver.alive():
         return
     _set(name, driver=_spawn_driver(name))
 

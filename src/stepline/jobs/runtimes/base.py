@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stepline import detached
 from stepline.images.registry import Image
 
 
@@ -166,46 +166,5 @@ class Runtime(ABC):
         """A handle on a run started earlier, possibly by another process."""
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel start time of ``pid`` (to tell a reused pid from ours), or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    fields = data.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live pids in process group ``pgid``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(entry))
-    return out
-
-
-def signal_group(pgid: int, sig: int, *, skip: int | None = None) -> None:
-    """Send ``sig`` to every process of a group, except ``skip`` (the sandbox monitor)."""
-    if skip is None:
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        return
-    for pid in group_members(pgid):
-        if pid != skip:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+#: Kept for the Ray modules until they import :func:`stepline.detached.start_time` themselves.
+process_start_time = detached.start_time

@@ -70,6 +70,7 @@ import warnings
 from pathlib import Path
 
 from stepline import config
+from stepline.detached import Lease, signal_group
 from stepline.images.registry import Image
 from stepline.jobs.runtimes.base import (
     Prepared,
@@ -78,8 +79,6 @@ from stepline.jobs.runtimes.base import (
     Runtime,
     exit_code,
     host_path,
-    process_start_time,
-    signal_group,
 )
 from stepline.sandbox import (  # the sandbox itself; re-exported for callers of this module
     _DEFAULT_PATH,
@@ -537,7 +536,7 @@ class ProcessRuntime(Runtime):
                     os.close(status_fd)
         handle = ProcessHandle(
             popen.pid,
-            process_start_time(popen.pid) or "",
+            Lease.of(popen.pid).start or "",
             status_path if prepared.sandboxed else None,
             popen,
         )
@@ -637,7 +636,7 @@ class ProcessHandle(RunHandle):
                 return None
             code = self._status_code()
             return self._finish(code if code is not None else exit_code(status))
-        if process_start_time(self.pid) == self.start:
+        if Lease(self.pid, self.start or None).alive():
             return None
         code = self._status_code()
         return self._finish(code if code is not None else UNKNOWN_EXIT)

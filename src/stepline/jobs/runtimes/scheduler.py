@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepline import config
-from stepline.jobs.runtimes.base import Resources, process_start_time
+from stepline import config, detached
+from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import machine
 
 
@@ -57,7 +57,7 @@ class ResourceScheduler:
         self.capacity = capacity or machine()
         self.path = path or config.home() / "run" / "resources.json"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._me = (os.getpid(), process_start_time(os.getpid()) or "")
+        self._me = detached.Lease.current()
 
     @contextlib.contextmanager
     def _state(self) -> Iterator[dict[str, Any]]:
@@ -81,7 +81,8 @@ class ResourceScheduler:
 
     @staticmethod
     def _alive(entry: dict[str, Any]) -> bool:
-        return process_start_time(entry["pid"]) == entry["start"]
+        lease = detached.Lease.from_record(entry)
+        return lease is not None and lease.alive()
 
     def _free(self, held: list[dict[str, Any]]) -> tuple[float, int, list[int]]:
         cpus = self.capacity.cpus - sum(e["cpus"] for e in held)
@@ -106,8 +107,7 @@ class ResourceScheduler:
         ticket = uuid.uuid4().hex
         entry = {
             "id": ticket,
-            "pid": self._me[0],
-            "start": self._me[1],
+            **self._me.record(),
             "cpus": request.cpus,
             "memory": request.memory_bytes,
             "gpus": request.gpus,
