@@ -45,7 +45,7 @@ def _run_transform(name: str) -> None:
 def _job_environment() -> dict[str, str]:
     from stepline.awsapi.environment import client_environment
 
-    env = client_environment()
+    env = client_environment(proxy=False)
     env.pop("SAGEMAKER_USER_CONFIG_OVERRIDE", None)  # a host path the sandbox does not show
     return env
 

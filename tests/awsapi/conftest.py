@@ -93,7 +93,7 @@ def aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 def client_env(aws_env: dict[str, Any]) -> dict[str, str]:
     """A full process environment for AWS's CLIs/SDKs in subprocesses (no inherited AWS_*)."""
     env = server_environment(Path(aws_env["STEPLINE_HOME"]))
-    env.update({k: str(v) for k, v in aws_env.items() if k.isupper()})
+    env.update({k: str(v) for k, v in aws_env.items() if k.isupper() or k.endswith("_proxy")})
     return env
 
 

@@ -341,15 +341,8 @@ def test_aws_chunked_bodies_are_decoded_and_chunk_signatures_checked(boto3_clien
         s3.head_object(Bucket=bucket, Key="bad")
 
 
-def test_unsigned_trailer_checksum_bodies(boto3_client, aws_env) -> None:
-    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (what CLI v2 and newer SDKs send over HTTPS): the
-    framing and the checksum trailer are removed, never stored."""
-    import zlib
-
-    s3 = boto3_client("s3")
-    bucket = _bucket(s3)
-    data = os.urandom(50_000)
-    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+def _trailer_put(aws_env: dict, bucket: str, key: str, data: bytes, crc: str) -> tuple:
+    """PutObject with a STREAMING-UNSIGNED-PAYLOAD-TRAILER body whose trailer says ``crc``."""
     body = (
         f"{len(data):x}\r\n".encode()
         + data
@@ -357,7 +350,7 @@ def test_unsigned_trailer_checksum_bodies(boto3_client, aws_env) -> None:
     )
     req = AWSRequest(
         "PUT",
-        f"http://127.0.0.1:{aws_env['port']}/{bucket}/trailer",
+        f"http://127.0.0.1:{aws_env['port']}/{bucket}/{key}",
         headers={
             "Content-Encoding": "aws-chunked",
             "x-amz-decoded-content-length": str(len(data)),
@@ -374,11 +367,94 @@ def test_unsigned_trailer_checksum_bodies(boto3_client, aws_env) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", aws_env["port"], timeout=10)
     headers = dict(req.headers.items())
     headers["Content-Length"] = str(len(body))
-    conn.request("PUT", f"/{bucket}/trailer", body=body, headers=headers)
+    conn.request("PUT", f"/{bucket}/{key}", body=body, headers=headers)
     resp = conn.getresponse()
-    assert resp.status == 200, resp.read()
+    answer = resp.status, resp.getheader("x-amz-checksum-crc32"), resp.read()
     conn.close()
+    return answer
+
+
+def test_unsigned_trailer_checksum_bodies(boto3_client, aws_env) -> None:
+    """STREAMING-UNSIGNED-PAYLOAD-TRAILER (what botocore sends over HTTPS, and CLI v2): the
+    framing and the checksum trailer are removed, never stored; the trailer is verified."""
+    import zlib
+
+    s3 = boto3_client("s3")
+    bucket = _bucket(s3)
+    data = os.urandom(50_000)
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    status, echoed, body = _trailer_put(aws_env, bucket, "trailer", data, crc)
+    assert (status, echoed) == (200, crc), body
     assert s3.get_object(Bucket=bucket, Key="trailer")["Body"].read() == data
+    wrong = base64.b64encode((zlib.crc32(data) ^ 1).to_bytes(4, "big")).decode()
+    status, _, body = _trailer_put(aws_env, bucket, "bad-trailer", data, wrong)
+    assert status == 400 and b"<Code>BadDigest</Code>" in body
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket=bucket, Key="bad-trailer")  # nothing stored
+
+
+def test_user_metadata_and_crc32c(boto3_client) -> None:
+    """x-amz-meta-* kept by Put, Copy (COPY and REPLACE) and multipart, returned by Get/Head;
+    CRC32C verified (botocore passes a given value through without computing it)."""
+    import google_crc32c
+
+    s3 = boto3_client("s3")
+    bucket = _bucket(s3)
+    meta = {"origin": "notebook", "run": "7"}
+    s3.put_object(Bucket=bucket, Key="m", Body=b"data", Metadata=meta, ContentType="text/csv")
+    assert s3.head_object(Bucket=bucket, Key="m")["Metadata"] == meta
+    assert s3.get_object(Bucket=bucket, Key="m")["Metadata"] == meta
+    s3.copy_object(Bucket=bucket, Key="kept", CopySource={"Bucket": bucket, "Key": "m"})
+    kept = s3.head_object(Bucket=bucket, Key="kept")
+    assert kept["Metadata"] == meta and kept["ContentType"] == "text/csv"
+    s3.copy_object(
+        Bucket=bucket,
+        Key="replaced",
+        CopySource={"Bucket": bucket, "Key": "m"},
+        Metadata={"new": "1"},
+        MetadataDirective="REPLACE",
+        ContentType="application/json",
+    )
+    replaced = s3.head_object(Bucket=bucket, Key="replaced")
+    assert replaced["Metadata"] == {"new": "1"} and replaced["ContentType"] == "application/json"
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="big", Body=b"x", Metadata={"a": "v" * 3000})
+    assert _code(err) == "MetadataTooLarge"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", Metadata={"parts": "1"})
+    part = s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p"
+    )
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert s3.head_object(Bucket=bucket, Key="mp")["Metadata"] == {"parts": "1"}
+    data = b"crc32c body"
+    good = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+    put = s3.put_object(Bucket=bucket, Key="c", Body=data, ChecksumCRC32C=good)
+    assert put["ChecksumCRC32C"] == good
+    bad = base64.b64encode((google_crc32c.value(data) ^ 1).to_bytes(4, "big")).decode()
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="c2", Body=data, ChecksumCRC32C=bad)
+    assert _code(err) == "BadDigest"
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket=bucket, Key="c2")
+
+
+def test_malformed_content_length_is_a_clean_400(aws_env) -> None:
+    for value in (b"abc", b"-1", b"1e3", b"\xb2", b"5, 5"):
+        with socket.create_connection(("127.0.0.1", aws_env["port"]), timeout=10) as sock:
+            sock.sendall(
+                b"PUT /b/k HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: AWS4-HMAC-SHA256 "
+                b"Credential=" + aws_env["AWS_ACCESS_KEY_ID"].encode() + b"/20260101/us-east-1/"
+                b"s3/aws4_request, SignedHeaders=host, Signature=" + b"0" * 64 + b"\r\n"
+                b"Content-Length: " + value + b"\r\n\r\nhello"
+            )
+            answer = sock.makefile("rb").read()
+        assert answer.startswith(b"HTTP/1.1 400 "), (value, answer[:200])
+        assert b"<Code>InvalidArgument</Code>" in answer and b"Content-Length" in answer
 
 
 def test_signature_time_limits(aws_env) -> None:

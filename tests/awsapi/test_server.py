@@ -34,6 +34,11 @@ def test_env_prints_quoted_exports(aws_env, client_env) -> None:
         "AWS_REGION",
         "SAGEMAKER_USER_CONFIG_OVERRIDE",
         "AWS_DISABLE_HOST_PREFIX_INJECTION",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "AWS_CA_BUNDLE",
     ]
     assert aws_env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{aws_env['port']}"
     secret_file = Path(aws_env["STEPLINE_HOME"]) / "secrets" / "aws-credentials.json"

@@ -303,12 +303,15 @@ def verify(
     return Scope(access_key, date, region, service, signature, amz_date)
 
 
-def decode_aws_chunked(body: bytes, scope: Scope | None, *, signed: bool) -> bytes:
-    """The payload of an ``aws-chunked`` body, framing removed; chunk signatures checked.
+def decode_aws_chunked(
+    body: bytes, scope: Scope | None, *, signed: bool
+) -> tuple[bytes, dict[str, str]]:
+    """The payload of an ``aws-chunked`` body, framing removed; chunk signatures checked; and
+    its trailers (``x-amz-checksum-crc32: ...``, names lower-case).
 
     Each chunk is ``HEX[;chunk-signature=SIG]\\r\\nDATA\\r\\n``, ending with a zero-size chunk,
-    optionally followed by trailer headers (``x-amz-checksum-crc32:...``), which are dropped:
-    checksums are never stored as data."""
+    optionally followed by trailer headers, which botocore sends over HTTPS with the body's
+    checksum: the caller verifies them, they are never stored as data."""
     out: list[bytes] = []
     pos = 0
     previous = scope.signature if scope is not None else ""
@@ -348,12 +351,25 @@ def decode_aws_chunked(body: bytes, scope: Scope | None, *, signed: bool) -> byt
                 raise _denied("SignatureDoesNotMatch", "aws-chunked chunk signature mismatch")
             previous = expected
         if size == 0:
-            return b"".join(out)  # what follows is optional trailers, never data
+            return b"".join(out), _trailers(body[start:])
         out.append(data)
         pos = start + size
         if body[pos : pos + 2] != b"\r\n":
             raise AwsError("InvalidRequest", "aws-chunked chunk is not followed by CRLF")
         pos += 2
+
+
+def _trailers(rest: bytes) -> dict[str, str]:
+    """``name: value`` lines after the last chunk, up to a blank line (or the end)."""
+    found: dict[str, str] = {}
+    for line in rest.split(b"\r\n"):
+        if not line:
+            break
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep or not name.strip():
+            raise AwsError("InvalidRequest", f"malformed aws-chunked trailer {line[:60]!r}")
+        found[name.strip().lower()] = value.strip()
+    return found
 
 
 def is_v2_presigned(raw_query: str) -> bool:

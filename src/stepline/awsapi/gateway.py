@@ -17,11 +17,17 @@ protocol's ``<ErrorResponse>``, the JSON protocols' ``__type``, rest-json's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
+import re
+import ssl
 import sys
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -29,8 +35,9 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
 from stepline import config
-from stepline.awsapi import _auth
+from stepline.awsapi import _auth, _tls
 from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse, AwsService
+from stepline.awsapi.s3 import virtual_bucket
 
 #: Largest request body read into memory (S3 PutObject; multipart parts are far smaller).
 DEFAULT_MAX_BODY = 5 * 1024**3
@@ -57,6 +64,10 @@ _QUERY_NS = {
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
 }
 _STREAMING = "STREAMING-"
+_DECIMAL = re.compile(r"[0-9]{1,20}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+#: How long a CONNECT client may take to finish its TLS handshake, or a relay to connect.
+TUNNEL_TIMEOUT = 15.0
 
 
 def allowed_hosts() -> set[str]:
@@ -146,6 +157,12 @@ class Gateway:
         )
         self.extra_hosts = allowed_hosts()
         _auth.credentials()  # create them before the first request, not during one
+        self._host_certs: _tls.HostContexts | None = None  # made on the first CONNECT
+        self._host_certs_lock = threading.Lock()
+        #: Connections that CONNECT made TLS tunnels, and the AWS host each one is for.
+        self._tunnels: weakref.WeakKeyDictionary[asyncio.StreamWriter, str] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -165,6 +182,9 @@ class Gateway:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers.items()}
         meth = method.decode("latin-1").upper()
         raw_target = target.decode("latin-1")
+        if meth == "CONNECT":
+            return await self._connect(raw_target, headers, reader, writer)
+        tunnel = self._tunnels.get(writer)
         if raw_target.startswith(("http://", "https://")):
             # absolute-form (RFC 9112 3.2.2, what clients send through a proxy): the authority
             # replaces Host, the rest is the usual path and query.
@@ -174,7 +194,9 @@ class Gateway:
         keep = version == b"HTTP/1.1" and headers.get("connection", "").lower() != "close"
         service_hint = _scope_service(headers, raw_target)
         protocol = protocol_of(service_hint, headers)
-        problem = self._precheck(headers, service_hint) or _claims_this_key(headers, raw_target)
+        problem = self._precheck(headers, service_hint, tunnel) or _claims_this_key(
+            headers, raw_target
+        )
         if problem is not None:
             await self._write(writer, meth, render_error(problem, protocol, service_hint, meth))
             return False  # the body was not read: the connection cannot be reused
@@ -185,7 +207,7 @@ class Gateway:
         except AwsError as err:
             await self._write(writer, meth, render_error(err, protocol, service_hint, meth))
             return False
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             return False
         loop = asyncio.get_running_loop()
         try:
@@ -199,10 +221,16 @@ class Gateway:
         await self._write(writer, meth, response, keep=keep)
         return keep
 
-    def _precheck(self, headers: dict[str, str], service: str) -> AwsError | None:
-        """Host allow-list, browser Origin and body size, before any body is read."""
+    def _precheck(
+        self, headers: dict[str, str], service: str, tunnel: str | None = None
+    ) -> AwsError | None:
+        """Host allow-list (inside a tunnel: its own AWS host), browser Origin and body
+        size, before any body is read."""
         host = split_host(headers.get("host", ""))
-        if not host_allowed(host, self.extra_hosts):
+        if tunnel is not None:
+            if host.lower().rstrip(".") != tunnel:
+                return AwsError("AccessDenied", f"Host {host!r} is not this tunnel's", 403)
+        elif not host_allowed(host, self.extra_hosts):
             return AwsError("AccessDenied", f"Host {host!r} is not allowed", 403)
         origin = headers.get("origin")
         if origin is not None:
@@ -213,9 +241,22 @@ class Gateway:
             if not (parts.scheme == "http" and parts.netloc.lower() == host_header):
                 return AwsError("AccessDenied", f"Cross-origin request from {origin} refused", 403)
         length = headers.get("content-length")
+        if length is not None and "transfer-encoding" in headers:
+            # two framings could be read differently by a proxy in between (smuggling)
+            return AwsError(
+                "InvalidRequest", "A request may not have both Content-Length and Transfer-Encoding"
+            )
+        coding = headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            return AwsError(
+                "NotImplemented", f"Transfer-Encoding {coding[:40]!r} is not supported", 501
+            )
         if length is not None:
-            if not length.isdigit():
-                return AwsError("InvalidArgument", "Content-Length is not a number")
+            if not _DECIMAL.fullmatch(length.strip()):
+                return AwsError(
+                    "InvalidArgument",
+                    f"Content-Length {length[:40]!r} is not a non-negative decimal number",
+                )
             if int(length) > self.max_body:
                 code = "EntityTooLarge" if service == "s3" else "RequestEntityTooLarge"
                 return AwsError(
@@ -226,25 +267,123 @@ class Gateway:
                 )
         return None
 
+    # -- CONNECT: the HTTPS proxy (stepline env's HTTPS_PROXY) ------------------------------
+
+    async def _connect(
+        self,
+        authority: str,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """``CONNECT HOST:PORT``.  An AWS host (``*.amazonaws.com``, ``*.api.aws``, port 443):
+        the server speaks TLS itself with a certificate from this home's CA, and the
+        requests inside go through the usual router and gateway (so a client with a
+        hard-coded AWS URL reaches this API, never real AWS).  Any other host: relayed
+        byte for byte, so pip, git or a notebook's downloads keep working in a shell that
+        ran ``stepline env`` (the server binds 127.0.0.1: only local processes can ask,
+        and they could connect themselves)."""
+        target = _split_authority(authority)
+        refusal: tuple[int, str] | None = None
+        if headers.get("origin") is not None:
+            refusal = (403, "a web page may not open tunnels")
+        elif target is None:
+            refusal = (400, f"CONNECT target {authority[:100]!r} is not HOST:PORT")
+        elif _tls.is_aws_host(target[0]) and target[1] != 443:
+            refusal = (403, f"{target[0]} is served on port 443 only")
+        if refusal is not None or target is None:
+            status, text = refusal or (400, "bad CONNECT target")
+            await self._write_plain(writer, status, text)
+            return False
+        host, port = target
+        if not _tls.is_aws_host(host):
+            await self._relay(host, port, reader, writer)
+            return False
+        loop = asyncio.get_running_loop()
+        try:
+            ctx = await loop.run_in_executor(self.pool, self._host_context, host)
+        except Exception as exc:  # noqa: BLE001 - the client must still get an answer
+            _log(f"aws proxy: no certificate for {host}: {exc!r}")
+            await self._write_plain(writer, 500, f"cannot issue a certificate for {host}")
+            return False
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        try:
+            await writer.start_tls(ctx, ssl_handshake_timeout=TUNNEL_TIMEOUT)
+        except (ssl.SSLError, ConnectionError, OSError, TimeoutError):
+            return False  # the client did not trust us (no AWS_CA_BUNDLE) or went away
+        self._tunnels[writer] = host
+        return True  # the router reads the tunnel's requests as any others
+
+    def _host_context(self, host: str) -> ssl.SSLContext:
+        with self._host_certs_lock:
+            if self._host_certs is None:
+                self._host_certs = _tls.HostContexts()
+        return self._host_certs.context(host)
+
+    async def _relay(
+        self, host: str, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            async with asyncio.timeout(TUNNEL_TIMEOUT):
+                up_reader, up_writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError) as exc:
+            await self._write_plain(writer, 502, f"cannot reach {host}:{port}: {exc}")
+            return
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+                if dst.can_write_eof():
+                    dst.write_eof()  # half-close: the other direction may still be talking
+            except (ConnectionError, OSError):
+                writer.close()  # one side broke: end both
+                up_writer.close()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            up_writer.close()
+
+    @staticmethod
+    async def _write_plain(writer: asyncio.StreamWriter, status: int, text: str) -> None:
+        body = (text + "\n").encode("utf-8", "replace")
+        writer.write(
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\nContent-Type: text/plain"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.drain()
+
     async def _read_body(self, reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
         length = headers.get("content-length")
         if length is not None:
-            n = int(length)
+            n = int(length)  # checked by _precheck
             return await reader.readexactly(n) if n else b""
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        if "transfer-encoding" in headers:
             parts, total = [], 0
             while True:
                 size_line = await reader.readuntil(b"\r\n")
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
+                token = size_line[:-2].split(b";", 1)[0].strip()
+                if not _HEX.fullmatch(token):
+                    raise AwsError("InvalidRequest", f"malformed chunk size {token[:20]!r}")
+                size = int(token, 16)
                 if size == 0:
-                    while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                        pass
+                    trailer = 0
+                    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                        trailer += len(line)
+                        if trailer > 65536:
+                            raise AwsError("InvalidRequest", "chunk trailers are too long")
                     return b"".join(parts)
                 total += size
                 if total > self.max_body:
                     raise AwsError("EntityTooLarge", "request body too large", 413)
                 parts.append(await reader.readexactly(size))
-                await reader.readexactly(2)
+                if await reader.readexactly(2) != b"\r\n":
+                    raise AwsError("InvalidRequest", "a chunk does not end with CRLF")
         return b""
 
     async def _write(
@@ -329,15 +468,15 @@ class Gateway:
                 )
         host = split_host(headers.get("host", "")).lower()
         if "authorization" not in headers and _auth.is_v2_presigned(raw_query):
-            vhost = host.endswith(".localhost") and host != "localhost"
-            auth_path = f"/{host[: -len('.localhost')]}{raw_path}" if vhost else raw_path
+            bucket = virtual_bucket(host)
+            auth_path = f"/{bucket}{raw_path}" if bucket is not None else raw_path
             scope = _auth.verify_v2_presigned(method, raw_path, raw_query, headers, auth_path)
         else:
             scope = _auth.verify(method, raw_path, raw_query, headers, body_sha)
         encodings = [e.strip() for e in headers.get("content-encoding", "").split(",")]
         if streaming or "aws-chunked" in encodings:
             signed = content_sha.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
-            body = _auth.decode_aws_chunked(body, scope, signed=signed)
+            body, trailers = _auth.decode_aws_chunked(body, scope, signed=signed)
             declared = headers.get("x-amz-decoded-content-length")
             if declared is not None and declared.isdigit() and int(declared) != len(body):
                 raise AwsError(
@@ -346,6 +485,12 @@ class Gateway:
                     f"{len(body)}",
                 )
             headers = dict(headers)
+            # Trailing checksums count as the headers they stand for (S3 verifies them);
+            # only those the request announced in x-amz-trailer, and never a signed header.
+            announced = {n.strip().lower() for n in headers.get("x-amz-trailer", "").split(",")}
+            for name, value in trailers.items():
+                if name in announced and name.startswith("x-amz-checksum-"):
+                    headers.setdefault(name, value)
             rest = [e for e in encodings if e and e != "aws-chunked"]
             if rest:
                 headers["content-encoding"] = ", ".join(rest)
@@ -364,6 +509,29 @@ class Gateway:
             host=host,
             payload_signed=body_sha is not None,
         )
+
+
+def _split_authority(authority: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a CONNECT target (``host:port``, ``[v6]:port``), lower-cased,
+    or None when it is not one (a host must be a DNS name or an IP literal)."""
+    host, sep, port = authority.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    host = host.lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+        return host, int(port)
+    if _tls.valid_host_name(host):
+        return host, int(port)
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return None
+    return host, int(port)
 
 
 def _credential(headers: dict[str, str], raw_target: str) -> str:

@@ -11,11 +11,14 @@ DeleteObjects, CopyObject; ListObjectsV2 and ListObjects (prefix, delimiter, con
 token, start-after/marker, max-keys, ``encoding-type=url``); multipart uploads (create, parts
 in any order and concurrently, complete with the ``"...-N"`` ETag, abort, list parts).
 
-Checksums botocore sends (``x-amz-checksum-crc32``/``sha1``/``sha256``) are verified and
-echoed; CRC32C and CRC64NVME are accepted unverified (no library for them here); none is ever
-stored as data.  ``x-amz-expected-bucket-owner`` is checked against the configured account;
-``x-amz-server-side-encryption`` is accepted and echoed (the store does not encrypt).  User
-metadata (``x-amz-meta-*``) is accepted but not kept: the store keeps only the content type.
+Checksums botocore sends (``x-amz-checksum-crc32``/``crc32c``/``sha1``/``sha256``, as headers
+or as ``aws-chunked`` trailers) are verified (``BadDigest`` on a mismatch, nothing stored) and
+echoed; CRC64NVME is accepted unverified (no well-kept library computes it without AWS's CRT);
+none is ever stored as data.  ``x-amz-expected-bucket-owner`` is checked against the configured
+account; ``x-amz-server-side-encryption`` is accepted and echoed (the store does not encrypt).
+User metadata (``x-amz-meta-*``, at most 2 KB as on AWS) is kept by PutObject, CopyObject
+(``x-amz-metadata-directive`` COPY or REPLACE) and multipart uploads, and returned by
+GetObject and HeadObject.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+import google_crc32c
+
 from stepline import config
 from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse
 from stepline.storage import (
@@ -65,6 +70,9 @@ _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+_META = "x-amz-meta-"
+#: AWS's limit on user metadata: names and values, UTF-8, added up.
+MAX_METADATA_BYTES = 2048
 
 
 def _xml(root: str, inner: str) -> bytes:
@@ -88,9 +96,47 @@ def _checksum_value(name: str, data: bytes) -> str | None:
     """The base64 checksum of ``data`` for algorithms this server can compute."""
     if name == "crc32":
         return base64.b64encode((zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+    if name == "crc32c":
+        return base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
     if name in ("sha1", "sha256"):
         return base64.b64encode(hashlib.new(name, data).digest()).decode()
     return None
+
+
+def virtual_bucket(host: str) -> str | None:
+    """The bucket a virtual-hosted-style Host names, or None for path style.
+
+    ``BUCKET.localhost`` (a client pointed at ``http://localhost:PORT``), and AWS's own names,
+    reached through the HTTPS proxy: ``BUCKET.s3.amazonaws.com``, ``BUCKET.s3.REGION...``,
+    ``BUCKET.s3-REGION...``, ``BUCKET.s3.dualstack.REGION...``, ``BUCKET.s3-accelerate...``
+    (the last ``s3``/``s3-*`` label starts the endpoint: bucket names may hold dots)."""
+    name = host.lower().rstrip(".")
+    if name.endswith(".localhost"):
+        return name[: -len(".localhost")] or None
+    if not name.endswith(".amazonaws.com"):
+        return None
+    labels = name[: -len(".amazonaws.com")].split(".")
+    for index in range(len(labels) - 1, -1, -1):
+        if labels[index] == "s3" or labels[index].startswith("s3-"):
+            return ".".join(labels[:index]) or None
+    return None
+
+
+def _user_metadata(req: AwsRequest) -> dict[str, str]:
+    """The request's ``x-amz-meta-*`` headers as ``name -> value`` (names lower-case)."""
+    found = {k[len(_META) :]: v for k, v in req.headers.items() if k.startswith(_META)}
+    size = sum(len(k.encode()) + len(v.encode("latin-1", "replace")) for k, v in found.items())
+    if size > MAX_METADATA_BYTES:
+        raise AwsError(
+            "MetadataTooLarge",
+            f"Your metadata headers exceed the maximum allowed metadata size "
+            f"({size} > {MAX_METADATA_BYTES} bytes)",
+        )
+    return found
+
+
+def _metadata_headers(info: ObjectInfo) -> dict[str, str]:
+    return {f"{_META}{k}": v for k, v in info.metadata.items()}
 
 
 class S3Service:
@@ -116,8 +162,8 @@ class S3Service:
     def _address(req: AwsRequest) -> tuple[str, str]:
         """(bucket, key) from the virtual host or the path; key percent-decoded."""
         path = req.path
-        if req.host.endswith(".localhost") and req.host != "localhost":
-            bucket = req.host[: -len(".localhost")]
+        bucket = virtual_bucket(req.host)
+        if bucket is not None:
             key = unquote(path[1:]) if path.startswith("/") else unquote(path)
             return bucket, key
         bucket, _, key = path[1:].partition("/")
@@ -313,7 +359,10 @@ class S3Service:
     def put_object(self, req: AwsRequest, bucket: str, key: str) -> AwsResponse:
         echo = self._check_body(req, req.body)
         info = self.store.put_bytes(
-            s3_uri(bucket, key), req.body, req.header("content-type") or None
+            s3_uri(bucket, key),
+            req.body,
+            req.header("content-type") or None,
+            metadata=_user_metadata(req),
         )
         headers = {"ETag": _etag(info), **echo, **self._base_headers(req)}
         return AwsResponse(200, headers, b"")
@@ -328,7 +377,21 @@ class S3Service:
         if_match = req.header("x-amz-copy-source-if-match")
         if if_match is not None and if_match.strip('"') != store.head(src).etag.strip('"'):
             raise AwsError("PreconditionFailed", "At least one of the preconditions failed", 412)
-        info = store.copy(src, s3_uri(bucket, key))
+        directive = (req.header("x-amz-metadata-directive") or "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise AwsError(
+                "InvalidArgument",
+                f"x-amz-metadata-directive {directive[:20]!r} is not COPY or REPLACE",
+            )
+        if directive == "REPLACE":
+            info = store.copy(
+                src,
+                s3_uri(bucket, key),
+                metadata=_user_metadata(req),
+                content_type=req.header("content-type") or None,
+            )
+        else:
+            info = store.copy(src, s3_uri(bucket, key))
         body = _xml(
             "CopyObjectResult",
             f"<LastModified>{_iso(info.last_modified)}</LastModified>"
@@ -361,6 +424,7 @@ class S3Service:
             "Last-Modified": _http_date(info.last_modified),
             "Content-Type": info.content_type or "binary/octet-stream",
             "Accept-Ranges": "bytes",
+            **_metadata_headers(info),
         }
         if_match = req.header("if-match")
         if if_match is not None and if_match.strip() != "*":
@@ -539,6 +603,7 @@ class S3Service:
             "bucket": bucket,
             "key": key,
             "content_type": req.header("content-type"),
+            "metadata": _user_metadata(req),
             "initiated": time.time(),
         }
         _atomic_write(folder / "upload.json", json.dumps(meta).encode())
@@ -609,7 +674,12 @@ class S3Service:
         digest = hashlib.md5(b"".join(bytes.fromhex(have[n][0]) for n, _ in wanted))
         final_etag = f'"{digest.hexdigest()}-{len(wanted)}"'
         files = [folder / f"part-{n:05d}" for n, _ in wanted]
-        self.store.put_fileobj(s3_uri(bucket, key), _Concat(files), meta.get("content_type"))
+        self.store.put_fileobj(
+            s3_uri(bucket, key),
+            _Concat(files),
+            meta.get("content_type"),
+            metadata=meta.get("metadata") or {},
+        )
         shutil.rmtree(folder, ignore_errors=True)
         body = _xml(
             "CompleteMultipartUploadResult",
