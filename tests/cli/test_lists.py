@@ -30,12 +30,10 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("STEPLINE_HOME", str(path))
-    monkeypatch.setenv("STEPLINE_STORE", "local")
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``support.fixtures``'s private home, at 80 columns."""
     monkeypatch.setenv("COLUMNS", "80")
-    return path
+    return home
 
 
 def _cli(*args: str) -> str:

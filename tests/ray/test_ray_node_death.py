@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -11,6 +10,7 @@ from ray_support import training_request
 from stepline import asl, jobs
 from stepline.integrations import Router
 from stepline.jobs import records
+from support.procs import processes_with
 
 DOOMED = """
 import os, time
@@ -19,20 +19,6 @@ time.sleep(6)
 os.makedirs("/opt/ml/model", exist_ok=True)
 open("/opt/ml/model/done.txt", "w").write("ok")
 """
-
-
-def _running_scripts(marker: str) -> list[int]:
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if marker.encode() in fh.read():
-                    out.append(int(pid))
-        except OSError:
-            continue
-    return out
 
 
 def test_dead_node_fails_the_job_and_a_retry_succeeds_on_the_other_node(store, make_image, cluster):
@@ -80,7 +66,7 @@ def test_dead_node_fails_the_job_and_a_retry_succeeds_on_the_other_node(store, m
         failed = jobs.describe_training_job(first.name)
         assert failed["TrainingJobStatus"] == "Failed"
         assert node in failed["FailureReason"] and "died" in failed["FailureReason"]
-        assert not _running_scripts("doomed_train.py")  # nothing left running
+        assert not processes_with("doomed_train.py")  # nothing left running
         names = [j.name for j in records.all_jobs("training")]
         retried = [n for n in names if n != first.name]
         assert len(retried) == 1

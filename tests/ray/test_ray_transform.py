@@ -6,24 +6,24 @@ import re
 import sys
 from pathlib import Path
 
-from stepline import images, jobs
+from stepline import jobs
 from stepline.jobs import records
 from stepline.serving import transform
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "serving"))
 from serving_support import SERVE, make_model, put_model  # noqa: E402
 
+from support.images import BIND_TO_PORT, build_image  # noqa: E402
+
 
 def test_transform_splits_input_objects_across_two_instances(store, tmp_path):
-    ctx = tmp_path / "serve"
-    ctx.mkdir()
-    (ctx / "serve.py").write_text(SERVE)
-    (ctx / "Dockerfile").write_text(
-        "FROM python:3.11\nCOPY serve.py /opt/program/\n"
-        "LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true\n"
-        'ENTRYPOINT ["python", "/opt/program/serve.py"]\n'
+    build_image(
+        tmp_path / "serve",
+        "linear-serve:1",
+        {"serve.py": SERVE},
+        ["python", "/opt/program/serve.py"],
+        labels=BIND_TO_PORT,
     )
-    images.build(ctx, "linear-serve:1")
     b = store.bucket
     put_model(f"s3://{b}/lin/model.tar.gz", {"w": 2, "b": 1})
     make_model("lin", "linear-serve:1", f"s3://{b}/lin/model.tar.gz")

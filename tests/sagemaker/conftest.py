@@ -1,4 +1,5 @@
-"""Fixtures for the SageMaker service layer: a private home, a bucket and a tiny image."""
+"""Fixtures for the SageMaker service layer: a private home (``support.fixtures``), a bucket
+and a tiny image."""
 
 from __future__ import annotations
 
@@ -7,28 +8,21 @@ from pathlib import Path
 import pytest
 from layer_support import ECR, TRAIN
 
-from stepline import images
-from stepline.storage import get_store
+from support.images import build_image
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("STEPLINE_HOME", str(path))
-    monkeypatch.setenv("STEPLINE_STORE", "local")
-    monkeypatch.setenv("STEPLINE_JOB_STOP_GRACE", "1")
-    return path
+def _private_home(home: Path) -> Path:
+    return home
 
 
 @pytest.fixture
-def image(tmp_path: Path, home: Path) -> str:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "train.py").write_text(TRAIN)
-    (ctx / "Dockerfile").write_text(
-        "FROM python:3.11\nCOPY train.py /opt/program/\n"
-        'ENTRYPOINT ["python", "/opt/program/train.py"]\n'
+def image(tmp_path: Path, store: object) -> str:
+    """The image's URI; ``store`` makes the bucket ``bucket`` its jobs write to."""
+    return build_image(
+        tmp_path / "ctx",
+        "layer:1",
+        {"train.py": TRAIN},
+        ["python", "/opt/program/train.py"],
+        registry=ECR,
     )
-    images.build(ctx, "layer:1")
-    get_store().create_bucket("bucket")
-    return f"{ECR}/layer:1"

@@ -17,7 +17,7 @@ import sandbox_support
 
 from stepline import jobs
 from stepline.jobs.errors import ValidationException
-from support.requests import processing_request, s3_input, s3_output, training_request
+from support.job_requests import processing_request, s3_input, s3_output, training_request
 
 home = sandbox_support.home
 

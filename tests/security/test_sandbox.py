@@ -23,8 +23,8 @@ import sandbox_support
 
 from stepline import jobs, sandbox
 from stepline.jobs.runtimes import process
+from support.job_requests import processing_request, s3_input, s3_output
 from support.procs import kill_all, processes_with
-from support.requests import processing_request, s3_input, s3_output
 
 home = sandbox_support.home
 

@@ -10,7 +10,7 @@ import sandbox_support
 
 from stepline import images, jobs
 from stepline.images import engine
-from support.requests import processing_request, s3_input, s3_output
+from support.job_requests import processing_request, s3_input, s3_output
 
 home = sandbox_support.home
 

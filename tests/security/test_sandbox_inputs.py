@@ -13,7 +13,7 @@ import json
 import sandbox_support
 
 from stepline import jobs
-from support.requests import processing_request, s3_input, s3_output, training_request
+from support.job_requests import processing_request, s3_input, s3_output, training_request
 
 home = sandbox_support.home
 

@@ -11,7 +11,7 @@ import pytest
 import sandbox_support
 
 from stepline import jobs
-from support.requests import ROLE, processing_request, training_request
+from support.job_requests import ROLE, processing_request, training_request
 
 home = sandbox_support.home
 

@@ -1,4 +1,4 @@
-"""Fixtures: a real SeaweedFS S3 server for the session, and a store of each backend.
+"""Fixtures: a store of each backend (the SeaweedFS S3 server is ``support.fixtures``'s).
 
 ``store`` is parametrised over the embedded store and the S3 backend talking to SeaweedFS,
 so every test written against it runs against both.  Each test gets a fresh bucket.
@@ -7,7 +7,6 @@ so every test written against it runs against both.  Each test gets a fresh buck
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,6 @@ import pytest
 from stepline.storage.local import LocalStore
 from stepline.storage.s3 import S3Store
 from stepline.storage.seaweed import SeaweedServer
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

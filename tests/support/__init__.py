@@ -5,7 +5,7 @@
   TCP ``listener``.  A folder that needs a variant overrides the fixture by name, asking for
   the shared one when it only adds to it.
 - ``support.images``: a small process-runtime image from a dict of files.
-- ``support.requests``: minimal valid CreateTrainingJob / CreateProcessingJob requests.
+- ``support.job_requests``: minimal valid CreateTrainingJob / CreateProcessingJob requests.
 - ``support.procs``: finding and killing host processes by command line.
 
 It lives beside the tests rather than in ``src/`` because nothing in stepline may depend on

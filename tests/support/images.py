@@ -10,6 +10,10 @@ from stepline import images
 #: The registry the tests' ECR-style URIs name; any account resolves to the local image.
 ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
+#: The label of a model image that listens on ``SAGEMAKER_BIND_TO_PORT`` (several model
+#: servers side by side on one host, as the router runs them).
+BIND_TO_PORT = {"com.amazonaws.sagemaker.capabilities.accept-bind-to-port": "true"}
+
 
 def build_image(
     ctx: Path,
