@@ -16,14 +16,14 @@ def explain(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show the job's cache key parts and, on a miss, what differed from the closest job."""
-    from stepline.jobs import cache, records
+    from stepline import sagemaker
 
-    kinds = [kind] if kind else [r.kind for r in records.find(job)]
+    kinds = [kind] if kind else [t.kind for t, _ in sagemaker.find_jobs(job) if t.has_records]
     if not kinds:
         raise ValueError(f"no job named {job!r}")
     if len(kinds) > 1:
         raise ValueError(f"several jobs are named {job!r} ({', '.join(kinds)}); add --kind")
-    result = cache.explain(kinds[0], job)
+    result = sagemaker.explain_cache(kinds[0], job)
     if as_json:
         emit_json(result)
         return

@@ -1,4 +1,8 @@
-"""``stepline endpoints``: list, describe, invoke, logs, delete (hosted by the stepline server)."""
+"""``stepline endpoints``: list, describe, invoke, logs, delete (hosted by the stepline server).
+
+Everything goes through the SageMaker service layer (:mod:`stepline.sagemaker`), as the AWS
+API and the Step Functions integrations do: the same validation, errors and shapes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sys
 
 import typer
 
+from stepline import sagemaker
 from stepline.cli._common import emit_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -14,13 +19,11 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print ListEndpoints JSON.")) -> None:
     """Endpoints, newest first, with their status and address."""
-    from stepline import serving
-
-    endpoints = serving.list_endpoints()["Endpoints"]
+    endpoints = sagemaker.list_all("ListEndpoints")
     if as_json:
         emit_json({"Endpoints": endpoints})
         return
-    url = serving.server_url()
+    url = sagemaker.server_url()
     print_table(
         ("name", "status", "created", "invocation url"),
         (
@@ -42,13 +45,9 @@ def describe(
     as_json: bool = typer.Option(False, "--json", help="DescribeEndpoint JSON + InvocationUrl."),
 ) -> None:
     """DescribeEndpoint, plus the router address and per-variant counters."""
-    from stepline import serving
-    from stepline.serving.server import server_info
-
-    desc = serving.describe_endpoint(name)
-    info = server_info()
-    desc["InvocationUrl"] = serving.invocation_url(name, int(info["port"])) if info else None
-    stats = serving.endpoint_stats(name)
+    desc = sagemaker.call("DescribeEndpoint", {"EndpointName": name})
+    desc["InvocationUrl"] = sagemaker.invocation_url(name)
+    stats = sagemaker.endpoint_stats(name)
     if as_json:
         emit_json(desc)
         return
@@ -79,11 +78,9 @@ def invoke(
     target_variant: str | None = typer.Option(None, "--target-variant"),
 ) -> None:
     """InvokeEndpoint through the router; prints the model's answer."""
-    from stepline import serving
-
     data = open(body[1:], "rb").read() if body.startswith("@") else body.encode()
     try:
-        out = serving.invoke_endpoint(
+        out = sagemaker.invoke_endpoint(
             name,
             data,
             content_type=content_type,
@@ -91,7 +88,7 @@ def invoke(
             custom_attributes=custom_attributes,
             target_variant=target_variant,
         )
-    except serving.InvokeError as exc:
+    except sagemaker.InvokeError as exc:
         raise RuntimeError(f"{exc.code}: {exc.message}") from None
     sys.stdout.buffer.write(out["Body"])
     if not out["Body"].endswith(b"\n"):
@@ -102,10 +99,7 @@ def invoke(
 @app.command()
 def logs(name: str) -> None:
     """The endpoint's events and its model servers' output."""
-    from stepline import serving
-
-    serving.describe_endpoint(name)
-    typer.echo(serving.endpoint_logs(name), nl=False)
+    typer.echo(sagemaker.endpoint_logs(name), nl=False)
 
 
 @app.command()
@@ -114,13 +108,6 @@ def delete(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until it is gone."),
 ) -> None:
     """DeleteEndpoint: stop its model servers and remove it."""
-    import time
-
-    from stepline import serving
-    from stepline.serving.api import endpoint_row
-
-    serving.delete_endpoint(name)
-    deadline = time.monotonic() + 60
-    while wait and endpoint_row(name) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    typer.echo(f"deleted {name}" if endpoint_row(name) is None else f"deleting {name}")
+    sagemaker.call("DeleteEndpoint", {"EndpointName": name})
+    gone = sagemaker.wait_endpoint_deleted(name, timeout=60 if wait else 0)
+    typer.echo(f"deleted {name}" if gone else f"deleting {name}")

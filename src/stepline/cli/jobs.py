@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from stepline import jobs, sagemaker
+from stepline import sagemaker
 from stepline.cli._common import emit_json, fmt_time, print_table
 
 app = typer.Typer(no_args_is_help=True)
@@ -62,11 +62,11 @@ def describe_cmd(
     """The Describe* response plus the local record (image digest, resources, argv...)."""
     job, found = _pick(name, kind)
     doc = job.describe(found)
-    record = jobs.records.get(job.kind, found)
+    record = job.record(found)
     if record is None:  # a tuning job: its Describe response is the whole record
         _describe_tuning(doc, json_out)
         return
-    local = jobs.local_details(record)
+    local = job.local(record)
     if json_out:
         emit_json({**doc, "Local": local})
         return
@@ -98,7 +98,7 @@ def describe_cmd(
         print(f"  input:      {item['name']}  {item['uri']} -> {item['local_path']}")
     for item in local.get("Outputs") or []:
         print(f"  output:     {item['name']}  {item['uri']}")
-    for metric in jobs.service.final_metrics(record.kind, record.name):
+    for metric in _final_metrics(local["Metrics"]):
         print(f"  metric:     {metric['MetricName']} = {metric['Value']:g}")
     if local.get("ExitCode") is not None:
         print(f"  exit code:  {local['ExitCode']}")
@@ -120,6 +120,14 @@ def logs_cmd(
     for chunk in job.logs(found, follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
+
+
+def _final_metrics(points: list[dict]) -> list[dict]:
+    """The last value of each metric, in the order the metrics first appeared."""
+    last: dict[str, dict] = {}
+    for point in points:
+        last[point["MetricName"]] = point
+    return list(last.values())
 
 
 def _describe_tuning(doc: dict, json_out: bool) -> None:

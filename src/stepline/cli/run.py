@@ -109,11 +109,15 @@ def _find_workflow(module: dict[str, Any], path: Path) -> tuple[Any, Any]:
 
 
 def _last_log_line(job_name: str | None) -> str:
+    """The last line of the log of the job a state runs (through the SageMaker layer)."""
     if not job_name:
         return ""
-    from stepline.jobs import records
+    from stepline import sagemaker
 
-    for record in records.find(job_name):
+    for job, name in sagemaker.find_jobs(job_name):
+        record = job.record(name)
+        if record is None:
+            continue
         try:
             with record.log_path.open("rb") as fh:
                 fh.seek(0, 2)

@@ -15,6 +15,11 @@ account and region (:func:`stepline.config.arn`).
 
 Job types (training, processing, transform, tuning) are data (:data:`JOB_TYPES`): the
 ``.sync`` wait, the CLI and List* treat them alike.
+
+Beside the operations, what the CLI and the console show that SageMaker's API has no
+operation for (:mod:`._extras`): :func:`list_all` pages, an endpoint's address, counters,
+per-minute series and logs, and SageMaker Runtime's :func:`invoke_endpoint`; a job type's
+``record``/``local`` give stepline's own record of a job.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ from stepline.jobs.errors import (
     ResourceNotFound,
     SageMakerError,
     ValidationException,
+)
+from stepline.sagemaker._extras import (
+    InvokeError,
+    endpoint_logs,
+    endpoint_metrics,
+    endpoint_stats,
+    explain_cache,
+    invocation_url,
+    invoke_endpoint,
+    list_all,
+    server_url,
+    wait_endpoint_deleted,
 )
 from stepline.sagemaker._jobtypes import JOB_TYPES, JobType, job_type
 from stepline.sagemaker._operations import OPERATIONS, Context, call, list_page
@@ -62,6 +79,7 @@ __all__ = [
     "OPERATIONS",
     "TERMINAL",
     "Context",
+    "InvokeError",
     "JobType",
     "ResourceInUse",
     "ResourceLimitExceeded",
@@ -69,9 +87,18 @@ __all__ = [
     "SageMakerError",
     "ValidationException",
     "call",
+    "endpoint_logs",
+    "endpoint_metrics",
+    "endpoint_stats",
+    "explain_cache",
     "find_jobs",
+    "invocation_url",
+    "invoke_endpoint",
     "job_overviews",
     "job_type",
     "job_type_of_operation",
+    "list_all",
     "list_page",
+    "server_url",
+    "wait_endpoint_deleted",
 ]

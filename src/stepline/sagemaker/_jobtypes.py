@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepline.jobs.errors import ResourceNotFound, SageMakerError, ValidationException
-from stepline.jobs.kinds import ApiNames
+from stepline.jobs.kinds import KINDS, ApiNames
+from stepline.jobs.records import JobRecord
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,18 @@ class JobType(ApiNames):
     #: Rows of ``stepline jobs list``, newest first: JobName, Kind, JobArn, Status,
     #: SecondaryStatus, CreationTime, EndTime, LastModifiedTime, FailureReason.
     overviews: Callable[[], list[dict[str, Any]]] = lambda: []
+    #: stepline's record of the job (timings, request, state, log file), for the views that
+    #: show more than Describe (``stepline jobs describe``, the console's job page); None
+    #: for a type that keeps none (tuning: its Describe response is the whole record).
+    record: Callable[[str], JobRecord | None] = lambda name: None
+    #: What a record keeps beyond Describe: image digest, resources, argv, every metric
+    #: value (``Metrics``, oldest first), the log's path ...
+    local: Callable[[JobRecord], dict[str, Any]] = lambda record: {}
+
+    @property
+    def has_records(self) -> bool:
+        """Whether jobs of this type have a record (training, processing, transform)."""
+        return self.kind in KINDS
 
     @property
     def operations(self) -> dict[str, str]:
@@ -94,6 +107,8 @@ def _from_jobs_kind(spec: Any) -> JobType:
         not_found=missing,
         logs=lambda name, follow: jobs.follow_logs(kind, name, follow=follow),
         overviews=lambda: jobs.list_jobs(kind, None),
+        record=lambda name: records.get(kind, name),
+        local=jobs.local_details,
     )
 
 
@@ -162,8 +177,6 @@ def _tuning_logs(name: str, follow: bool) -> Iterator[str]:
 
 
 def _build() -> dict[str, JobType]:
-    from stepline.jobs.kinds import KINDS
-
     types = {k: _from_jobs_kind(spec) for k, spec in KINDS.items()}
     types["tuning"] = _tuning()
     return types

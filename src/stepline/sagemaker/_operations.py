@@ -72,6 +72,12 @@ def _aware(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+def list_key(operation: str) -> str:
+    """The member of a List* response that holds the items (``Endpoints``, ...)."""
+    output = service_model().operation_model(operation).output_shape
+    return next(k for k, s in output.members.items() if s.type_name == "list")
+
+
 def list_page(
     operation: str,
     items: list[dict[str, Any]],
@@ -84,8 +90,8 @@ def list_page(
     sorted (SortBy, SortOrder; newest first by default), cut into pages of MaxResults with
     an opaque NextToken, and each item cut to the summary shape of botocore's model."""
     output = service_model().operation_model(operation).output_shape
-    list_key = next(k for k, s in output.members.items() if s.type_name == "list")
-    summary_members = output.members[list_key].member.members
+    key = list_key(operation)
+    summary_members = output.members[key].member.members
     contains = params.get("NameContains")
     status = params.get("StatusEquals")
     bounds = [
@@ -122,7 +128,7 @@ def list_page(
     size = int(params.get("MaxResults") or 10)
     page = kept[start : start + size]
     out: dict[str, Any] = {
-        list_key: [{k: v for k, v in item.items() if k in summary_members} for item in page]
+        key: [{k: v for k, v in item.items() if k in summary_members} for item in page]
     }
     if start + size < len(kept):
         out["NextToken"] = _token_for(start + size)

@@ -25,7 +25,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from stepline import views
+from stepline import sagemaker, views
 from stepline.engine import Engine
 from stepline.engine.engine import EngineError
 from stepline.server import providers, security
@@ -36,7 +36,8 @@ _REF = re.compile(
 )
 #: SageMaker job names.
 _JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-_JOB_KINDS = ("training", "processing", "transform")
+#: The job kinds the console's job pages show: those with a record (a tuning job has none).
+_JOB_KINDS = tuple(kind for kind, job in sagemaker.JOB_TYPES.items() if job.has_records)
 _STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 _LOG_CHUNK = 256 * 1024
 _STATIC_TYPES = {
@@ -106,6 +107,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _or_list(words: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def _console_dir() -> Path:
@@ -227,65 +233,88 @@ def _execution_routes(eng: Engine) -> APIRouter:
     return router
 
 
+def _job(kind: str, name: str) -> tuple[sagemaker.JobType, Any]:
+    """The job type and record of a job named in a URL; 404 for a bad kind or name (checked
+    before anything is looked up) or a job that does not exist."""
+    if kind not in _JOB_KINDS or not _JOB_NAME.fullmatch(name):
+        raise HTTPException(404, f"no {kind[:20]} job {name[:100]!r}")
+    job = sagemaker.job_type(kind)
+    record = job.record(name)
+    if record is None:
+        raise HTTPException(404, f"no {kind} job {name!r}")
+    return job, record
+
+
+def _job_document(job: sagemaker.JobType, record: Any) -> dict[str, Any]:
+    """Everything the console's job page shows: the record, Describe and the local details."""
+    duration = None
+    if record.started is not None:
+        duration = (record.ended or time.time()) - record.started
+    return _jsonable(
+        {
+            "kind": record.kind,
+            "name": record.name,
+            "arn": record.arn,
+            "status": record.status,
+            "secondaryStatus": record.secondary_status,
+            "created": record.created,
+            "modified": record.modified,
+            "started": record.started,
+            "ended": record.ended,
+            "durationSeconds": duration,
+            "describe": job.describe(record.name),
+            "local": job.local(record),
+            "request": record.request,
+            "state": record.state,
+        }
+    )
+
+
+def _log_chunk(path: Path, offset: int, limit: int) -> tuple[str, int, int, int]:
+    """Up to ``limit`` bytes of the log from ``offset``, never ending inside a UTF-8
+    character: (text, start, next offset, file size)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(min(offset, size))
+            data = fh.read(limit)
+    except FileNotFoundError:
+        size, data = 0, b""
+    cut = len(data)
+    if cut == limit:
+        while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1
+        cut = cut or len(data)
+    start = min(offset, size)
+    return data[:cut].decode("utf-8", "replace"), start, start + cut, size
+
+
 def _job_routes() -> APIRouter:
-    """Job records of every kind: list, describe, metrics, logs."""
+    """Jobs of every kind with a record: list, describe, metrics, logs (through the SageMaker
+    service layer, as the CLI and the AWS API reach them)."""
     router = APIRouter()
+    kinds = _or_list(_JOB_KINDS)
 
     # -- jobs ------------------------------------------------------------------------------
-    def _record(kind: str, name: str) -> Any:
-        from stepline.jobs import records
-
-        if kind not in _JOB_KINDS or not _JOB_NAME.fullmatch(name):
-            raise HTTPException(404, f"no {kind[:20]} job {name[:100]!r}")
-        record = records.get(kind, name)
-        if record is None:
-            raise HTTPException(404, f"no {kind} job {name!r}")
-        return record
-
     @router.get("/api/jobs", tags=["jobs"], summary="List jobs, newest first")
-    def list_jobs(
-        kind: str | None = Query(default=None, description="training, processing or transform"),
-    ) -> dict[str, Any]:
-        from stepline.jobs import service
-
+    def list_jobs(kind: str | None = Query(default=None, description=kinds)) -> dict[str, Any]:
         if kind and kind not in _JOB_KINDS:
-            raise HTTPException(422, "kind must be training, processing or transform")
-        return {"jobs": _jsonable(service.list_jobs(kind or None, limit=1000))}
+            raise HTTPException(422, f"kind must be {kinds}")
+        rows = [r for r in sagemaker.job_overviews(kind or None) if r["Kind"] in _JOB_KINDS]
+        return {"jobs": _jsonable(rows[:1000])}
 
     @router.get("/api/jobs/{kind}/{name}", tags=["jobs"], summary="Everything a job's record holds")
     def describe_job(kind: str, name: str) -> dict[str, Any]:
-        from stepline.jobs import service
-
-        record = _record(kind, name)
-        duration = None
-        if record.started is not None:
-            duration = (record.ended or time.time()) - record.started
-        return _jsonable(
-            {
-                "kind": record.kind,
-                "name": record.name,
-                "arn": record.arn,
-                "status": record.status,
-                "secondaryStatus": record.secondary_status,
-                "created": record.created,
-                "modified": record.modified,
-                "started": record.started,
-                "ended": record.ended,
-                "durationSeconds": duration,
-                "describe": service.describe(record),
-                "local": service.local_details(record),
-                "request": record.request,
-                "state": record.state,
-            }
-        )
+        return _job_document(*_job(kind, name))
 
     @router.get("/api/jobs/{kind}/{name}/metrics", tags=["jobs"], summary="Metric values over time")
     def job_metrics(kind: str, name: str) -> dict[str, Any]:
-        from stepline.jobs import records
-
-        record = _record(kind, name)
+        job, record = _job(kind, name)
         series: dict[str, list[list[float]]] = {}
-        for m in records.metrics(record.kind, record.name):
+        for m in job.local(record)["Metrics"]:
             series.setdefault(m["MetricName"], []).append([m["Timestamp"], m["Value"]])
         return {"metrics": series}
 
@@ -301,30 +330,14 @@ def _job_routes() -> APIRouter:
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=_LOG_CHUNK, ge=1, le=4 * _LOG_CHUNK),
     ) -> dict[str, Any]:
-        record = _record(kind, name)
-        try:
-            with open(record.log_path, "rb") as fh:
-                fh.seek(0, 2)
-                size = fh.tell()
-                fh.seek(min(offset, size))
-                data = fh.read(limit)
-        except FileNotFoundError:
-            size, data = 0, b""
-        # Never split a UTF-8 character across chunks.
-        cut = len(data)
-        if cut == limit:
-            while cut > 0 and (data[cut - 1] & 0xC0) == 0x80:
-                cut -= 1
-            if cut > 0 and data[cut - 1] >= 0xC0:
-                cut -= 1
-            cut = cut or len(data)
-        start = min(offset, size)
+        _, record = _job(kind, name)
+        text, start, next_offset, size = _log_chunk(record.log_path, offset, limit)
         return {
-            "text": data[:cut].decode("utf-8", "replace"),
+            "text": text,
             "offset": start,
-            "nextOffset": start + cut,
+            "nextOffset": next_offset,
             "size": size,
-            "complete": record.terminal and start + cut >= size,
+            "complete": record.terminal and next_offset >= size,
         }
 
     return router

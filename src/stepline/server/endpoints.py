@@ -1,15 +1,16 @@
-"""The console's providers for the endpoints and models pages, over the serving layer.
+"""The console's providers for the endpoints and models pages, over the SageMaker layer.
 
 The console asks registered provider functions for DescribeEndpoint/DescribeModel-shaped
 dicts; endpoints also carry ``Metrics`` (per-minute invocations, mean latency, errors) so the
 page can chart them.  :func:`register` is idempotent and called when the console app starts.
+They read through :mod:`stepline.sagemaker`, as the CLI and the AWS API do.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from stepline.serving import api, db
+from stepline import sagemaker
 
 _REGISTERED: list[Any] = []
 
@@ -17,13 +18,13 @@ _REGISTERED: list[Any] = []
 def endpoints() -> list[dict[str, Any]]:
     """Every endpoint as DescribeEndpoint returns it, plus per-minute invocation metrics."""
     out = []
-    for summary in api.list_endpoints()["Endpoints"]:
+    for summary in sagemaker.list_all("ListEndpoints"):
         name = summary["EndpointName"]
         try:
-            described = api.describe_endpoint(name)
-        except Exception:  # noqa: BLE001 - deleted between list and describe
+            described = sagemaker.call("DescribeEndpoint", {"EndpointName": name})
+        except sagemaker.SageMakerError:  # deleted between list and describe
             continue
-        described["Metrics"] = _metrics(name)
+        described["Metrics"] = sagemaker.endpoint_metrics(name)
         out.append(described)
     return out
 
@@ -31,29 +32,12 @@ def endpoints() -> list[dict[str, Any]]:
 def models() -> list[dict[str, Any]]:
     """Every model as DescribeModel returns it."""
     out = []
-    for summary in api.list_models()["Models"]:
+    for summary in sagemaker.list_all("ListModels"):
         try:
-            out.append(api.describe_model(summary["ModelName"]))
-        except Exception:  # noqa: BLE001 - deleted between list and describe
+            out.append(sagemaker.call("DescribeModel", {"ModelName": summary["ModelName"]}))
+        except sagemaker.SageMakerError:  # deleted between list and describe
             continue
     return out
-
-
-def _metrics(endpoint: str) -> dict[str, list[list[float]]]:
-    rows = db.connect().execute(
-        "SELECT minute, SUM(invocations) n, SUM(errors) + SUM(model_errors) e, "
-        "SUM(latency_sum_ms) total FROM serving_stats WHERE endpoint=? "
-        "GROUP BY minute ORDER BY minute",
-        (endpoint,),
-    )
-    series: dict[str, list[list[float]]] = {"Invocations": [], "ModelLatencyMs": [], "Errors": []}
-    for row in rows:
-        ts = float(row["minute"]) * 60
-        n = row["n"] or 0
-        series["Invocations"].append([ts, n])
-        series["Errors"].append([ts, row["e"] or 0])
-        series["ModelLatencyMs"].append([ts, (row["total"] or 0) / n if n else 0])
-    return series
 
 
 def register() -> None:

@@ -145,3 +145,23 @@ def stats(endpoint: str | None = None) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def minute_series(endpoint: str) -> dict[str, list[list[float]]]:
+    """Per-minute ``[epoch, value]`` series of one endpoint, every variant summed:
+    ``Invocations``, ``ModelLatencyMs`` (mean) and ``Errors`` (model errors included), as
+    the console charts them."""
+    rows = connect().execute(
+        "SELECT minute, SUM(invocations) n, SUM(errors) + SUM(model_errors) e, "
+        "SUM(latency_sum_ms) total FROM serving_stats WHERE endpoint=? "
+        "GROUP BY minute ORDER BY minute",
+        (endpoint,),
+    )
+    series: dict[str, list[list[float]]] = {"Invocations": [], "ModelLatencyMs": [], "Errors": []}
+    for row in rows:
+        ts = float(row["minute"]) * 60
+        n = row["n"] or 0
+        series["Invocations"].append([ts, n])
+        series["Errors"].append([ts, row["e"] or 0])
+        series["ModelLatencyMs"].append([ts, (row["total"] or 0) / n if n else 0])
+    return series
