@@ -7,8 +7,9 @@ Selecting it (the environment wins over ``$STEPLINE_HOME/config.toml``)::
 
 With Ray, the object store must be an S3 server (workers share no disk); anything else is
 refused when a job starts, with a message saying so.  The engine, its database and the API
-server stay where they run; each job's supervisor (:mod:`stepline.jobs.supervisor`) connects
-to the cluster as a Ray driver and:
+server stay where they run.  Each job's supervisor process (:mod:`stepline.jobs.supervisor`)
+hands the job to the engine's one shared Ray driver (:mod:`.ray_driver`: joining a cluster
+costs seconds, so it is done once, not per job), where a :class:`RaySupervisor` thread:
 
 * sizes one instance from the instance table, scaled down to the largest node when it is
   bigger (the same policy as on one machine, with a note in the record);
@@ -34,12 +35,17 @@ The actors are detached and named after the job, so a restarted supervisor finds
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from stepline import config, wiring
-from stepline.jobs import records
+from stepline.jobs import kinds, records
 from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import resources_for
 from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor
@@ -92,10 +98,18 @@ def check_store() -> Any:
     return settings
 
 
+_connect_lock = threading.Lock()
+
+
 def connect() -> None:
-    """Join the cluster as a driver (once per process)."""
+    """Join the cluster as a driver (once per process, whichever thread asks first)."""
     import ray
 
+    with _connect_lock:
+        _connect(ray)
+
+
+def _connect(ray: Any) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -163,21 +177,57 @@ def instance_resources(instance_type: str) -> tuple[Resources, list[str]]:
     return resources_for(instance_type, largest_node(wants_gpus), where="the largest Ray node")
 
 
+@dataclass(frozen=True)
+class RayKind:
+    """What a job kind does differently on Ray; the kind's API facts are
+    :mod:`stepline.jobs.kinds`'s (where its instances and inputs are, where its image is)."""
+
+    #: The :class:`~.ray_node.InstanceRunner` method that starts one instance.
+    start: str
+    #: The secondary status while the instances run, and its transition message; ``None``:
+    #: the job says ``InProgress`` until it ends (batch transform).
+    phase: str | None
+    phase_message: str | None
+    #: Uploads what the instances left and writes the job's final status.
+    finish: Callable[[RaySupervisor, dict[str, Any], str | None], None]
+    #: The FailureReason when a failed instance wrote none and ran no script (processing).
+    failure_default: str | None = None
+    #: Whether stopping the job means removing its actors (a transform's model servers run
+    #: inside them, with no process of their own to signal).
+    stop_by_removal: bool = False
+
+
+@functools.cache
+def _actor_class() -> Any:
+    """The instance actor class, exported to the cluster once per driver."""
+    import ray
+    from stepline.jobs.runtimes.ray_node import InstanceRunner
+
+    return ray.remote(InstanceRunner)
+
+
 class RaySupervisor(Supervisor):
-    """A job's supervisor when the runtime is Ray: the driver of the job's instance actors."""
+    """A job's supervisor when the runtime is Ray: the driver of the job's instance actors.
+
+    Runs in a thread of the engine's shared driver (:mod:`.ray_driver`), or in the job's own
+    supervisor process when no driver can be reached.  ``me`` is the supervisor process the
+    engine watches; the driver sets it to the process that handed the job over."""
 
     def __init__(self, kind: str, name: str) -> None:
+        from stepline.jobs.runtimes.base import process_start_time
+
         super().__init__(kind, name)
+        self.spec = kinds.get(kind)
+        self.ray_kind = RAY_KINDS[kind]
         self.actors: list[Any] = []
         self.nodes: list[dict[str, Any]] = []
         self.pg: Any = None
+        self.checkpoint_sync: Any = None
+        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def run(self) -> None:
-        from stepline.jobs.runtimes.base import process_start_time
-
-        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
         if self.record.terminal:
             return
         try:
@@ -202,32 +252,25 @@ class RaySupervisor(Supervisor):
 
     @property
     def count(self) -> int:
-        if self.kind == "training":
-            return int(self.request["ResourceConfig"].get("InstanceCount", 1))
-        if self.kind == "transform":
-            return int(self.request["TransformResources"].get("InstanceCount", 1))
-        return int(self.request["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+        return int(self.spec.resources(self.request).get("InstanceCount", 1))
 
     @property
     def instance_type(self) -> str:
-        if self.kind == "training":
-            return self.request["ResourceConfig"]["InstanceType"]
-        if self.kind == "transform":
-            return self.request["TransformResources"]["InstanceType"]
-        return self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+        return self.spec.resources(self.request)["InstanceType"]
 
     def model(self) -> dict[str, Any]:
-        """A transform job's model (its CreateModel request; the serving layer's, see
-        :mod:`stepline.wiring`)."""
+        """The job's model (its CreateModel request; the serving layer's, see
+        :mod:`stepline.wiring`), for a kind whose image comes from a model."""
         return wiring.provider("transform").model_request(self.request["ModelName"])
 
     def _image_uri(self) -> str:
-        if self.kind == "transform":
-            return wiring.provider("transform").primary_container(self.model())["Image"]
-        return super()._image_uri()
+        named = self.spec.image(self.request)
+        if named is not None:
+            return named
+        return wiring.provider("transform").primary_container(self.model())["Image"]
 
     def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:
-        if self.kind == "transform":  # a transform job says InProgress until it ends
+        if self.ray_kind.phase is None:  # the job says InProgress until it ends
             final = secondary in ("Completed", "Failed", "Stopped")
             self.update(secondary_status=secondary if final else "InProgress", **kwargs)
             return
@@ -237,30 +280,56 @@ class RaySupervisor(Supervisor):
         return f"{self.kind}/{self.name}/algo-{index + 1}"
 
     def sharded_uris(self) -> list[str]:
-        out = []
-        if self.kind == "training":
-            for channel in self.request.get("InputDataConfig", []):
-                s3 = channel["DataSource"]["S3DataSource"]
-                if s3.get("S3DataDistributionType") == "ShardedByS3Key":
-                    out.append(s3["S3Uri"].rstrip("/"))
-        else:
-            for item in self.request.get("ProcessingInputs", []):
-                s3 = item.get("S3Input", {})
-                if s3.get("S3DataDistributionType") == "ShardedByS3Key":
-                    out.append(s3["S3Uri"].rstrip("/"))
+        """The input prefixes whose objects are dealt out among the instances."""
+        out = [
+            holder["S3Uri"].rstrip("/")
+            for _, holder in self.spec.input_sources(self.request)
+            if holder.get("S3DataDistributionType") == "ShardedByS3Key"
+        ]
         # stage_prefix stages a "folder" prefix as PREFIX/: shard both spellings.
         return out + [u + "/" for u in out]
+
+    def _stop_requested(self) -> bool:
+        current = records.get(self.kind, self.name)
+        return current is not None and current.stop_requested
+
+    def _stopped_before_start(self) -> None:
+        self.update(status="Stopped", secondary_status="Stopped", ended=time.time())
 
     # -- starting ------------------------------------------------------------------------
 
     def start_instances(self, settings: Any) -> bool:
-        from ray.util.placement_group import placement_group
-        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        """Place the job's instances and start them; False when the job has already ended
+        (failed or stopped on the way)."""
+        prepared = self._prepare_image()
+        if prepared is None:
+            return False
+        image, res, notes, image_uri = prepared
+        image_state = {
+            "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
+            "runtime": image.runtime,
+            "runtime_backend": "ray",
+            "ray_address": address(),
+            "resource_notes": notes,
+            "instance_count": self.count,
+        }
+        self.update(state=image_state, supervisor=self.me)  # what it waits for
+        self._drop_leftovers(self.count)
+        if not self._place(res):
+            return False
+        self._create_actors(res, settings)
+        instances = self._record_placement(res)
+        started = self._start_runs(self._job_spec(image, image_uri, res))
+        if started is None:
+            return False
+        self._record_running(instances, started)
+        return True
 
-        import ray
+    def _prepare_image(self) -> tuple[Any, Resources, list[str], str] | None:
+        """(image, one instance's resources, sizing notes, the image's object URI); None
+        when the job failed (a missing image, say)."""
         from stepline.images import resolve
         from stepline.jobs.runtimes import ray_images
-        from stepline.jobs.runtimes.ray_node import InstanceRunner
 
         try:
             image = resolve(self._image_uri())
@@ -270,38 +339,43 @@ class RaySupervisor(Supervisor):
             raise
         except Exception as exc:  # noqa: BLE001
             self.fail(f"ClientError: {exc}")
-            return False
-        count = self.count
+            return None
+        return image, res, notes, image_uri
+
+    def _place(self, res: Resources) -> bool:
+        """Reserve the instances' resources with a placement group (``SPREAD``: on
+        different nodes when it can); False when the job was stopped while it waited."""
+        from ray.util.placement_group import placement_group
+
         bundle = {"CPU": res.cpus}
         if res.memory_bytes:
             bundle["memory"] = float(res.memory_bytes)
         if res.gpus:
             bundle["GPU"] = float(res.gpus)
-        image_state = {
-            "image": {"uri": self._image_uri(), "ref": image.ref, "digest": image.digest},
-            "runtime": image.runtime,
-            "runtime_backend": "ray",
-            "ray_address": address(),
-            "resource_notes": notes,
-            "instance_count": count,
-        }
-        self.update(state=image_state, supervisor=self.me)  # what it waits for
-        self._drop_leftovers(count)
         # Detached, like the actors: a supervisor that dies leaves the job running for the
         # next one to find; cleanup() removes both.
         self.pg = placement_group(
-            [dict(bundle)] * count, strategy="SPREAD", name=self.pg_name, lifetime="detached"
+            [dict(bundle)] * self.count, strategy="SPREAD", name=self.pg_name, lifetime="detached"
         )
-        while not self._wait_ready(self.pg.ready()):
-            if records.get(self.kind, self.name).stop_requested:
-                self.update(status="Stopped", secondary_status="Stopped", ended=time.time())
+        ready = self.pg.ready()
+        while not self._wait_ready(ready):
+            if self._stop_requested():
+                self._stopped_before_start()
                 return False
+        return True
+
+    def _create_actors(self, res: Resources, settings: Any) -> None:
+        """One detached, named actor per instance, each in its bundle; where each runs."""
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        import ray
+
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         store_settings = dict(settings.__dict__)
-        actor_class = ray.remote(InstanceRunner)
-        for i in range(count):
+        for i in range(self.count):
             self.actors.append(
-                actor_class.options(
+                _actor_class()
+                .options(
                     name=self.actor_name(i),
                     namespace=NAMESPACE,
                     lifetime="detached",
@@ -313,33 +387,39 @@ class RaySupervisor(Supervisor):
                     scheduling_strategy=PlacementGroupSchedulingStrategy(
                         placement_group=self.pg, placement_group_bundle_index=i
                     ),
-                ).remote(store_settings, env)
+                )
+                .remote(store_settings, env)
             )
         self.nodes = ray.get([a.where.remote() for a in self.actors])
+
+    def _record_placement(self, res: Resources) -> list[dict[str, Any]]:
+        """Write where each instance runs (Ray's node id and address); the instances."""
         instances = [
             {"host": f"algo-{i + 1}", "node_id": n["node_id"], "node_ip": n["ip"]}
             for i, n in enumerate(self.nodes)
         ]
+        resources = {
+            "cpus": res.cpus,
+            "memory_bytes": res.memory_bytes,
+            "gpus": res.gpus,
+            "gpu_ids": [],
+        }
         self.transition(
             "Downloading",
             "Downloading input data",
             started=time.time(),
-            state={
-                "resources": {
-                    "cpus": res.cpus,
-                    "memory_bytes": res.memory_bytes,
-                    "gpus": res.gpus,
-                    "gpu_ids": [],
-                },
-                "instances": instances,
-            },
+            state={"resources": resources, "instances": instances},
         )
+        return instances
+
+    def _job_spec(self, image: Any, image_uri: str, res: Resources) -> dict[str, Any]:
+        """What every instance is told (its own ``index`` is added per instance)."""
         job = {
             "kind": self.kind,
             "name": self.name,
             "arn": self.record.arn,
             "request": self.request,
-            "count": count,
+            "count": self.count,
             "ips": [n["ip"] for n in self.nodes],
             "master_port": self.nodes[0]["port"],
             "image_uri": image_uri,
@@ -348,35 +428,42 @@ class RaySupervisor(Supervisor):
             "memory_bytes": res.memory_bytes,
             "sharded": self.sharded_uris(),
         }
-        if self.kind == "transform":
+        if self.spec.image_field is None:  # the image comes from a model: the node needs it
             job.update(model=self.model(), image_ref=self._image_uri())
-            refs = [
-                a.start_transform.remote({**job, "index": i}) for i, a in enumerate(self.actors)
-            ]
-        else:
-            refs = [a.start.remote({**job, "index": i}) for i, a in enumerate(self.actors)]
+        return job
+
+    def _start_runs(self, job: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Start every instance (staging, image pull, run); what each reports, or None when
+        the job failed or was stopped before it ran."""
+        import ray
+
+        refs = [
+            getattr(actor, self.ray_kind.start).remote({**job, "index": i})
+            for i, actor in enumerate(self.actors)
+        ]
         try:
             while not self._wait_ready(refs):
-                if records.get(self.kind, self.name).stop_requested:
+                if self._stop_requested():
                     self.stop_all(0)
             started = ray.get(refs)
         except ray.exceptions.RayActorError as exc:
             self.fail(self.node_failure(exc))
-            return False
+            return None
         for info in started:
             if info.get("error"):
                 self.fail(info["error"])
-                return False
+                return None
             if info.get("stopped"):
-                self.update(status="Stopped", secondary_status="Stopped", ended=time.time())
-                return False
+                self._stopped_before_start()
+                return None
+        return started
+
+    def _record_running(self, instances: list[dict[str, Any]], started: list[dict]) -> None:
+        """The job runs: what the first instance ran, and each instance's image pull."""
         first = started[0]
-        phase = "Training" if self.kind == "training" else "Processing"
         self.transition(
-            phase,
-            "Training image download completed. Training in progress."
-            if self.kind == "training"
-            else None,
+            self.ray_kind.phase or "InProgress",
+            self.ray_kind.phase_message,
             run_identifier=f"ray:{NAMESPACE}/{self.kind}/{self.name}",
             state={
                 "inputs": first["inputs"],
@@ -395,7 +482,6 @@ class RaySupervisor(Supervisor):
                 ],
             },
         )
-        return True
 
     @property
     def pg_name(self) -> str:
@@ -479,23 +565,16 @@ class RaySupervisor(Supervisor):
             self.kind, self.name, self.record.log_path, spec.get("MetricDefinitions", [])
         )
         count = len(self.actors)
-        offsets = [0] * count
-        partial = [b""] * count
+        offsets, partial = [0] * count, [b""] * count
         codes: list[int | None] = [None] * count
-        deadline = (self.record.started or time.time()) + self.max_runtime
         reason: str | None = None
-        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
-        ck_state: dict[str, Any] = {}
-        next_ck = 0.0
-        stopping_since: float | None = None
+        stopping = False
         self.record.log_path.parent.mkdir(parents=True, exist_ok=True)
         # The instances' logs are read from the start (after a reattach too: the log is then
         # written again whole, rather than with a gap or twice).
         with open(self.record.log_path, "wb") as log:
-            while True:
+            while any(c is None for c in codes):
                 pending = [i for i in range(count) if codes[i] is None]
-                if not pending:
-                    break
                 try:
                     polled = ray.get([self.actors[i].poll.remote(offsets[i]) for i in pending])
                 except ray.exceptions.RayActorError as exc:
@@ -508,33 +587,54 @@ class RaySupervisor(Supervisor):
                         self._write_log(log, i, count, partial, b"", final=True)
                         codes[i] = code
                 tail.poll()
-                if any(c not in (None, 0) for c in codes) and stopping_since is None:
-                    # One instance failed: the job fails, the others are stopped.
-                    self.stop_all(0)
-                    stopping_since = time.monotonic()
+                if any(c not in (None, 0) for c in codes) and not stopping:
+                    self.stop_all(0)  # one instance failed: the job fails, the others stop
+                    stopping = True
                 if reason is None:
-                    if time.time() >= deadline:
-                        reason = "timeout"
-                    elif records.get(self.kind, self.name).stop_requested:
-                        reason = "stopped"
-                    if reason is not None:
-                        self.transition("Stopping", "Stopping the job", status="Stopping")
-                        self.stop_all(self.grace)
-                        if self.kind == "transform":  # its model servers go with the actors
-                            self.cleanup()
-                            return [137 if c is None else c for c in codes], reason, None
-                if checkpoint_uri and time.monotonic() >= next_ck:
-                    next_ck = time.monotonic() + 1.0
-                    with contextlib.suppress(ray.exceptions.RayError):
-                        ck_state = ray.get(
-                            self.actors[0].sync_checkpoints.remote(checkpoint_uri, ck_state)
-                        )
+                    reason = self._stop_reason()
+                    if reason is not None and self.ray_kind.stop_by_removal:
+                        self.cleanup()  # its model servers go with the actors
+                        return [137 if c is None else c for c in codes], reason, None
+                self._sync_checkpoints()
                 time.sleep(POLL_INTERVAL)
         tail.poll(final=True)
-        if checkpoint_uri:
-            with contextlib.suppress(ray.exceptions.RayError):
-                ray.get(self.actors[0].sync_checkpoints.remote(checkpoint_uri, ck_state))
+        self._sync_checkpoints(final=True)
         return codes, reason, None
+
+    def _stop_reason(self) -> str | None:
+        """``timeout`` past MaxRuntimeInSeconds, ``stopped`` on a Stop; the instances are
+        then asked to stop (SIGTERM, SIGKILL after the grace)."""
+        deadline = (self.record.started or time.time()) + self.max_runtime
+        if time.time() >= deadline:
+            reason = "timeout"
+        elif self._stop_requested():
+            reason = "stopped"
+        else:
+            return None
+        self.transition("Stopping", "Stopping the job", status="Stopping")
+        self.stop_all(self.grace)
+        return reason
+
+    def _sync_checkpoints(self, final: bool = False) -> None:
+        """CheckpointConfig: algo-1 mirrors its checkpoint folder to S3 from its node, in
+        the background while the job runs (one sync at a time) and once more at the end."""
+        import ray
+
+        uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if not uri or not self.actors:
+            return
+        running = self.checkpoint_sync
+        if running is not None:
+            ready, _ = ray.wait([running], timeout=None if final else 0)
+            if not ready:
+                return
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(running)
+        self.checkpoint_sync = self.actors[0].sync_checkpoints.remote(uri)
+        if final:
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(self.checkpoint_sync)
+            self.checkpoint_sync = None
 
     @staticmethod
     def _write_log(
@@ -566,7 +666,9 @@ class RaySupervisor(Supervisor):
     def finish_instances(
         self, codes: list[int | None], reason: str | None, node_failure: str | None
     ) -> None:
+        """Record the job's end: a failure, or the kind's uploads and final status."""
         import ray
+        from stepline.storage import StorageError
 
         state: dict[str, Any] = {
             "exit_code": codes[0],
@@ -576,71 +678,17 @@ class RaySupervisor(Supervisor):
         if node_failure:
             self.fail(node_failure, **state)
             return
-        stopped = reason is not None
         failed = [i for i, c in enumerate(codes) if c != 0]
-        if failed and not stopped:
+        if failed and reason is None:
             i = failed[0]
             state["exit_code"] = codes[i]
             state["failure_reason"] = self._instance_failure(i, codes[i])
-            if self.kind == "training":
-                self.transition(
-                    "Failed",
-                    state["failure_reason"],
-                    status="Failed",
-                    ended=time.time(),
-                    state=state,
-                )
-            else:
-                self.update(
-                    state=state, status="Failed", secondary_status="Failed", ended=time.time()
-                )
+            self.transition(
+                "Failed", state["failure_reason"], status="Failed", ended=time.time(), state=state
+            )
             return
-        if self.kind == "transform":  # each instance wrote its outputs as it went
-            status = "Stopped" if stopped else "Completed"
-            self.update(state=state, status=status, secondary_status=status, ended=time.time())
-            return
-        from stepline.storage import StorageError
-
         try:
-            if self.kind == "training":
-                self.transition("Uploading", "Uploading generated training model")
-                out = self.request["OutputDataConfig"]
-                base = f"{out['S3OutputPath'].rstrip('/')}/{self.name}/output"
-                result = ray.get(
-                    self.actors[0].upload_training.remote(
-                        base, out.get("CompressionType", "GZIP"), not stopped
-                    )
-                )
-                state.update(result)
-                if stopped:
-                    final = "MaxRuntimeExceeded" if reason == "timeout" else "Stopped"
-                    message = (
-                        "Training job ran longer than MaxRuntimeInSeconds"
-                        if reason == "timeout"
-                        else "Training job stopped"
-                    )
-                    status = "Stopped"
-                else:
-                    final, message, status = "Completed", "Training job completed", "Completed"
-                self.transition(final, message, status=status, ended=time.time(), state=state)
-            else:
-                self.update(secondary_status="Uploading")
-                outputs = self.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
-                results = ray.get([a.upload_processing.remote(outputs) for a in self.actors])
-                state["outputs"] = [
-                    {
-                        "name": item["OutputName"],
-                        "uri": item["S3Output"]["S3Uri"],
-                        "local_path": item["S3Output"]["LocalPath"],
-                        "files": sum(r["files"].get(item["OutputName"], 0) for r in results),
-                        "mode": item["S3Output"]["S3UploadMode"],
-                    }
-                    for item in outputs
-                ]
-                if results and results[0].get("message") is not None:
-                    state["exit_message"] = results[0]["message"]
-                status = "Stopped" if stopped else "Completed"
-                self.update(state=state, status=status, secondary_status=status, ended=time.time())
+            self.ray_kind.finish(self, state, reason)
         except ray.exceptions.RayActorError as exc:
             self.fail(self.node_failure(exc), **state)
         except ray.exceptions.RayTaskError as exc:  # raised on the node, e.g. a symlinked dir
@@ -659,8 +707,8 @@ class RaySupervisor(Supervisor):
             text = None
         if text:
             return text[:FAILURE_LIMIT]
-        if self.kind == "processing":
-            return "AlgorithmError: See job logs for more information"
+        if self.ray_kind.failure_default is not None:
+            return self.ray_kind.failure_default
         if contract.script_mode(self.request) and code is not None:
             try:
                 last = ray.get(self.actors[index].last_log_line.remote())
@@ -692,6 +740,84 @@ class RaySupervisor(Supervisor):
                 remove_placement_group(self.pg)
 
 
+# -- what each kind does at the end ---------------------------------------------------------
+
+
+def _finish_training(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
+    """The model from algo-1's ``/opt/ml/model`` (and its ``output/data``)."""
+    import ray
+
+    sup.transition("Uploading", "Uploading generated training model")
+    out = sup.request["OutputDataConfig"]
+    base = f"{out['S3OutputPath'].rstrip('/')}/{sup.name}/output"
+    upload = sup.actors[0].upload_training.remote(
+        base, out.get("CompressionType", "GZIP"), reason is None
+    )
+    state.update(ray.get(upload))
+    if reason == "timeout":
+        final, message = "MaxRuntimeExceeded", "Training job ran longer than MaxRuntimeInSeconds"
+    elif reason is not None:
+        final, message = "Stopped", "Training job stopped"
+    else:
+        final, message = "Completed", "Training job completed"
+    status = "Completed" if reason is None else "Stopped"
+    sup.transition(final, message, status=status, ended=time.time(), state=state)
+
+
+def _finish_processing(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
+    """Every instance uploads its own outputs (each has its share of the work)."""
+    import ray
+
+    sup.transition("Uploading")
+    outputs = sup.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    results = ray.get([a.upload_processing.remote(outputs) for a in sup.actors])
+    state["outputs"] = [
+        {
+            "name": item["OutputName"],
+            "uri": item["S3Output"]["S3Uri"],
+            "local_path": item["S3Output"]["LocalPath"],
+            "files": sum(r["files"].get(item["OutputName"], 0) for r in results),
+            "mode": item["S3Output"]["S3UploadMode"],
+        }
+        for item in outputs
+    ]
+    if results and results[0].get("message") is not None:
+        state["exit_message"] = results[0]["message"]
+    status = "Stopped" if reason is not None else "Completed"
+    sup.transition(status, status=status, ended=time.time(), state=state)
+
+
+def _finish_transform(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
+    """Nothing to upload: each instance wrote its outputs as it went."""
+    status = "Stopped" if reason is not None else "Completed"
+    sup.transition(status, status=status, ended=time.time(), state=state)
+
+
+#: The Ray side of each job kind (one entry per kind of :data:`stepline.jobs.kinds.KINDS`).
+RAY_KINDS: dict[str, RayKind] = {
+    "training": RayKind(
+        start="start",
+        phase="Training",
+        phase_message="Training image download completed. Training in progress.",
+        finish=_finish_training,
+    ),
+    "processing": RayKind(
+        start="start",
+        phase="Processing",
+        phase_message=None,
+        finish=_finish_processing,
+        failure_default="AlgorithmError: See job logs for more information",
+    ),
+    "transform": RayKind(
+        start="start_transform",
+        phase=None,
+        phase_message=None,
+        finish=_finish_transform,
+        stop_by_removal=True,
+    ),
+}
+
+
 def run_if_selected(kind: str, name: str) -> bool:
     """Run job ``(kind, name)`` on Ray when Ray is selected; whether it was handled.
 
@@ -704,5 +830,13 @@ def run_if_selected(kind: str, name: str) -> bool:
         return True
     if chosen != "ray":
         return False
-    RaySupervisor(kind, name).run()
+    from stepline.jobs.runtimes import ray_driver
+    from stepline.jobs.runtimes.base import process_start_time
+
+    me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+    try:
+        ray_driver.hand_over(kind, name, me)
+    except ray_driver.DriverUnavailable as exc:
+        print(f"stepline: supervising {kind}/{name} in this process: {exc}", file=sys.stderr)
+        RaySupervisor(kind, name).run()
     return True

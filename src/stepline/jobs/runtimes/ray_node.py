@@ -24,6 +24,7 @@ from typing import Any
 
 from stepline import config, wiring
 from stepline.jobs import contract, staging
+from stepline.jobs.runtimes import ray_images
 from stepline.jobs.runtimes.base import Mount, Resources, RunSpec
 from stepline.jobs.supervisor import Supervisor
 from stepline.storage import ObjectStore, parse_s3_uri
@@ -104,7 +105,6 @@ def _hosts(count: int) -> list[str]:
 
 def multi_host_env(
     env: dict[str, str],
-    kind: str,
     index: int,
     hosts: list[str],
     master_port: int,
@@ -127,7 +127,7 @@ def multi_host_env(
             "LOCAL_RANK": "0",
         }
     )
-    if kind == "training":
+    if "SM_TRAINING_ENV" in env:  # the training toolkit's variables
         env["SM_CURRENT_INSTANCE_GROUP_HOSTS"] = json.dumps(hosts)
         env["SM_NETWORK_INTERFACE_NAME"] = interface
         for key in ("SM_RESOURCE_CONFIG", "SM_TRAINING_ENV", "SM_INSTANCE_GROUPS_DICT"):
@@ -181,6 +181,8 @@ class InstanceRunner:
         self.folder: Path | None = None
         self.lock = threading.Lock()
         self.stopping = False
+        self.checkpoint: Path | None = None
+        self.sync_lock = threading.Lock()
 
     # -- where ---------------------------------------------------------------------------
 
@@ -204,45 +206,25 @@ class InstanceRunner:
 
     def start(self, job: dict[str, Any]) -> dict[str, Any]:
         """Stage, pull the image, start the run.  ``job`` is built by the supervisor."""
-        import ray
-        from stepline.jobs.runtimes import ray_images
         from stepline.jobs.runtimes.process import runtime_for
 
-        kind, name, index = job["kind"], job["name"], job["index"]
         hosts = _hosts(job["count"])
-        self.folder = config.home() / "ray-jobs" / kind / name / hosts[index]
-        shutil.rmtree(self.folder, ignore_errors=True)
-        (self.folder / "scratch").mkdir(parents=True)
-        self.log_path = self.folder / "log"
-        self.log_path.touch()
+        index = job["index"]
+        self._new_folder(job, hosts[index])
         image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
-        gpu_ids = tuple(int(g) for g in ray.get_gpu_ids())
-        res = Resources(job["cpus"], job["memory_bytes"], len(gpu_ids), gpu_ids)
-        sharded = set(job.get("sharded", []))
-        store = ShardedStore(self.store, sharded, index, len(hosts)) if sharded else self.store
-        files = _InstanceFiles(kind, name, job["request"], job["arn"], self.folder, store)
         try:
             runtime, image = runtime_for(image)
         except Exception as exc:  # noqa: BLE001 - e.g. no sandbox on this node
             return {"error": f"ClientError: {exc}"}
-        files.runtime = runtime
-        (self.folder / "ml").mkdir()
+        files = self._files(job, runtime)
+        res = self._resources(job)
         try:
             mounts, env, entrypoint, command = files.prepare_files(res)
         except Exception as exc:  # noqa: BLE001 - a bad input is the user's error
             return {"error": f"ClientError: Data download failed: {exc}"}
-        self.checkpoint = files.pending.get("checkpoint_host")
+        self._watch_checkpoints(files)
         interface = interface_for(job["ips"][index])
-        self._write_host_config(kind, index, hosts, interface)
-        master = "algo-1"
-        isolated = (
-            files.network_isolation()
-            if hasattr(files, "network_isolation")
-            else bool(job["request"].get("EnableNetworkIsolation"))
-        )
-        extra: dict[str, Any] = {}
-        if "overlay_dir" in RunSpec.__dataclass_fields__:
-            extra["overlay_dir"] = self.folder / "overlay"
+        self._write_host_config(index, hosts, interface)
         spec = RunSpec(
             image=image,
             log_path=self.log_path,
@@ -251,28 +233,81 @@ class InstanceRunner:
             env=env,
             mounts=mounts,
             resources=res,
-            network=not isolated,
+            network=not files.network_isolation(),
             scratch=self.folder / "scratch",
-            name=f"stepline-{kind}-{name}-{hosts[index]}",
-            **extra,
+            name=f"stepline-{job['kind']}-{job['name']}-{hosts[index]}",
+            overlay_dir=self.folder / "overlay",
         )
-        sandboxed = runtime.prepare(spec).sandboxed
-        if sandboxed:
-            # algo-N resolve inside the sandbox to the node that runs that instance.
-            lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
-            lines += [f"{ip} {host}" for host, ip in zip(hosts, job["ips"], strict=True)]
-            # The node's own name (gloo and others look it up to find their address).
-            lines.append(f"{job['ips'][index]} {socket.gethostname()}")
-            hosts_file = self.folder / "hosts"
-            hosts_file.write_text("\n".join(lines) + "\n")
-            spec.mounts = [*spec.mounts, Mount(hosts_file, "/etc/hosts", read_only=True)]
-        else:
-            master = job["ips"][0]  # no private /etc/hosts without a sandbox: use the address
-        spec.env = multi_host_env(env, kind, index, hosts, job["master_port"], master, interface)
+        master = self._resolve_hosts(spec, runtime, job, hosts)
+        spec.env = multi_host_env(env, index, hosts, job["master_port"], master, interface)
         with self.lock:
             if self.stopping:
                 return {"stopped": True}
             self.handle = runtime.start(spec)
+        return self._started(runtime, spec, files, downloaded)
+
+    def _new_folder(self, job: dict[str, Any], host: str) -> None:
+        """This instance's empty folder on the node."""
+        self.folder = config.home() / "ray-jobs" / job["kind"] / job["name"] / host
+        shutil.rmtree(self.folder, ignore_errors=True)
+        (self.folder / "scratch").mkdir(parents=True)
+        (self.folder / "ml").mkdir()
+        self.log_path = self.folder / "log"
+        self.log_path.touch()
+
+    def _resources(self, job: dict[str, Any]) -> Resources:
+        """What Ray gave this instance (its GPUs by id)."""
+        import ray
+
+        gpu_ids = tuple(int(g) for g in ray.get_gpu_ids())
+        return Resources(job["cpus"], job["memory_bytes"], len(gpu_ids), gpu_ids)
+
+    def _files(self, job: dict[str, Any], runtime: Any) -> _InstanceFiles:
+        """The supervisor's staging code for this instance: its share of sharded inputs."""
+        sharded = set(job.get("sharded", []))
+        count = job["count"]
+        store = ShardedStore(self.store, sharded, job["index"], count) if sharded else self.store
+        assert self.folder is not None
+        files = _InstanceFiles(
+            job["kind"], job["name"], job["request"], job["arn"], self.folder, store
+        )
+        files.runtime = runtime
+        return files
+
+    def _watch_checkpoints(self, files: _InstanceFiles) -> None:
+        """CheckpointConfig: what was restored into the checkpoint folder is not uploaded
+        again (the same bookkeeping as on one machine)."""
+        self.files = files
+        host = files.pending.get("checkpoint_host")
+        self.checkpoint = Path(host) if host else None
+        self.checkpoint_state = staging.file_state(self.checkpoint) if self.checkpoint else {}
+
+    def _resolve_hosts(
+        self, spec: RunSpec, runtime: Any, job: dict[str, Any], hosts: list[str]
+    ) -> str:
+        """Make ``algo-1``..``algo-N`` resolve inside the sandbox to the nodes that run them;
+        the address the instances use for the master (``algo-1``, or its node's IP address
+        when there is no sandbox and so no private ``/etc/hosts``)."""
+        if not runtime.prepare(spec).sandboxed:
+            return job["ips"][0]
+        assert self.folder is not None
+        index = job["index"]
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+        lines += [f"{ip} {host}" for host, ip in zip(hosts, job["ips"], strict=True)]
+        # The node's own name (gloo and others look it up to find their address).
+        lines.append(f"{job['ips'][index]} {socket.gethostname()}")
+        hosts_file = self.folder / "hosts"
+        hosts_file.write_text("\n".join(lines) + "\n")
+        spec.mounts = [
+            *(m for m in spec.mounts if m.target != "/etc/hosts"),
+            Mount(hosts_file, "/etc/hosts", read_only=True),
+        ]
+        return "algo-1"
+
+    def _started(
+        self, runtime: Any, spec: RunSpec, files: _InstanceFiles, downloaded: bool
+    ) -> dict[str, Any]:
+        """What the supervisor records of the run."""
         prepared = self.handle.prepared
         return {
             "argv": prepared.argv if prepared else None,
@@ -281,8 +316,8 @@ class InstanceRunner:
             "notes": prepared.notes if prepared else [],
             "runtime": runtime.name,
             "environment": spec.env,
-            "entrypoint": entrypoint,
-            "arguments": command,
+            "entrypoint": spec.entrypoint,
+            "arguments": spec.command,
             "inputs": files.pending.get("inputs", []),
             "image_downloaded": downloaded,
         }
@@ -291,7 +326,6 @@ class InstanceRunner:
         """Batch transform: this instance's share of the input objects, through a model
         server on this node (:class:`stepline.serving.transform.TransformRun`)."""
         from stepline.images.registry import ImageStore
-        from stepline.jobs.runtimes import ray_images
 
         TransformRun = wiring.provider("transform").TransformRun  # noqa: N806 - a class
 
@@ -337,15 +371,16 @@ class InstanceRunner:
             "image_downloaded": downloaded,
         }
 
-    def _write_host_config(self, kind: str, index: int, hosts: list[str], interface: str) -> None:
+    def _write_host_config(self, index: int, hosts: list[str], interface: str) -> None:
+        """``resourceconfig.json`` with the job's hosts, wherever the kind keeps it (a
+        training job's ``input/config``, a processing job's ``config``)."""
         assert self.folder is not None
-        if kind == "training":
-            path = self.folder / "ml" / "input" / "config" / "resourceconfig.json"
-        else:
-            path = self.folder / "ml" / "config" / "resourceconfig.json"
-        doc = json.loads(path.read_text())
-        _set_hosts(doc, hosts, hosts[index], interface)
-        path.write_text(json.dumps(doc))
+        for rel in ("input/config/resourceconfig.json", "config/resourceconfig.json"):
+            path = self.folder / "ml" / rel
+            if path.is_file():
+                doc = json.loads(path.read_text())
+                _set_hosts(doc, hosts, hosts[index], interface)
+                path.write_text(json.dumps(doc))
 
     # -- running -------------------------------------------------------------------------
 
@@ -371,12 +406,15 @@ class InstanceRunner:
         if handle is not None:
             handle.stop(grace)
 
-    def sync_checkpoints(self, uri: str, last: dict[str, Any]) -> dict[str, Any]:
-        """Mirror the checkpoint folder to ``uri`` (CheckpointConfig), from this node."""
-        if not self.checkpoint:
-            return last
-        state = {k: tuple(v) for k, v in last.items()}
-        return staging.sync_dir(self.store, Path(self.checkpoint), uri, state)
+    def sync_checkpoints(self, uri: str) -> None:
+        """Mirror the checkpoint folder to ``uri`` (CheckpointConfig), from this node: the
+        supervisor's own sync, which refuses a folder the job turned into a symlink."""
+        if self.checkpoint is None:
+            return
+        with self.sync_lock:
+            self.checkpoint_state = self.files.sync_checkpoints(
+                self.checkpoint, uri, self.checkpoint_state
+            )
 
     # -- finishing -----------------------------------------------------------------------
 
