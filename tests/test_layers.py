@@ -87,5 +87,15 @@ def test_no_cycle_between_packages() -> None:
             raise AssertionError("package cycle: " + " -> ".join(cycle))
 
 
+def test_callers_reach_sagemaker_through_the_service_layer() -> None:
+    bypass = []
+    for (a, b), where in sorted(_edges().items()):
+        if a in layers.THROUGH_SERVICE_LAYER and b in layers.BEHIND_SERVICE_LAYER:
+            sites = [w for w in where if w.split(":")[0] not in layers.SERVICE_LAYER_EXEMPT]
+            if sites:
+                bypass.append(f"{a} -> {b} ({', '.join(sites)})")
+    assert not bypass, f"use stepline.{layers.SERVICE_LAYER} instead:\n" + "\n".join(bypass)
+
+
 def test_readme_shows_the_layers() -> None:
     assert layers.readme_line() in (ROOT / "README.md").read_text()

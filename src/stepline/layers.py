@@ -35,6 +35,16 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Modules outside the layering: the composition root and ``python -m stepline``.
 ROOTS = ("__init__", "__main__")
 
+#: The SageMaker service layer stands in front of these packages: the callers below reach
+#: SageMaker's jobs and endpoints through ``stepline.sagemaker`` only, so they all get one
+#: validation, SageMaker's errors and boto3's shapes.
+SERVICE_LAYER = "sagemaker"
+BEHIND_SERVICE_LAYER = ("jobs", "serving", "tuning")
+THROUGH_SERVICE_LAYER = ("cli", "server", "views", "sdk", "integrations")
+#: Modules of those callers that manage the ``stepline server`` process itself, which is
+#: no SageMaker resource.
+SERVICE_LAYER_EXEMPT = ("stepline/cli/server.py",)
+
 
 def layer_of(name: str) -> int:
     """The index of ``name``'s layer (0 is the top); ``KeyError`` for an unlisted one."""
@@ -49,4 +59,13 @@ def readme_line() -> str:
     return "Layers, top to bottom: " + " → ".join(", ".join(layer) for layer in LAYERS) + "."
 
 
-__all__ = ["LAYERS", "ROOTS", "layer_of", "readme_line"]
+__all__ = [
+    "BEHIND_SERVICE_LAYER",
+    "LAYERS",
+    "ROOTS",
+    "SERVICE_LAYER",
+    "SERVICE_LAYER_EXEMPT",
+    "THROUGH_SERVICE_LAYER",
+    "layer_of",
+    "readme_line",
+]

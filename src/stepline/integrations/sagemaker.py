@@ -31,10 +31,13 @@ import re
 import threading
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+
+if TYPE_CHECKING:
+    from stepline.sagemaker import JobType
 
 _RESOURCE = re.compile(
     r"^arn:[a-z-]+:states:::sagemaker:"
@@ -124,14 +127,12 @@ class SageMakerIntegration:
             response = run_sync(job, name, request.cancel) if sync else created
         except sagemaker.SageMakerError as exc:
             raise api_error(exc) from None
-        return _with_cache_note(response, job.kind, name)
+        return _with_cache_note(response, job, name)
 
 
-def _with_cache_note(response: dict, kind: str, name: str) -> dict:
+def _with_cache_note(response: dict, job: JobType, name: str) -> dict:
     """Say in the Task's output (and so in the history) when a job reused another's outputs."""
-    from stepline.jobs import records
-
-    record = records.get(kind, name)  # None for a tuning job (it reuses nothing)
+    record = job.record(name)  # None for a tuning job (it reuses nothing)
     info = (record.state.get("cache") if record is not None else None) or {}
     if info.get("hit"):
         response = dict(response)
