@@ -198,6 +198,92 @@ def _raw_query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """What a request says about its signature, before it is checked."""
+
+    credential: str  # AK/DATE/REGION/SERVICE/aws4_request
+    signed: str  # SignedHeaders, ';'-separated
+    signature: str
+    amz_date: str
+    payload_hash: str
+
+
+def _presigned_claim(query: list[tuple[str, str]], now: float) -> _Claim:
+    """The claim of a presigned URL (``X-Amz-*`` query parameters), its validity checked."""
+    params = dict(query)
+    if params.get("X-Amz-Algorithm") != ALGORITHM:
+        raise _denied("IncompleteSignature", f"X-Amz-Algorithm must be {ALGORITHM}")
+    try:
+        credential = params["X-Amz-Credential"]
+        signed = params["X-Amz-SignedHeaders"]
+        signature = params["X-Amz-Signature"]
+        amz_date = params["X-Amz-Date"]
+        expires = int(params.get("X-Amz-Expires", "900"))
+    except (KeyError, ValueError) as exc:
+        raise _denied("IncompleteSignature", f"presigned URL lacks a valid {exc}") from None
+    if not 0 < expires <= MAX_EXPIRES:
+        raise _denied("AuthorizationQueryParametersError", "X-Amz-Expires out of range")
+    signed_at = _parse_amz_date(amz_date)
+    if now > signed_at + expires:
+        raise _denied("AccessDenied", "Request has expired")
+    if signed_at > now + MAX_SKEW:
+        raise _denied("RequestTimeTooSkewed", "The presigned URL is dated in the future")
+    return _Claim(credential, signed, signature, amz_date, "UNSIGNED-PAYLOAD")
+
+
+def _header_claim(
+    auth: str, headers: dict[str, str], body_sha256: str | None, now: float
+) -> _Claim:
+    """The claim of an ``Authorization: AWS4-HMAC-SHA256 ...`` header, its date checked."""
+    match = _AUTH_RE.match(auth)
+    if match is None:
+        if auth.startswith("AWS "):
+            raise _denied("InvalidRequest", "Signature Version 2 is not supported; use SigV4")
+        raise _denied("IncompleteSignature", "Authorization header is not AWS4-HMAC-SHA256")
+    amz_date = headers.get("x-amz-date") or ""
+    if not amz_date:
+        raise _denied("IncompleteSignature", "Request lacks the X-Amz-Date header")
+    if abs(now - _parse_amz_date(amz_date)) > MAX_SKEW:
+        raise _denied(
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the server's time is too large",
+        )
+    payload_hash = headers.get("x-amz-content-sha256") or body_sha256 or EMPTY_SHA256
+    return _Claim(match["cred"], match["signed"], match["sig"], amz_date, payload_hash)
+
+
+def _canonical_request(
+    method: str,
+    raw_path: str,
+    query: list[tuple[str, str]],
+    headers: dict[str, str],
+    claim: _Claim,
+    service: str,
+    presigned: bool,
+) -> str:
+    """SigV4's canonical request: method, URI, query, the signed headers, payload hash."""
+    names = claim.signed.split(";")
+    if "host" not in names:
+        raise _denied("SignatureDoesNotMatch", "SignedHeaders must include host")
+    header_lines = []
+    for name in names:
+        value = headers.get(name)
+        if value is None:
+            raise _denied("SignatureDoesNotMatch", f"signed header {name!r} is missing")
+        header_lines.append(f"{name}:{' '.join(value.split())}\n")
+    return "\n".join(
+        [
+            method,
+            canonical_uri(raw_path, service),
+            canonical_query(query, skip_signature=presigned),
+            "".join(header_lines),
+            claim.signed,
+            claim.payload_hash,
+        ]
+    )
+
+
 def verify(
     method: str,
     raw_path: str,
@@ -222,44 +308,11 @@ def verify(
             "clients this home's credentials",
         )
     if presigned:
-        params = dict(query)
-        if params.get("X-Amz-Algorithm") != ALGORITHM:
-            raise _denied("IncompleteSignature", f"X-Amz-Algorithm must be {ALGORITHM}")
-        try:
-            credential = params["X-Amz-Credential"]
-            signed = params["X-Amz-SignedHeaders"]
-            signature = params["X-Amz-Signature"]
-            amz_date = params["X-Amz-Date"]
-            expires = int(params.get("X-Amz-Expires", "900"))
-        except (KeyError, ValueError) as exc:
-            raise _denied("IncompleteSignature", f"presigned URL lacks a valid {exc}") from None
-        if not 0 < expires <= MAX_EXPIRES:
-            raise _denied("AuthorizationQueryParametersError", "X-Amz-Expires out of range")
-        signed_at = _parse_amz_date(amz_date)
-        if now > signed_at + expires:
-            raise _denied("AccessDenied", "Request has expired")
-        if signed_at > now + MAX_SKEW:
-            raise _denied("RequestTimeTooSkewed", "The presigned URL is dated in the future")
-        payload_hash = "UNSIGNED-PAYLOAD"
+        claim = _presigned_claim(query, now)
     else:
-        match = _AUTH_RE.match(auth or "")
-        if match is None:
-            if (auth or "").startswith("AWS "):
-                raise _denied("InvalidRequest", "Signature Version 2 is not supported; use SigV4")
-            raise _denied("IncompleteSignature", "Authorization header is not AWS4-HMAC-SHA256")
-        credential, signed, signature = match["cred"], match["signed"], match["sig"]
-        amz_date = headers.get("x-amz-date") or ""
-        if not amz_date:
-            raise _denied("IncompleteSignature", "Request lacks the X-Amz-Date header")
-        signed_at = _parse_amz_date(amz_date)
-        if abs(now - signed_at) > MAX_SKEW:
-            raise _denied(
-                "RequestTimeTooSkewed",
-                "The difference between the request time and the server's time is too large",
-            )
-        payload_hash = headers.get("x-amz-content-sha256") or body_sha256 or EMPTY_SHA256
-    access_key, date, region, service = _split_credential(credential)
-    if amz_date[:8] != date:
+        claim = _header_claim(auth or "", headers, body_sha256, now)
+    access_key, date, region, service = _split_credential(claim.credential)
+    if claim.amz_date[:8] != date:
         raise _denied("SignatureDoesNotMatch", "Credential date does not match X-Amz-Date")
     known_key, secret = credentials()
     if not hmac.compare_digest(access_key, known_key):
@@ -268,39 +321,21 @@ def verify(
             "The security token included in the request is invalid (not this stepline "
             'home\'s access key; run eval "$(stepline env)")',
         )
-    names = signed.split(";")
-    if "host" not in names:
-        raise _denied("SignatureDoesNotMatch", "SignedHeaders must include host")
-    header_lines = []
-    for name in names:
-        value = headers.get(name)
-        if value is None:
-            raise _denied("SignatureDoesNotMatch", f"signed header {name!r} is missing")
-        header_lines.append(f"{name}:{' '.join(value.split())}\n")
-    canonical = "\n".join(
-        [
-            method,
-            canonical_uri(raw_path, service),
-            canonical_query(query, skip_signature=presigned),
-            "".join(header_lines),
-            signed,
-            payload_hash,
-        ]
-    )
+    canonical = _canonical_request(method, raw_path, query, headers, claim, service, presigned)
     scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
+        [ALGORITHM, claim.amz_date, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
     )
     expected = hmac.new(
         signing_key(secret, date, region, service), to_sign.encode("utf-8"), hashlib.sha256
     ).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected, claim.signature):
         raise _denied(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method.",
         )
-    return Scope(access_key, date, region, service, signature, amz_date)
+    return Scope(access_key, date, region, service, claim.signature, claim.amz_date)
 
 
 def decode_aws_chunked(

@@ -300,6 +300,55 @@ def _router_request(method: bytes, target: bytes, headers: dict[bytes, bytes]) -
     return target.startswith(b"/_stepline/")
 
 
+def _upstream_request(headers: dict[bytes, bytes], payload: bytes) -> bytes:
+    """``POST /invocations`` for the model server, with the InvokeEndpoint headers it gets."""
+    forward = [b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"]
+    for key in FORWARD:
+        value = headers.get(key)
+        if value is not None:
+            forward.append(key + b": " + value + b"\r\n")
+    forward.append(b"Content-Length: %d\r\n\r\n" % len(payload))
+    return b"".join(forward) + payload
+
+
+class _NoAnswer(Exception):
+    """No model server answered: ``answer`` is the router's own error response."""
+
+    def __init__(self, answer: tuple[int, list, bytes]) -> None:
+        super().__init__(answer[0])
+        self.answer = answer
+
+
+def _model_gone(variant: str, message: str) -> tuple[int, list, bytes]:
+    """The ModelError for a container that closed the connection or timed out (status 0)."""
+    return _error(
+        424,
+        "ModelError",
+        f'Received server error (0) from {variant} with message "{message}".',
+        OriginalStatusCode=0,
+        OriginalMessage=message,
+        ErrorCode="INTERNAL_FAILURE_FROM_MODEL",
+    )
+
+
+def _container_error(
+    endpoint: str, variant: str, status: int, body: bytes
+) -> tuple[int, list, bytes]:
+    """The ModelError for a container's own 4xx/5xx answer, as SageMaker Runtime words it."""
+    text = body.decode("utf-8", "replace")
+    side = "client" if status < 500 else "server"
+    return _error(
+        424,
+        "ModelError",
+        f"Received {side} error ({status}) from {variant} with message "
+        f'"{text}". See the endpoint logs (stepline endpoints logs {endpoint}).',
+        OriginalStatusCode=status,
+        OriginalMessage=text,
+        ErrorCode=f"{side.upper()}_ERROR_FROM_MODEL",
+        LogStreamArn=f"stepline:endpoints/{endpoint}/{variant}",
+    )
+
+
 class Router:
     """The asyncio HTTP server; thread-safe route changes through :meth:`call`."""
 
@@ -503,97 +552,23 @@ class Router:
     async def _invoke(
         self, name: str, headers: dict[bytes, bytes], payload: bytes
     ) -> tuple[int, list, bytes]:
-        route = self.routes.get(name)
-        if route is None:
-            return _error(
-                400,
-                "ValidationError",
-                f"Endpoint {name} of account {config.account_id()} not found.",
-            )
-        raw_target = headers.get(b"x-amzn-sagemaker-target-variant")
-        target = raw_target.decode() if raw_target else None
-        variant = route.choose(target)
-        if variant is None:
-            if target is not None:
-                return _error(
-                    400,
-                    "ValidationError",
-                    f"The variant {target} is not in endpoint {name}.",
-                )
-            return _error(400, "ValidationError", f"Endpoint {name} has no variant with weight.")
-        forward = [b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"]
-        for key in FORWARD:
-            value = headers.get(key)
-            if value is not None:
-                forward.append(key + b": " + value + b"\r\n")
-        forward.append(b"Content-Length: %d\r\n\r\n" % len(payload))
-        request = b"".join(forward) + payload
+        """InvokeEndpoint: pick the variant, forward to one of its model servers, answer in
+        SageMaker Runtime's terms (``ModelError`` 424 for what the container got wrong)."""
+        chosen = self._variant_for(name, headers)
+        if isinstance(chosen, tuple):
+            return chosen
+        variant = chosen
         started = time.perf_counter()
-        attempts = 0
-        while True:
-            backend = variant.pick()
-            if backend is None:
-                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 2)
-                return _error(
-                    503,
-                    "ServiceUnavailable",
-                    f"No model server of variant {variant.name} is available right now "
-                    "(restarting); retry shortly.",
-                )
-            backend.inflight += 1
-            try:
-                status, up_headers, body = await self._forward(backend, request)
-            except UpstreamGone:
-                attempts += 1
-                if attempts < 3:
-                    continue
-                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 2)
-                return _error(
-                    503, "ServiceUnavailable", f"The model server of {variant.name} is unavailable."
-                )
-            except ModelGone as exc:
-                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
-                return _error(
-                    424,
-                    "ModelError",
-                    f'Received server error (0) from {variant.name} with message "{exc}".',
-                    OriginalStatusCode=0,
-                    OriginalMessage=str(exc),
-                    ErrorCode="INTERNAL_FAILURE_FROM_MODEL",
-                )
-            except TimeoutError:
-                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
-                msg = (
-                    f"Your invocation timed out while waiting for a response from container "
-                    f"{variant.name}. Review the latency metrics for each container, resolve "
-                    "the issue, and try again."
-                )
-                return _error(
-                    424,
-                    "ModelError",
-                    f'Received server error (0) from {variant.name} with message "{msg}".',
-                    OriginalStatusCode=0,
-                    OriginalMessage=msg,
-                    ErrorCode="INTERNAL_FAILURE_FROM_MODEL",
-                )
-            finally:
-                backend.inflight -= 1
-            break
+        try:
+            status, up_headers, body = await self._call_variant(
+                name, variant, _upstream_request(headers, payload)
+            )
+        except _NoAnswer as failed:
+            return failed.answer
         ms = (time.perf_counter() - started) * 1000
         if status >= 400:
             self._count(name, variant.name, ms, 1)
-            text = body.decode("utf-8", "replace")
-            side = "client" if status < 500 else "server"
-            return _error(
-                424,
-                "ModelError",
-                f"Received {side} error ({status}) from {variant.name} with message "
-                f'"{text}". See the endpoint logs (stepline endpoints logs {name}).',
-                OriginalStatusCode=status,
-                OriginalMessage=text,
-                ErrorCode=f"{side.upper()}_ERROR_FROM_MODEL",
-                LogStreamArn=f"stepline:endpoints/{name}/{variant.name}",
-            )
+            return _container_error(name, variant.name, status, body)
         self._count(name, variant.name, ms, 0)
         out = [
             (b"Content-Type", up_headers.get(b"content-type", b"application/octet-stream")),
@@ -604,6 +579,77 @@ class Router:
         if attrs is not None:
             out.append((b"X-Amzn-SageMaker-Custom-Attributes", attrs))
         return 200, out, body
+
+    def _variant_for(
+        self, name: str, headers: dict[bytes, bytes]
+    ) -> VariantRoute | tuple[int, list, bytes]:
+        """The variant to call (``X-Amzn-SageMaker-Target-Variant`` or by weight), or the
+        ValidationError that says why there is none."""
+        route = self.routes.get(name)
+        if route is None:
+            return _error(
+                400,
+                "ValidationError",
+                f"Endpoint {name} of account {config.account_id()} not found.",
+            )
+        raw_target = headers.get(b"x-amzn-sagemaker-target-variant")
+        target = raw_target.decode() if raw_target else None
+        variant = route.choose(target)
+        if variant is not None:
+            return variant
+        if target is not None:
+            message = f"The variant {target} is not in endpoint {name}."
+            return _error(400, "ValidationError", message)
+        return _error(400, "ValidationError", f"Endpoint {name} has no variant with weight.")
+
+    async def _call_variant(
+        self, name: str, variant: VariantRoute, request: bytes
+    ) -> tuple[int, dict, bytes]:
+        """The model server's ``(status, headers, body)``; a refused connection is retried on
+        the next instance (up to 3 tries).  :class:`_NoAnswer` (counted here) when there is
+        none: 503 no instance, 424 the container went away or timed out."""
+        started = time.perf_counter()
+        attempts = 0
+        while True:
+            backend = variant.pick()
+            if backend is None:
+                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 2)
+                raise _NoAnswer(
+                    _error(
+                        503,
+                        "ServiceUnavailable",
+                        f"No model server of variant {variant.name} is available right now "
+                        "(restarting); retry shortly.",
+                    )
+                )
+            backend.inflight += 1
+            try:
+                return await self._forward(backend, request)
+            except UpstreamGone:
+                attempts += 1
+                if attempts < 3:
+                    continue
+                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 2)
+                raise _NoAnswer(
+                    _error(
+                        503,
+                        "ServiceUnavailable",
+                        f"The model server of {variant.name} is unavailable.",
+                    )
+                ) from None
+            except ModelGone as exc:
+                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
+                raise _NoAnswer(_model_gone(variant.name, str(exc))) from None
+            except TimeoutError:
+                self._count(name, variant.name, (time.perf_counter() - started) * 1000, 1)
+                msg = (
+                    f"Your invocation timed out while waiting for a response from container "
+                    f"{variant.name}. Review the latency metrics for each container, resolve "
+                    "the issue, and try again."
+                )
+                raise _NoAnswer(_model_gone(variant.name, msg)) from None
+            finally:
+                backend.inflight -= 1
 
     async def _forward(self, backend: Backend, request: bytes) -> tuple[int, dict, bytes]:
         """Send one request over a pooled (or new) connection; retry a stale pooled one."""
