@@ -16,8 +16,8 @@ def env(
         None, "--port", help="Server port (default: the running server's, else the configured)."
     ),
 ) -> None:
-    """Print `export NAME=VALUE` lines for AWS_ENDPOINT_URL, credentials, region and the
-    SageMaker SDK config."""
+    """Print `export NAME=VALUE` lines for AWS_ENDPOINT_URL, credentials, region, the
+    SageMaker SDK config, and the server as HTTPS proxy for AWS hosts (AWS_CA_BUNDLE)."""
     from stepline.awsapi.environment import client_environment
 
     for name, value in client_environment(port).items():
