@@ -23,6 +23,9 @@ from stepline.serving import server as _server
 
 #: InvokeEndpoint's error: ``code`` is SageMaker Runtime's (``ModelError``, ``ValidationError``).
 InvokeError = serving.InvokeError
+#: SageMaker Runtime's InvokeEndpoint through the router (the server is started if it is not
+#: running): boto3's response shape, with ``Body`` as bytes; raises :data:`InvokeError`.
+invoke_endpoint = serving.invoke_endpoint
 
 
 def list_all(operation: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -55,28 +58,6 @@ def invocation_url(endpoint: str) -> str | None:
     None while the server is stopped (it is not started here)."""
     info = _server.server_info()
     return serving.invocation_url(endpoint, int(info["port"])) if info else None
-
-
-def invoke_endpoint(
-    endpoint: str,
-    body: bytes | str,
-    *,
-    content_type: str = "application/json",
-    accept: str | None = None,
-    custom_attributes: str | None = None,
-    target_variant: str | None = None,
-) -> dict[str, Any]:
-    """SageMaker Runtime's InvokeEndpoint through the router (the server is started if it is
-    not running); boto3's response shape, with ``Body`` as bytes.  Raises
-    :data:`InvokeError`."""
-    return serving.invoke_endpoint(
-        endpoint,
-        body,
-        content_type=content_type,
-        accept=accept,
-        custom_attributes=custom_attributes,
-        target_variant=target_variant,
-    )
 
 
 def endpoint_stats(endpoint: str) -> list[dict[str, Any]]:
