@@ -14,6 +14,7 @@ import shlex
 from typing import Any
 
 from stepline import wiring
+from stepline.jobs import kinds
 
 ML = "/opt/ml"
 CODE_DIR = "/opt/ml/code"
@@ -46,7 +47,8 @@ def container_path_errors(
     path must be absolute, free of NUL and of ``..`` (a path is checked before it is
     normalised, so ``/opt/ml/processing/../../etc`` is refused, not quietly shortened), and
     stay under its root (``/opt/ml/processing/`` for processing).  Channel names are folder
-    names under ``/opt/ml/input/data``, so ``.`` and ``..`` are refused too.
+    names under ``/opt/ml/input/data``, so ``.`` and ``..`` are refused too.  Which fields
+    are container paths or folder names is the kind's fact (:mod:`stepline.jobs.kinds`).
     """
     errors: list[str] = []
     fixes: list[tuple[tuple[Any, ...], str]] = []
@@ -71,36 +73,12 @@ def container_path_errors(
         if norm != value:
             fixes.append((keys, norm))
 
-    if kind == "training":
-        for i, channel in enumerate(request.get("InputDataConfig", [])):
-            if channel.get("ChannelName") in (".", ".."):
-                errors.append(
-                    f"InputDataConfig[{i}].ChannelName: {channel['ChannelName']!r} is not a "
-                    "folder name under /opt/ml/input/data"
-                )
-        for section in ("CheckpointConfig", "TensorBoardOutputConfig", "DebugHookConfig"):
-            conf = request.get(section)
-            if conf and "LocalPath" in conf:
-                check(f"{section}.LocalPath", (section, "LocalPath"), conf["LocalPath"], None)
-    elif kind == "processing":
-        root = "/opt/ml/processing"
-        for i, item in enumerate(request.get("ProcessingInputs", [])):
-            if "S3Input" in item and item["S3Input"].get("LocalPath"):
-                check(
-                    f"ProcessingInputs[{i}].S3Input.LocalPath",
-                    ("ProcessingInputs", i, "S3Input", "LocalPath"),
-                    item["S3Input"]["LocalPath"],
-                    root,
-                )
-        outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
-        for i, item in enumerate(outputs):
-            if "S3Output" in item and item["S3Output"].get("LocalPath"):
-                check(
-                    f"ProcessingOutputConfig.Outputs[{i}].S3Output.LocalPath",
-                    ("ProcessingOutputConfig", "Outputs", i, "S3Output", "LocalPath"),
-                    item["S3Output"]["LocalPath"],
-                    root,
-                )
+    spec = kinds.get(kind)
+    for where, name, parent in spec.folder_names(request):
+        if name in (".", ".."):
+            errors.append(f"{where}: {name!r} is not a folder name under {parent}")
+    for where, keys, value, under in spec.container_paths(request):
+        check(where, keys, value, under)
     return errors, fixes
 
 

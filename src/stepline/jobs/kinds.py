@@ -32,6 +32,10 @@ def dt(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
+#: One container path of a request: (field, keys to it, value, the folder it must stay under).
+ContainerPath = tuple[str, tuple[Any, ...], Any, str | None]
+
+
 def _no_rules(req: dict[str, Any]) -> list[str]:
     return []
 
@@ -113,6 +117,28 @@ class JobKind(ApiNames):
     not_found: str = "Could not find requested job with name {name}"
     #: Where the request says its instances (``InstanceType``, ``InstanceCount``).
     resources_field: tuple[str, ...] = ()
+    #: Whether Describe lists ``SecondaryStatusTransitions`` (each secondary status is then
+    #: recorded with its message) rather than only the current secondary status.
+    status_transitions: bool = False
+    #: The secondary status while the user's code runs (``None``: the job says
+    #: ``InProgress`` until it ends), and the message that transition records.
+    phase: str | None = None
+    phase_message: str | None = None
+    #: The failure reason when the container wrote no failure file (``None``: say the exit
+    #: code, or the user's command in script mode).
+    failure_default: str | None = None
+    #: Run by the runner the composition root registers in :mod:`stepline.wiring` under the
+    #: kind's name (transform: the serving layer feeds records to the model's server), not by
+    #: the supervisor's container steps.
+    external_runner: bool = False
+    #: The request's container paths: (field, keys to it, value, the folder it must stay
+    #: under or ``None``); checked and normalised when the job is created.
+    container_paths: Callable[[dict[str, Any]], list[ContainerPath]] = field(default=lambda req: [])
+    #: Request values that become folder names inside the container: (field, value, the
+    #: folder they are made in).
+    folder_names: Callable[[dict[str, Any]], list[tuple[str, Any, str]]] = field(
+        default=lambda req: []
+    )
 
     def inputs(self, req: dict[str, Any]) -> dict[str, str]:
         """Input name -> S3 URI."""
@@ -235,6 +261,23 @@ def _training_describe(record: JobRecord, out: dict[str, Any]) -> None:
         out["BillableTimeInSeconds"] = seconds
 
 
+def _training_container_paths(req: dict[str, Any]) -> list[ContainerPath]:
+    # Training's paths outside /opt/ml may be anywhere but the sandbox's own folders.
+    return [
+        (f"{section}.LocalPath", (section, "LocalPath"), conf["LocalPath"], None)
+        for section in ("CheckpointConfig", "TensorBoardOutputConfig", "DebugHookConfig")
+        if (conf := req.get(section)) and "LocalPath" in conf
+    ]
+
+
+def _training_folder_names(req: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    # A channel is the folder /opt/ml/input/data/<ChannelName>.
+    return [
+        (f"InputDataConfig[{i}].ChannelName", channel.get("ChannelName"), "/opt/ml/input/data")
+        for i, channel in enumerate(req.get("InputDataConfig", []))
+    ]
+
+
 def _training_reused(source: JobRecord) -> dict[str, Any]:
     # The model *is* the source job's: report its artifact (a copy also sits under this
     # job's name), so a pipeline can tell it already deployed this very model.
@@ -267,6 +310,11 @@ TRAINING = JobKind(
     ],
     reused_state=_training_reused,
     resources_field=("ResourceConfig",),
+    status_transitions=True,
+    phase="Training",
+    phase_message="Training image download completed. Training in progress.",
+    container_paths=_training_container_paths,
+    folder_names=_training_folder_names,
 )
 
 
@@ -321,6 +369,32 @@ def _processing_describe(record: JobRecord, out: dict[str, Any]) -> None:
     out["CreationTime"] = dt(record.created)
 
 
+def _processing_container_paths(req: dict[str, Any]) -> list[ContainerPath]:
+    root = "/opt/ml/processing"
+    paths: list[ContainerPath] = [
+        (
+            f"ProcessingInputs[{i}].S3Input.LocalPath",
+            ("ProcessingInputs", i, "S3Input", "LocalPath"),
+            item["S3Input"]["LocalPath"],
+            root,
+        )
+        for i, item in enumerate(req.get("ProcessingInputs", []))
+        if "S3Input" in item and item["S3Input"].get("LocalPath")
+    ]
+    outputs = req.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    paths += [
+        (
+            f"ProcessingOutputConfig.Outputs[{i}].S3Output.LocalPath",
+            ("ProcessingOutputConfig", "Outputs", i, "S3Output", "LocalPath"),
+            item["S3Output"]["LocalPath"],
+            root,
+        )
+        for i, item in enumerate(outputs)
+        if "S3Output" in item and item["S3Output"].get("LocalPath")
+    ]
+    return paths
+
+
 PROCESSING = JobKind(
     kind="processing",
     label="Processing",
@@ -337,6 +411,9 @@ PROCESSING = JobKind(
         if "S3Output" in o
     ],
     resources_field=("ProcessingResources", "ClusterConfig"),
+    phase="Processing",
+    failure_default="AlgorithmError: See job logs for more information",
+    container_paths=_processing_container_paths,
 )
 
 
@@ -373,6 +450,7 @@ TRANSFORM = JobKind(
     input_sources=_transform_inputs,
     output_prefixes=lambda req, name: [req["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"],
     resources_field=("TransformResources",),
+    external_runner=True,
 )
 
 

@@ -25,6 +25,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ import regex
 from stepline import wiring
 from stepline.detached import Lease, exit_notifier
 from stepline.images import frameworks
-from stepline.jobs import contract, records, staging
+from stepline.jobs import contract, kinds, records, staging
 from stepline.jobs.runtimes import (
     Mount,
     QueueTimeout,
@@ -140,6 +142,7 @@ class Supervisor:
 
     def __init__(self, kind: str, name: str) -> None:
         self.kind, self.name = kind, name
+        self.spec = kinds.get(kind)
         record = records.get(kind, name)
         if record is None:
             raise SystemExit(f"no {kind} job {name!r}")
@@ -163,7 +166,7 @@ class Supervisor:
         return self.record
 
     def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:
-        if self.kind == "training":
+        if self.spec.status_transitions:
             self.update(transition=(secondary, message), **kwargs)
         else:
             self.update(secondary_status=secondary, **kwargs)
@@ -223,12 +226,8 @@ class Supervisor:
             self.lease = None
 
     def image_and_resources(self) -> tuple[Any, Any, list[str]]:
-        if self.kind == "training":
-            image_uri = self.request["AlgorithmSpecification"]["TrainingImage"]
-            instance_type = self.request["ResourceConfig"]["InstanceType"]
-        else:
-            image_uri = self.request["AppSpecification"]["ImageUri"]
-            instance_type = self.request["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+        image_uri = self._image_uri()
+        instance_type = self.spec.resources(self.request)["InstanceType"]
         # An AWS framework image is built on first use, before the job's clock starts
         # (``started`` is set at Downloading), so the build never counts against
         # MaxRuntimeInSeconds; the secondary status says what the wait is.
@@ -243,6 +242,8 @@ class Supervisor:
         return image, wanted, notes
 
     def start(self) -> Any:
+        """Wait for resources, stage the container's files and start the run; its handle, or
+        None when the job ended first (a bad image or input, a stop request)."""
         try:
             image, wanted, notes = self.image_and_resources()
         except Exception as exc:  # noqa: BLE001
@@ -253,6 +254,30 @@ class Supervisor:
             "runtime": image.runtime,
             "resource_notes": notes,
         }
+        res = self.acquire(wanted, image_state)
+        try:
+            self.runtime, image = runtime_for(image)
+        except SandboxUnavailable as exc:
+            # Before anything is staged or started: the job never ran.
+            self.fail(f"ClientError: {exc}")
+            return None
+        if image.ref != image_state["image"]["ref"] or image.runtime != image_state["runtime"]:
+            self.pending["image_rebuilt"] = {"runtime": image.runtime, "digest": image.digest}
+        self.pending["runtime_name"] = self.runtime.name
+        spec = self.stage(image, res)
+        if spec is None:
+            return None
+        if self.record.stop_requested:
+            self.update(state=self.pending)
+            self.finish(None, "stopped")
+            return None
+        handle = self.runtime.start(spec)
+        self.record_running(handle, spec)
+        return handle
+
+    def acquire(self, wanted: Any, image_state: dict[str, Any]) -> Any:
+        """Hold the job's share of the machine (queueing FIFO behind other jobs); then the
+        Downloading transition."""
         scheduler = ResourceScheduler()
         try:
             self.lease = scheduler.acquire(wanted, timeout=0)
@@ -277,15 +302,11 @@ class Supervisor:
                 },
             },
         )
-        try:
-            self.runtime, image = runtime_for(image)
-        except SandboxUnavailable as exc:
-            # Before anything is staged or started: the job never ran.
-            self.fail(f"ClientError: {exc}")
-            return None
-        if image.ref != image_state["image"]["ref"] or image.runtime != image_state["runtime"]:
-            self.pending["image_rebuilt"] = {"runtime": image.runtime, "digest": image.digest}
-        self.pending["runtime_name"] = self.runtime.name
+        return res
+
+    def stage(self, image: Any, res: Any) -> RunSpec | None:
+        """A fresh ``/opt/ml`` with the job's inputs; the run to start, or None after failing
+        the job (an input that cannot be fetched is the user's error)."""
         if self.ml.exists():
             shutil.rmtree(self.ml)
         self.ml.mkdir(parents=True)
@@ -301,7 +322,7 @@ class Supervisor:
             # (which breaks a STEPLINE_HOME under /tmp); point TMPDIR at it instead.
             scratch = None
             env.setdefault("TMPDIR", str(self.scratch))
-        spec = RunSpec(
+        return RunSpec(
             image=image,
             log_path=self.record.log_path,
             command=command,
@@ -314,36 +335,29 @@ class Supervisor:
             name=f"stepline-{self.kind}-{self.name}",
             overlay_dir=self.folder / "overlay",
         )
-        if self.record.stop_requested:
-            self.update(state=self.pending)
-            self.finish(None, "stopped")
-            return None
-        phase = "Training" if self.kind == "training" else "Processing"
-        runtime = self.runtime
-        handle = runtime.start(spec)
+
+    def record_running(self, handle: Any, spec: RunSpec) -> None:
+        """The kind's running phase, with what was started (command line, sandbox, notes)."""
         prepared = handle.prepared
         self.transition(
-            phase,
-            "Training image download completed. Training in progress."
-            if self.kind == "training"
-            else None,
+            self.spec.phase or "InProgress",
+            self.spec.phase_message,
             run_identifier=handle.identifier,
             state={
                 **self.pending,
                 "run_started": _now(),
                 "argv": prepared.argv if prepared else None,
-                "entrypoint": entrypoint,
-                "arguments": command,
-                "environment": env,
+                "entrypoint": spec.entrypoint,
+                "arguments": spec.command,
+                "environment": spec.env,
                 "sandboxed": prepared.sandboxed if prepared else None,
                 "sandbox": self.sandbox_note(prepared),
                 "runtime_warnings": prepared.warnings if prepared else [],
                 "runtime_notes": prepared.notes if prepared else [],
-                "runtime_name": runtime.name,
+                "runtime_name": self.runtime.name,
             },
         )
         self.paths = prepared.paths if prepared else {}
-        return handle
 
     def network_isolation(self) -> bool:
         """``EnableNetworkIsolation`` (training) or ``NetworkConfig.EnableNetworkIsolation``."""
@@ -378,112 +392,123 @@ class Supervisor:
         return None
 
     def _image_uri(self) -> str:
-        if self.kind == "training":
-            return self.request["AlgorithmSpecification"]["TrainingImage"]
-        return self.request["AppSpecification"]["ImageUri"]
+        uri = self.spec.image(self.request)
+        if uri is None:
+            raise ValueError(f"the {self.kind} job's request names no image")
+        return uri
 
     def reattach(self) -> Any:
         self.runtime = get_runtime(self.record.state.get("runtime_name", "process"))
         return self.runtime.reattach(self.record.run_identifier)
 
     def prepare_files(self, res: Any) -> tuple[list[Mount], dict[str, str], Any, Any]:
+        """The container's files (the kind's config files, staged inputs, output folders);
+        the mounts, environment, entrypoint and arguments of its run."""
         mounts = [Mount(self.ml, contract.ML), self._hosts_file()]
         inputs: list[dict[str, Any]] = []
-        if self.kind == "training":
-            req = self.request
-            config_dir = self.ml / "input" / "config"
-            config_dir.mkdir(parents=True)
-            hps = req.get("HyperParameters", {})
-            (config_dir / "hyperparameters.json").write_text(json.dumps(hps))
-            (config_dir / "inputdataconfig.json").write_text(
-                json.dumps(contract.input_data_config(req))
-            )
-            instance_type = req["ResourceConfig"]["InstanceType"]
-            (config_dir / "resourceconfig.json").write_text(
-                json.dumps(contract.resource_config(instance_type))
-            )
-            for channel in req.get("InputDataConfig", []):
-                s3 = channel["DataSource"]["S3DataSource"]
-                dest = self.ml / "input" / "data" / channel["ChannelName"]
-                files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
-                target = f"{contract.ML}/input/data/{channel['ChannelName']}"
-                mount = self.input_mount(dest, target, files)
-                if mount is not None:
-                    mounts.append(mount)
-                inputs.append(
-                    {
-                        "name": channel["ChannelName"],
-                        "uri": s3["S3Uri"],
-                        "local_path": f"/opt/ml/input/data/{channel['ChannelName']}",
-                        "files": len(files),
-                    }
-                )
-            for sub in ("model", "output/data", "output/intermediate", "code"):
-                (self.ml / sub).mkdir(parents=True, exist_ok=True)
-            checkpoint = req.get("CheckpointConfig")
-            if checkpoint:
-                local = checkpoint.get("LocalPath", contract.default_checkpoint_path())
-                host = self.host(local)
-                if not local.startswith(contract.ML + "/"):
-                    mounts.append(Mount(host, local))
-                staged = staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
-                # The job writes here and the supervisor syncs it back: private files.
-                how = staging.make_private(staged)
-                if how != "none":
-                    self.pending["checkpoint_staging"] = how
-                self.pending["checkpoint_host"] = str(host)
-            script = contract.script_mode(req)
-            submit = str((script or {}).get("submit_directory") or "")
-            # The toolkit fetches a container-path submit directory itself, inside the job
-            # (the SDK sends code as a channel under network isolation); S3 code is fetched
-            # here either way, and the toolkit then finds /opt/ml/code filled.
-            if submit and (submit.startswith("s3://") or not getattr(self, "toolkit", False)):
-                staging.fetch_source_dir(
-                    self.store, str(script["submit_directory"]), self.ml / "code", self.scratch
-                )
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            env = contract.training_env(
-                req,
-                self.record.arn,
-                cpus=max(1, int(res.cpus)),
-                gpus=res.gpus,
-                region=region or "us-east-1",
-            )
-            entrypoint, command = contract.training_command(
-                req, toolkit=getattr(self, "toolkit", False)
-            )
-        else:
-            req = self.request
-            config_dir = self.ml / "config"
-            config_dir.mkdir(parents=True)
-            (config_dir / "processingjobconfig.json").write_text(
-                json.dumps(contract.processing_job_config(req, self.record.arn))
-            )
-            (config_dir / "resourceconfig.json").write_text(
-                json.dumps(contract.processing_resource_config())
-            )
-            for item in req.get("ProcessingInputs", []):
-                s3 = item["S3Input"]
-                dest = self.host(s3["LocalPath"])
-                files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
-                mount = self.input_mount(dest, s3["LocalPath"], files)
-                if mount is not None:
-                    mounts.append(mount)
-                inputs.append(
-                    {
-                        "name": item["InputName"],
-                        "uri": s3["S3Uri"],
-                        "local_path": s3["LocalPath"],
-                        "files": len(files),
-                    }
-                )
-            for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
-                self.host(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-            (self.ml / "output").mkdir(parents=True, exist_ok=True)
-            env = {**contract.aws_environment(), **req.get("Environment", {})}
-            entrypoint, command = contract.processing_command(req)
+        env, entrypoint, command = CONTAINER_STEPS[self.kind].prepare(self, res, mounts, inputs)
         self.pending["inputs"] = inputs  # written with the transition after the run starts
         return mounts, env, entrypoint, command
+
+    def stage_input(
+        self, name: str, s3: dict[str, Any], dest: Path, target: str, mounts: list[Mount]
+    ) -> dict[str, Any]:
+        """Stage one S3 input at ``dest`` (``target`` in the container), adding its mount (if
+        the runtime layers one) to ``mounts``; the record of the input."""
+        files = staging.stage_input(self.store, s3["S3Uri"], s3["S3DataType"], dest)
+        mount = self.input_mount(dest, target, files)
+        if mount is not None:
+            mounts.append(mount)
+        return {"name": name, "uri": s3["S3Uri"], "local_path": target, "files": len(files)}
+
+    def prepare_training(
+        self, res: Any, mounts: list[Mount], inputs: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], Any, Any]:
+        """``/opt/ml/input/config``, the channels, checkpoints and script-mode code."""
+        req = self.request
+        config_dir = self.ml / "input" / "config"
+        config_dir.mkdir(parents=True)
+        hps = req.get("HyperParameters", {})
+        (config_dir / "hyperparameters.json").write_text(json.dumps(hps))
+        (config_dir / "inputdataconfig.json").write_text(
+            json.dumps(contract.input_data_config(req))
+        )
+        instance_type = req["ResourceConfig"]["InstanceType"]
+        (config_dir / "resourceconfig.json").write_text(
+            json.dumps(contract.resource_config(instance_type))
+        )
+        for channel in req.get("InputDataConfig", []):
+            name = channel["ChannelName"]
+            dest = self.ml / "input" / "data" / name
+            target = f"{contract.ML}/input/data/{name}"
+            s3 = channel["DataSource"]["S3DataSource"]
+            inputs.append(self.stage_input(name, s3, dest, target, mounts))
+        for sub in ("model", "output/data", "output/intermediate", "code"):
+            (self.ml / sub).mkdir(parents=True, exist_ok=True)
+        self.stage_checkpoints(req.get("CheckpointConfig"), mounts)
+        self.fetch_code()
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        env = contract.training_env(
+            req,
+            self.record.arn,
+            cpus=max(1, int(res.cpus)),
+            gpus=res.gpus,
+            region=region or "us-east-1",
+        )
+        entrypoint, command = contract.training_command(
+            req, toolkit=getattr(self, "toolkit", False)
+        )
+        return env, entrypoint, command
+
+    def stage_checkpoints(self, checkpoint: dict[str, Any] | None, mounts: list[Mount]) -> None:
+        """``CheckpointConfig``: the last checkpoints, staged as private files the job
+        writes and the supervisor syncs back."""
+        if not checkpoint:
+            return
+        local = checkpoint.get("LocalPath", contract.default_checkpoint_path())
+        host = self.host(local)
+        if not local.startswith(contract.ML + "/"):
+            mounts.append(Mount(host, local))
+        staged = staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
+        how = staging.make_private(staged)
+        if how != "none":
+            self.pending["checkpoint_staging"] = how
+        self.pending["checkpoint_host"] = str(host)
+
+    def fetch_code(self) -> None:
+        """Script mode's ``sagemaker_submit_directory`` into ``/opt/ml/code``.
+
+        The toolkit fetches a container-path submit directory itself, inside the job (the
+        SDK sends code as a channel under network isolation); S3 code is fetched here either
+        way, and the toolkit then finds /opt/ml/code filled."""
+        script = contract.script_mode(self.request)
+        submit = str((script or {}).get("submit_directory") or "")
+        if submit and (submit.startswith("s3://") or not getattr(self, "toolkit", False)):
+            staging.fetch_source_dir(self.store, submit, self.ml / "code", self.scratch)
+
+    def prepare_processing(
+        self, res: Any, mounts: list[Mount], inputs: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], Any, Any]:
+        """``/opt/ml/config``, the inputs at their ``LocalPath``s, the output folders."""
+        req = self.request
+        config_dir = self.ml / "config"
+        config_dir.mkdir(parents=True)
+        (config_dir / "processingjobconfig.json").write_text(
+            json.dumps(contract.processing_job_config(req, self.record.arn))
+        )
+        (config_dir / "resourceconfig.json").write_text(
+            json.dumps(contract.processing_resource_config())
+        )
+        for item in req.get("ProcessingInputs", []):
+            s3 = item["S3Input"]
+            dest = self.host(s3["LocalPath"])
+            inputs.append(self.stage_input(item["InputName"], s3, dest, s3["LocalPath"], mounts))
+        for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            self.host(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        (self.ml / "output").mkdir(parents=True, exist_ok=True)
+        env = {**contract.aws_environment(), **req.get("Environment", {})}
+        entrypoint, command = contract.processing_command(req)
+        return env, entrypoint, command
 
     def _hosts_file(self) -> Mount:
         """``/etc/hosts`` with this instance's SageMaker host name, ``algo-1``.
@@ -574,10 +599,7 @@ class Supervisor:
         from stepline.storage import StorageError
 
         try:
-            if self.kind == "training":
-                self.finish_training(ok, stopped, reason, code, state)
-            else:
-                self.finish_processing(ok, stopped, code, state)
+            CONTAINER_STEPS[self.kind].finish(self, ok, stopped, reason, code, state)
         except (StorageError, ValueError) as exc:
             self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
         self.release()
@@ -588,8 +610,8 @@ class Supervisor:
             # What the container wrote, as AWS reports it: behind "AlgorithmError: ".
             prefix = "" if text.startswith("AlgorithmError: ") else "AlgorithmError: "
             return f"{prefix}{text}"[:FAILURE_LIMIT]
-        if self.kind == "processing":
-            return "AlgorithmError: See job logs for more information"
+        if self.spec.failure_default is not None:
+            return self.spec.failure_default
         if contract.script_mode(self.request) and code is not None:
             last = self._last_log_line()
             text = (
@@ -654,7 +676,9 @@ class Supervisor:
             final, message, status = "Completed", "Training job completed", "Completed"
         self.transition(final, message, status=status, ended=_now(), state=state)
 
-    def finish_processing(self, ok: bool, stopped: bool, code: int | None, state: dict) -> None:
+    def finish_processing(
+        self, ok: bool, stopped: bool, reason: str | None, code: int | None, state: dict
+    ) -> None:
         req = self.request
         message = staging.read_text_inside(
             self.folder, self.ml / "output" / "message", FAILURE_LIMIT
@@ -685,6 +709,26 @@ class Supervisor:
         self.update(state=state, status=status, secondary_status=status, ended=_now())
 
 
+@dataclass(frozen=True)
+class ContainerSteps:
+    """What a job kind does differently in a local run; its API facts (phase names, image
+    and instance fields, failure default) are :mod:`stepline.jobs.kinds`'s."""
+
+    #: Write the container's files and stage its inputs: (environment, entrypoint, arguments).
+    prepare: Callable[
+        [Supervisor, Any, list[Mount], list[dict[str, Any]]], tuple[dict[str, str], Any, Any]
+    ]
+    #: Upload the outputs and record the final status.
+    finish: Callable[[Supervisor, bool, bool, str | None, int | None, dict], None]
+
+
+#: The local side of each kind the supervisor runs (kinds with ``external_runner`` have none).
+CONTAINER_STEPS: dict[str, ContainerSteps] = {
+    "training": ContainerSteps(Supervisor.prepare_training, Supervisor.finish_training),
+    "processing": ContainerSteps(Supervisor.prepare_processing, Supervisor.finish_processing),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m stepline.jobs.supervisor KIND NAME``."""
     args = sys.argv[1:] if argv is None else argv
@@ -694,10 +738,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if run_if_selected(args[0], args[1]):  # STEPLINE_RUNTIME=ray: on a Ray cluster
         return
-    if args[0] == "transform":
+    spec = kinds.KINDS.get(args[0])
+    if spec is not None and spec.external_runner:
         # Batch transform runs the model's server and feeds it records: the serving layer
         # does that work, registered in stepline.wiring by the composition root.
-        _check, run = wiring.job_runner("transform")
+        _check, run = wiring.job_runner(args[0])
         run(args[1])
         return
     Supervisor(args[0], args[1]).run()
