@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -20,3 +22,24 @@ def server_environment(home: Path) -> dict[str, str]:
         STEPLINE_JOB_STOP_GRACE="1",
     )
     return env
+
+
+def stepline_env(env: dict[str, str]) -> str:
+    """What ``stepline env`` prints (the exports for the server that ``env`` names)."""
+    return subprocess.run(
+        [sys.executable, "-m", "stepline", "env"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def cli_build(env: dict[str, str], ctx: Path, uri: str) -> None:
+    """``stepline images build CTX -t URI`` as a user runs it, in ``env``'s home."""
+    subprocess.run(
+        [sys.executable, "-m", "stepline", "images", "build", str(ctx), "-t", uri, "-q"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )

@@ -7,11 +7,12 @@ stepfunctions`` also resets the root logger) and prints what it saw as JSON.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
+
+from awsapi_support import cli_build
+
+from support.images import write_context
+from support.sdk_scripts import run_sdk_script
 
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -134,44 +135,27 @@ print("\\nRESULT " + json.dumps({
 """
 
 
-def _build(client_env: dict[str, str], ctx: Path, uri: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "stepline", "images", "build", str(ctx), "-t", uri, "-q"],
-        env=client_env,
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_dssdk_processing_training_deploy(client_env, tmp_path):
     pre, train = tmp_path / "pre", tmp_path / "train"
     for folder in (pre, train):
         folder.mkdir()
     (pre / "Dockerfile").write_text("FROM python:3.11\n")
-    (train / "main.py").write_text(textwrap.dedent(MAIN))
-    (train / "Dockerfile").write_text(
-        "FROM python:3.11\nCOPY main.py /opt/program/main.py\n"
-        'ENTRYPOINT ["python", "/opt/program/main.py"]\n'
-    )
-    _build(client_env, pre, f"{ECR}/dssdk-pre:1")
-    _build(client_env, train, f"{ECR}/dssdk-train:1")
+    write_context(train, {"main.py": MAIN}, ["python", "/opt/program/main.py"])
+    cli_build(client_env, pre, f"{ECR}/dssdk-pre:1")
+    cli_build(client_env, train, f"{ECR}/dssdk-train:1")
     work = tmp_path / "work"
     work.mkdir()
     (work / "preprocess.py").write_text(textwrap.dedent(PREPROCESS))
     (work / "raw.csv").write_text("\n".join(str(i) for i in range(10)) + "\n")
-    script = tmp_path / "user.py"
-    script.write_text(USER_SCRIPT)
-    env = {**client_env, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"}
-    done = subprocess.run(
-        [sys.executable, str(script), f"{ECR}/dssdk-pre:1", f"{ECR}/dssdk-train:1", str(work)],
-        env=env,
-        capture_output=True,
-        text=True,
+    result = run_sdk_script(
+        tmp_path,
+        USER_SCRIPT,
+        f"{ECR}/dssdk-pre:1",
+        f"{ECR}/dssdk-train:1",
+        str(work),
+        env=client_env,
         timeout=240,
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
     print("timings", result["seconds"])
     assert result["arn"] == "arn:aws:states:us-east-1:000000000000:stateMachine:dssdk-pipeline"
     assert result["again"] == result["arn"]

@@ -3,14 +3,14 @@ writes S3 through the API with nothing but the environment a SageMaker job gets.
 
 from __future__ import annotations
 
-import textwrap
 import uuid
 from pathlib import Path
 
 import botocore.exceptions
 import pytest
 
-from stepline import images, jobs
+from stepline import jobs
+from support.images import build_image
 
 JOB = """
 import os
@@ -37,14 +37,7 @@ def test_processing_job_uses_boto3_against_the_server(
     bucket = f"job-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="in/data.txt", Body=b"hello from s3")
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "job.py").write_text(textwrap.dedent(JOB))
-    (ctx / "Dockerfile").write_text(
-        'FROM python:3.11\nCOPY job.py /opt/program/job.py\nENTRYPOINT ["python", '
-        '"/opt/program/job.py"]\n'
-    )
-    images.build(ctx, "boto3-job:1", runtime="process")
+    build_image(tmp_path / "ctx", "boto3-job:1", {"job.py": JOB}, ["python", "/opt/program/job.py"])
     name = f"boto3-{uuid.uuid4().hex[:8]}"
     jobs.create_job(
         "processing",

@@ -8,7 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from stepline import images
+from support.images import build_image
 
 JOB = """
 import time
@@ -31,14 +31,9 @@ def test_logs_for_job_prints_training_output(
 ) -> None:
     monkeypatch.setenv("STEPLINE_HOME", aws_env["STEPLINE_HOME"])
     monkeypatch.setenv("STEPLINE_STORE", "local")
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "train.py").write_text(JOB)
-    (ctx / "Dockerfile").write_text(
-        'FROM python:3.11\nCOPY train.py /opt/program/train.py\nENTRYPOINT ["python", '
-        '"/opt/program/train.py"]\n'
+    build_image(
+        tmp_path / "ctx", "logs-train:1", {"train.py": JOB}, ["python", "/opt/program/train.py"]
     )
-    images.build(ctx, "logs-train:1", runtime="process")
     s3 = boto3_client("s3")
     bucket = f"logs-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)

@@ -14,8 +14,8 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from stepline import images
 from stepline.serving import api
+from support.images import build_image
 
 SERVE = r"""
 import json, os, sys
@@ -81,14 +81,9 @@ def test_invoke_endpoint_with_boto3(aws_env, boto3_client, monkeypatch, tmp_path
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="m/model.tar.gz", Body=_tarball({"w": 3}))
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "serve.py").write_text(SERVE)
-    (ctx / "Dockerfile").write_text(
-        'FROM python:3.11\nCOPY serve.py /opt/program/\nENTRYPOINT ["python", '
-        '"/opt/program/serve.py"]\n'
+    build_image(
+        tmp_path / "ctx", "rt-serve:1", {"serve.py": SERVE}, ["python", "/opt/program/serve.py"]
     )
-    images.build(ctx, "rt-serve:1", runtime="process")
     name = f"rt-{uuid.uuid4().hex[:8]}"
     for label in ("a", "b"):
         api.create_model(

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
 import pytest
+from awsapi_support import cli_build
 from botocore.exceptions import ClientError
+
+from support.images import write_context
 
 ROLE = "arn:aws:iam::000000000000:role/sm"
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
@@ -50,19 +52,10 @@ FAST = {"WaiterConfig": {"Delay": 1, "MaxAttempts": 60}}
 def image(aws_env, tmp_path_factory) -> str:
     """An image built with ``stepline images build`` in the server's home, by ECR URI."""
     ctx = tmp_path_factory.mktemp("ctx")
-    (ctx / "train.py").write_text(textwrap.dedent(TRAIN))
-    (ctx / "Dockerfile").write_text(
-        "FROM python:3.11\nCOPY train.py /opt/program/train.py\n"
-        'ENTRYPOINT ["python", "/opt/program/train.py"]\n'
-    )
+    write_context(ctx, {"train.py": TRAIN}, ["python", "/opt/program/train.py"])
     uri = f"{ECR}/sm-api:latest"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ctx), "STEPLINE_HOME": aws_env["STEPLINE_HOME"]}
-    subprocess.run(
-        [sys.executable, "-m", "stepline", "images", "build", str(ctx), "-t", uri, "-q"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    cli_build(env, ctx, uri)
     return uri
 
 

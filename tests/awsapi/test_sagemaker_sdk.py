@@ -11,6 +11,10 @@ import sys
 import tarfile
 import textwrap
 
+from awsapi_support import cli_build
+
+from support.sdk_scripts import run_sdk_script
+
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 
 ENTRY = """
@@ -59,28 +63,12 @@ def test_script_mode_estimator_uploads_and_runs_source_dir(client_env, tmp_path)
         '"cd /opt/ml/code && exec python \\"$SM_USER_ENTRY_POINT\\" --from-toolkit"]\n'
     )
     uri = f"{ECR}/script-mode:1"
-    subprocess.run(
-        [sys.executable, "-m", "stepline", "images", "build", str(ctx), "-t", uri, "-q"],
-        env=client_env,
-        check=True,
-        capture_output=True,
-    )
+    cli_build(client_env, ctx, uri)
     source = tmp_path / "src"
     source.mkdir()
     (source / "train.py").write_text(textwrap.dedent(ENTRY))
     (source / "helper.py").write_text('GREETING = "hello from source_dir"\n')
-    script = tmp_path / "user.py"
-    script.write_text(USER_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(script), uri, str(source)],
-        env={**client_env, "SAGEMAKER_SUPPRESS_V2_WARNING": "1"},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
+    result = run_sdk_script(tmp_path, USER_SCRIPT, uri, str(source), env=client_env, timeout=240)
     assert result["status"] == "Completed", result["reason"]
     hp = result["hyperparameters"]
     # The SDK JSON-encodes hyperparameters and names the uploaded code.

@@ -10,16 +10,11 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
+from awsapi_support import stepline_env
 
 
 def test_env_prints_quoted_exports(aws_env, client_env) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "stepline", "env"],
-        env=client_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = stepline_env(client_env)
     names = []
     for line in out.splitlines():
         assert line.startswith("export ")
@@ -210,13 +205,7 @@ def test_port_taken_explicit_fails_configured_falls_back(tmp_path) -> None:
         assert url.startswith("http://127.0.0.1:") and not url.endswith(f":{port}")
         status = stepline("--status")
         assert status.returncode == 0 and url in status.stdout
-        printed = subprocess.run(
-            [sys.executable, "-m", "stepline", "env"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        printed = stepline_env(env)
         assert f"export AWS_ENDPOINT_URL={url}\n" in printed
     finally:
         subprocess.run([sys.executable, "-m", "stepline", "server", "--stop"], env=env, timeout=60)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from support.ner_example import TINY_CONFIG
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ner_bert"
 PREPROCESS = EXAMPLE / "images" / "train" / "preprocess.py"
 TRAIN = EXAMPLE / "images" / "train" / "train.py"
@@ -367,14 +369,7 @@ def test_pipeline_end_to_end_tiny(pipeline, home: Path, served: None) -> None:
     from stepline import jobs, serving
     from stepline.storage import get_store
 
-    cfg = pipeline.Config(
-        train_cards=40,
-        test_cards=10,
-        max_length=32,
-        hyperparameters={"epochs": 1, "batch_size": 8, "max_steps": 3, "log_interval": 1},
-        f1_threshold=0.0,
-        endpoint_name="ner-bert-test",
-    )
+    cfg = pipeline.Config(**TINY_CONFIG, endpoint_name="ner-bert-test")
     lines: list[str] = []
     execution = pipeline.run(cfg, name="tiny-1", log=lines.append)
     assert execution["status"] == "SUCCEEDED", execution

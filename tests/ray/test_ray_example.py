@@ -12,6 +12,7 @@ import pytest
 
 from stepline import serving
 from stepline.jobs import records
+from support.ner_example import TINY_CONFIG
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ner_bert"
 
@@ -31,14 +32,7 @@ def pipeline(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - the example mod
 
 
 def test_example_pipeline_runs_unchanged_on_ray(pipeline, cluster) -> None:
-    cfg = pipeline.Config(
-        train_cards=40,
-        test_cards=10,
-        max_length=32,
-        hyperparameters={"epochs": 1, "batch_size": 8, "max_steps": 3, "log_interval": 1},
-        f1_threshold=0.0,
-        endpoint_name="ner-bert-ray",
-    )
+    cfg = pipeline.Config(**TINY_CONFIG, endpoint_name="ner-bert-ray")
     execution = pipeline.run(cfg, name="tiny-ray", log=lambda line: None)
     assert execution["status"] == "SUCCEEDED", execution
     assert json.loads(execution["output"])["training"]["ModelArtifacts"]["S3ModelArtifacts"]

@@ -3,12 +3,11 @@ and a tiny image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from layer_support import ECR, TRAIN
-
-from support.images import build_image
+from layer_support import TRAIN
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +16,6 @@ def _private_home(home: Path) -> Path:
 
 
 @pytest.fixture
-def image(tmp_path: Path, store: object) -> str:
+def image(make_image: Callable[..., str], store: object) -> str:
     """The image's URI; ``store`` makes the bucket ``bucket`` its jobs write to."""
-    return build_image(
-        tmp_path / "ctx",
-        "layer:1",
-        {"train.py": TRAIN},
-        ["python", "/opt/program/train.py"],
-        registry=ECR,
-    )
+    return make_image("layer", {"train.py": TRAIN}, ["python", "/opt/program/train.py"])

@@ -11,7 +11,6 @@ print("starting", flush=True)
 print(f"loss={(x - 0.3) ** 2:.6f}", flush=True)
 open("/opt/ml/model/params.json", "w").write(json.dumps(hp))
 """
-ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
 ROLE = "arn:aws:iam::000000000000:role/sm"
 
 

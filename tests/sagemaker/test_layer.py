@@ -14,6 +14,7 @@ from stepline import sagemaker
 from stepline.awsapi._jsonproto import service_model, to_wire, unknown_members
 from stepline.cli import main
 from stepline.jobs.kinds import KINDS
+from support.job_requests import tuning_definition
 
 
 def _round_trip(operation: str, response: dict) -> dict:
@@ -127,21 +128,9 @@ def _tuning(name: str, image: str) -> dict:
                 "CategoricalParameterRanges": [{"Name": "x", "Values": ["0.3", "1"]}]
             },
         },
-        "TrainingJobDefinition": {
-            "AlgorithmSpecification": {
-                "TrainingImage": image,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([0-9.]+)"}],
-            },
-            "RoleArn": ROLE,
-            "OutputDataConfig": {"S3OutputPath": "s3://bucket/tuning"},
-            "ResourceConfig": {
-                "InstanceType": "ml.m5.large",
-                "InstanceCount": 1,
-                "VolumeSizeInGB": 1,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-        },
+        "TrainingJobDefinition": tuning_definition(
+            image, role=ROLE, metric_regex=r"loss=([0-9.]+)"
+        ),
     }
 
 

@@ -15,22 +15,19 @@ ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 BIND_TO_PORT = {"com.amazonaws.sagemaker.capabilities.accept-bind-to-port": "true"}
 
 
-def build_image(
+def write_context(
     ctx: Path,
-    tag: str,
     files: dict[str, str],
     entrypoint: list[str] | None = None,
     *,
     labels: dict[str, str] | None = None,
-    registry: str = ECR,
-) -> str:
-    """Build ``FROM python:3.11`` with each of ``files`` copied to ``/opt/program/<name>``
-    (code dedented) into the local image ``tag`` for the process runtime (a cached venv
-    lookup, ~50 ms), and return its ECR-style URI under ``registry``.
+) -> Path:
+    """Write a build context ``FROM python:3.11`` with each of ``files`` copied to
+    ``/opt/program/<name>`` (code dedented), and return it.
 
     One writer of these Dockerfiles, so the suites cannot drift in how a job image is laid
     out (SageMaker's bring-your-own-container convention: code under /opt/program)."""
-    ctx.mkdir(parents=True)
+    ctx.mkdir(parents=True, exist_ok=True)
     lines = ["FROM python:3.11"]
     for rel, code in files.items():
         (ctx / rel).write_text(textwrap.dedent(code))
@@ -40,5 +37,18 @@ def build_image(
     if entrypoint is not None:
         lines.append("ENTRYPOINT [" + ", ".join(f'"{a}"' for a in entrypoint) + "]")
     (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
-    images.build(ctx, tag, runtime="process")
-    return f"{registry}/{tag}"
+    return ctx
+
+
+def build_image(
+    ctx: Path,
+    tag: str,
+    files: dict[str, str],
+    entrypoint: list[str] | None = None,
+    *,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Build ``write_context``'s context into the local image ``tag`` for the process runtime
+    (a cached venv lookup, ~50 ms) and return its ECR-style URI."""
+    images.build(write_context(ctx, files, entrypoint, labels=labels), tag, runtime="process")
+    return f"{ECR}/{tag}"

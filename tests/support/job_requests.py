@@ -81,3 +81,19 @@ def s3_output(name: str, uri: str, local: str) -> dict:
         "OutputName": name,
         "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"},
     }
+
+
+def tuning_definition(image: str, *, role: str, metric_regex: str) -> dict:
+    """A tuning job's TrainingJobDefinition: ``image`` reporting the metric ``loss`` (found
+    by ``metric_regex``) on one ml.m5.large, models under ``s3://bucket/tuning``."""
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": image,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "loss", "Regex": metric_regex}],
+        },
+        "RoleArn": role,
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/tuning"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }

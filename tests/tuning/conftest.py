@@ -3,12 +3,11 @@ image with a known optimum."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tuning_support import TRAIN
-
-from support.images import build_image
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +16,6 @@ def _private_home(home: Path) -> Path:
 
 
 @pytest.fixture
-def train_image(tmp_path: Path, store: object) -> str:
+def train_image(make_image: Callable[..., str], store: object) -> str:
     """The image's URI; ``store`` makes the bucket ``bucket`` its jobs write to."""
-    return build_image(
-        tmp_path / "ctx", "quad:1", {"train.py": TRAIN}, ["python", "/opt/program/train.py"]
-    )
+    return make_image("quad", {"train.py": TRAIN}, ["python", "/opt/program/train.py"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support.job_requests import tuning_definition
+
 #: loss = (x - 0.3)^2 + (y - 0.7)^2, printed once per "epoch" (decreasing towards it).
 TRAIN = r"""
 import json
@@ -51,18 +53,8 @@ def tuning_request(
         "HyperParameterTuningJobConfig": cfg,
         "TrainingJobDefinition": {
             "StaticHyperParameters": {"epochs": "1"},
-            "AlgorithmSpecification": {
-                "TrainingImage": image,
-                "TrainingInputMode": "File",
-                "MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([0-9.eE+-]+)"}],
-            },
-            "RoleArn": "arn:aws:iam::123456789012:role/sm",
-            "OutputDataConfig": {"S3OutputPath": "s3://bucket/tuning"},
-            "ResourceConfig": {
-                "InstanceType": "ml.m5.large",
-                "InstanceCount": 1,
-                "VolumeSizeInGB": 1,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+            **tuning_definition(
+                image, role="arn:aws:iam::123456789012:role/sm", metric_regex=r"loss=([0-9.eE+-]+)"
+            ),
         },
     }
