@@ -206,22 +206,38 @@ def training_env(
     compute the same values themselves; plain images running script mode get them from us).
     """
     name = request["TrainingJobName"]
+    env = _toolkit_variables(_toolkit_facts(request, cpus=cpus, gpus=gpus), name)
+    env.update(aws_environment())
+    env.update(
+        {
+            "AWS_DEFAULT_REGION": region,
+            "SAGEMAKER_JOB_NAME": name,
+            "SAGEMAKER_REGION": region,
+            "CURRENT_HOST": CURRENT_HOST,
+            "AWS_REGION": region,
+            "TRAINING_JOB_NAME": name,
+            "TRAINING_JOB_ARN": arn,
+        }
+    )
+    env.update(request.get("Environment", {}))
+    return env
+
+
+def _toolkit_facts(request: dict[str, Any], *, cpus: int, gpus: int) -> dict[str, Any]:
+    """What the training toolkit's ``_env.TrainingEnv`` knows, by its names ([toolkit])."""
     instance_type = request["ResourceConfig"]["InstanceType"]
     user, framework = split_hyperparameters(request.get("HyperParameters", {}))
     channels = sorted(c["ChannelName"] for c in request.get("InputDataConfig", []))
     script = script_mode(request) or {}
     program = script.get("program", "")
-    module_name = program[:-3] if program.endswith(".py") else program
-    rc = resource_config(instance_type)
-    idc = input_data_config(request)
-    sm: dict[str, Any] = {
+    return {
         "hosts": HOSTS,
         "network_interface_name": NETWORK_INTERFACE,
         "hps": user,
         "user_entry_point": program,
         "framework_params": framework,
-        "resource_config": rc,
-        "input_data_config": idc,
+        "resource_config": resource_config(instance_type),
+        "input_data_config": input_data_config(request),
         "output_data_dir": "/opt/ml/output/data",
         "channels": channels,
         "current_host": CURRENT_HOST,
@@ -238,7 +254,7 @@ def training_env(
         },
         "distribution_instance_groups": [],
         "is_hetero": False,
-        "module_name": module_name,
+        "module_name": program[:-3] if program.endswith(".py") else program,
         "log_level": int(framework.get("sagemaker_container_log_level", 20)),
         "framework_module": "",
         "input_dir": "/opt/ml/input",
@@ -252,6 +268,12 @@ def training_env(
         "user_args": to_cmd_args(user),
         "output_intermediate_dir": "/opt/ml/output/intermediate",
     }
+
+
+def _toolkit_variables(sm: dict[str, Any], name: str) -> dict[str, str]:
+    """``SM_*`` from the toolkit's facts: one per fact, ``SM_TRAINING_ENV`` (all of them
+    plus the job name, channel folders and hyperparameters), ``SM_CHANNEL_*``, ``SM_HP_*``."""
+    channels, user = sm["channels"], sm["hps"]
     training_env_doc = dict(sm)
     training_env_doc["job_name"] = name
     training_env_doc["channel_input_dirs"] = {c: f"/opt/ml/input/data/{c}" for c in channels}
@@ -262,19 +284,6 @@ def training_env(
         env[f"SM_CHANNEL_{channel.upper()}"] = f"/opt/ml/input/data/{channel}"
     for key, value in user.items():
         env[f"SM_HP_{key.upper()}"] = _env_value(value)
-    env.update(aws_environment())
-    env.update(
-        {
-            "AWS_DEFAULT_REGION": region,
-            "SAGEMAKER_JOB_NAME": name,
-            "SAGEMAKER_REGION": region,
-            "CURRENT_HOST": CURRENT_HOST,
-            "AWS_REGION": region,
-            "TRAINING_JOB_NAME": name,
-            "TRAINING_JOB_ARN": arn,
-        }
-    )
-    env.update(request.get("Environment", {}))
     return env
 
 

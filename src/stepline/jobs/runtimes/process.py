@@ -73,6 +73,7 @@ from stepline import config
 from stepline.detached import Lease, signal_group
 from stepline.images.registry import Image
 from stepline.jobs.runtimes.base import (
+    Mount,
     Prepared,
     RunHandle,
     RunSpec,
@@ -95,6 +96,7 @@ from stepline.sandbox import (  # the sandbox itself; re-exported for callers of
     sandbox_command,
     sandbox_mode,
     unavailable_reason,
+    with_lifeline,
 )
 
 #: Exit code reported for a reattached unsandboxed run whose status was lost.
@@ -407,93 +409,24 @@ class ProcessRuntime(Runtime):
         return prepared
 
     def _bwrap_args(self, bwrap: str, spec: RunSpec, placements: dict[str, Path]) -> list[str]:
-        image = spec.image
+        """bubblewrap's options for ``spec``: the host's system folders read-only (secrets
+        hidden), a private ``/root``, ``/proc``, ``/dev`` and ``/tmp``, the interpreter, the
+        image's files (``placements``) and the job's mounts, in an order where a later bind
+        lands inside an earlier one."""
         mounts = [(posixpath.normpath(m.target), m) for m in spec.mounts]
-        # Folders that must gain entries become tmpfs; in system folders the host's entries
-        # are bound again, elsewhere the host's content stays hidden.
-        explode: set[str] = {"/"}
         sources = {**placements, **{t: Path(m.host) for t, m in mounts}}
-        for target, source in sources.items():
-            if os.path.isdir(target) == source.is_dir() and not os.path.islink(target):
-                if _under_system(target) and os.path.lexists(target):
-                    continue  # bound over the host's own entry (e.g. /etc/hosts)
-            parent = posixpath.dirname(target)
-            while parent not in explode:
-                if parent.strip("/").split("/")[0] in _SPECIAL:
-                    break
-                if not os.path.isdir(parent) or os.path.islink(parent):
-                    break
-                explode.add(parent)
-                parent = posixpath.dirname(parent)
+        explode = _folders_to_fill(sources)
         covered = set(placements) | {t for t, _ in mounts}
-        hidden = {h for h in HIDDEN if os.path.lexists(h)}
         args = [bwrap, *HARDENING]
-
-        def emit(cdir: str) -> None:
-            for name in sorted(os.listdir(cdir)):
-                cpath = posixpath.join(cdir, name)
-                if cpath in covered or cpath in hidden:
-                    continue
-                if cdir == "/" and (name in _SPECIAL or name not in SYSTEM_DIRS):
-                    if cpath in explode:  # e.g. /opt for /opt/ml: empty, not the host's
-                        args.extend(["--tmpfs", cpath])
-                    continue
-                if os.path.islink(cpath):
-                    args.extend(["--symlink", os.readlink(cpath), cpath])
-                elif cpath in explode:
-                    args.extend(["--tmpfs", cpath])
-                    emit(cpath)
-                else:
-                    args.extend(["--ro-bind", cpath, cpath])
-
-        emit("/")
-        for path in sorted(hidden):
-            if os.path.isdir(path) and not os.path.islink(path):
-                args.extend(["--tmpfs", path, "--remount-ro", path])
-            else:
-                args.extend(["--ro-bind", "/dev/null", path])
-        if "/root" not in explode and "/root" not in covered:
-            args.extend(["--tmpfs", "/root"])  # $HOME: writable, empty, gone with the job
-        args.extend(["--proc", "/proc", "--dev", "/dev"])
-        for dev in sorted(os.listdir("/dev")):
-            if dev.startswith("nvidia"):
-                args.extend(["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"])
-        if spec.scratch is not None:
-            Path(spec.scratch).mkdir(parents=True, exist_ok=True)
-            args.extend(["--bind", str(spec.scratch), "/tmp"])
-        else:
-            args.extend(["--tmpfs", "/tmp"])
-        # What the image's interpreter needs: its installation and the venv, at their paths.
-        prefix = _python_prefix(image.venv)
-        extra = [p for p in (prefix, str(image.venv) if image.venv else None) if p]
-        resolv = os.path.realpath("/etc/resolv.conf")
-        if os.path.isfile(resolv) and not _under_system(resolv):
-            extra.append(resolv)  # e.g. systemd-resolved's file under /run
-        for path in extra:
-            if not _under_system(path) and os.path.exists(path):
-                args.extend(["--ro-bind", path, path])
+        args += _system_view(explode, covered)
+        args += _private_folders(spec, explode, covered)
+        args += _interpreter_binds(spec.image)
         for cpath, src in sorted(placements.items()):
             args.extend(["--ro-bind", str(src), cpath])
-        layers = 0
-        for target, m in sorted(mounts, key=lambda item: item[0].count("/")):
-            if not Path(m.host).is_file():  # a file is bound as is (e.g. /etc/hosts)
-                Path(m.host).mkdir(parents=True, exist_ok=True)
-            if m.overlay and not m.read_only:
-                args.extend(["--overlay-src", str(m.host)])
-                if spec.overlay_dir is not None:
-                    layer = Path(spec.overlay_dir) / str(layers)
-                    layers += 1
-                    shutil.rmtree(layer, ignore_errors=True)
-                    (layer / "upper").mkdir(parents=True)
-                    (layer / "work").mkdir()
-                    args.extend(["--overlay", str(layer / "upper"), str(layer / "work"), target])
-                else:
-                    args.extend(["--tmp-overlay", target])
-            else:
-                args.extend(["--ro-bind" if m.read_only else "--bind", str(m.host), target])
+        args += _mount_binds(spec, mounts)
         if not spec.network:
             args.append("--unshare-net")
-        args.extend(["--chdir", image.workdir or "/"])
+        args.extend(["--chdir", spec.image.workdir or "/"])
         return args
 
     # -- running -----------------------------------------------------------------------
@@ -513,9 +446,12 @@ class ProcessRuntime(Runtime):
         argv = list(prepared.argv)
         status_fd = None
         with open(spec.log_path, "ab", buffering=0) as log:
+            fds: tuple[int, ...] = ()
             if prepared.sandboxed:
                 status_fd = os.open(status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 argv[1:1] = ["--json-status-fd", str(status_fd)]
+                argv, lifeline = with_lifeline(argv)  # dies with this process, set-up or not
+                fds = (status_fd, lifeline)
             try:
                 popen = _spawn(
                     functools.partial(
@@ -527,7 +463,7 @@ class ProcessRuntime(Runtime):
                         env=prepared.env,
                         cwd=prepared.cwd,
                         start_new_session=True,
-                        pass_fds=(status_fd,) if status_fd is not None else (),
+                        pass_fds=fds,
                         preexec_fn=preexec,
                     )
                 )
@@ -660,3 +596,115 @@ class ProcessHandle(RunHandle):
         if self.wait(grace_seconds) is None:
             signal_group(self.pid, signal.SIGKILL)
             self.wait(5)
+
+
+# -- bubblewrap's view of the file system (the steps of ProcessRuntime._bwrap_args) ---------
+
+
+def _folders_to_fill(sources: dict[str, Path]) -> set[str]:
+    """Folders that must gain entries (a mount or image file lands inside them) become
+    tmpfs; in system folders the host's entries are bound again, elsewhere the host's
+    content stays hidden."""
+    explode: set[str] = {"/"}
+    for target, source in sources.items():
+        if os.path.isdir(target) == source.is_dir() and not os.path.islink(target):
+            if _under_system(target) and os.path.lexists(target):
+                continue  # bound over the host's own entry (e.g. /etc/hosts)
+        parent = posixpath.dirname(target)
+        while parent not in explode:
+            if parent.strip("/").split("/")[0] in _SPECIAL:
+                break
+            if not os.path.isdir(parent) or os.path.islink(parent):
+                break
+            explode.add(parent)
+            parent = posixpath.dirname(parent)
+    return explode
+
+
+def _system_view(explode: set[str], covered: set[str]) -> list[str]:
+    """The host's system folders read-only, ``explode``'s folders as tmpfs refilled entry by
+    entry (except ``covered`` targets), and the hidden files blanked."""
+    hidden = {h for h in HIDDEN if os.path.lexists(h)}
+    args: list[str] = []
+
+    def emit(cdir: str) -> None:
+        for name in sorted(os.listdir(cdir)):
+            cpath = posixpath.join(cdir, name)
+            if cpath in covered or cpath in hidden:
+                continue
+            if cdir == "/" and (name in _SPECIAL or name not in SYSTEM_DIRS):
+                if cpath in explode:  # e.g. /opt for /opt/ml: empty, not the host's
+                    args.extend(["--tmpfs", cpath])
+                continue
+            if os.path.islink(cpath):
+                args.extend(["--symlink", os.readlink(cpath), cpath])
+            elif cpath in explode:
+                args.extend(["--tmpfs", cpath])
+                emit(cpath)
+            else:
+                args.extend(["--ro-bind", cpath, cpath])
+
+    emit("/")
+    for path in sorted(hidden):
+        if os.path.isdir(path) and not os.path.islink(path):
+            args.extend(["--tmpfs", path, "--remount-ro", path])
+        else:
+            args.extend(["--ro-bind", "/dev/null", path])
+    return args
+
+
+def _private_folders(spec: RunSpec, explode: set[str], covered: set[str]) -> list[str]:
+    """``/root`` (writable, empty, gone with the job), ``/proc``, ``/dev`` with the GPUs,
+    and ``/tmp`` (the job's scratch folder, else a tmpfs)."""
+    args: list[str] = []
+    if "/root" not in explode and "/root" not in covered:
+        args.extend(["--tmpfs", "/root"])  # $HOME: writable, empty, gone with the job
+    args.extend(["--proc", "/proc", "--dev", "/dev"])
+    for dev in sorted(os.listdir("/dev")):
+        if dev.startswith("nvidia"):
+            args.extend(["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"])
+    if spec.scratch is not None:
+        Path(spec.scratch).mkdir(parents=True, exist_ok=True)
+        args.extend(["--bind", str(spec.scratch), "/tmp"])
+    else:
+        args.extend(["--tmpfs", "/tmp"])
+    return args
+
+
+def _interpreter_binds(image: Image) -> list[str]:
+    """What the image's interpreter needs: its installation and the venv, at their paths
+    (and a resolver file that lives outside the system folders)."""
+    prefix = _python_prefix(image.venv)
+    extra = [p for p in (prefix, str(image.venv) if image.venv else None) if p]
+    resolv = os.path.realpath("/etc/resolv.conf")
+    if os.path.isfile(resolv) and not _under_system(resolv):
+        extra.append(resolv)  # e.g. systemd-resolved's file under /run
+    args: list[str] = []
+    for path in extra:
+        if not _under_system(path) and os.path.exists(path):
+            args.extend(["--ro-bind", path, path])
+    return args
+
+
+def _mount_binds(spec: RunSpec, mounts: list[tuple[str, Mount]]) -> list[str]:
+    """The job's mounts, shallowest first; an overlay mount gets a fresh writable layer on
+    the job's disk (``spec.overlay_dir``), else in memory."""
+    args: list[str] = []
+    layers = 0
+    for target, m in sorted(mounts, key=lambda item: item[0].count("/")):
+        if not Path(m.host).is_file():  # a file is bound as is (e.g. /etc/hosts)
+            Path(m.host).mkdir(parents=True, exist_ok=True)
+        if m.overlay and not m.read_only:
+            args.extend(["--overlay-src", str(m.host)])
+            if spec.overlay_dir is not None:
+                layer = Path(spec.overlay_dir) / str(layers)
+                layers += 1
+                shutil.rmtree(layer, ignore_errors=True)
+                (layer / "upper").mkdir(parents=True)
+                (layer / "work").mkdir()
+                args.extend(["--overlay", str(layer / "upper"), str(layer / "work"), target])
+            else:
+                args.extend(["--tmp-overlay", target])
+        else:
+            args.extend(["--ro-bind" if m.read_only else "--bind", str(m.host), target])
+    return args
