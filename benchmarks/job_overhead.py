@@ -133,20 +133,23 @@ def container_base() -> str:
     tree under /var/cache/stepline-test imported into an overlay store there, once."""
     import subprocess
 
-    from stepline.images import engine
+    from stepline.images import container_engine
 
     cache = Path("/var/cache/stepline-test")
     rootfs, base = cache / "bookworm-minbase-python3", "stepline-test-base:bookworm"
     os.environ["STEPLINE_CONTAINERS_ROOT"] = str(cache / "containers-jobs")
-    if engine.engine_name() is None:
+    if container_engine.engine_name() is None:
         raise RuntimeError("no container engine (podman or docker)")
-    if engine.image_exists(base):
+    if container_engine.image_exists(base):
         return base
     if not (rootfs / "usr/bin/python3").exists():
         raise RuntimeError(f"no base tree at {rootfs}: run pytest tests/jobs first")
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     subprocess.run(
-        engine.command("import", "-", base), stdin=tar.stdout, env=engine.env(), check=True
+        container_engine.command("import", "-", base),
+        stdin=tar.stdout,
+        env=container_engine.env(),
+        check=True,
     )
     tar.wait()
     return base

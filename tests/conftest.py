@@ -182,13 +182,13 @@ CONTAINER_BASE = "stepline-test-base:bookworm"
 def container_base(monkeypatch: pytest.MonkeyPatch) -> str:
     """The base image's name, in the shared store (``STEPLINE_CONTAINERS_ROOT`` points there,
     set before any server daemon starts so its model servers use the same store)."""
-    from stepline.images import engine
+    from stepline.images import container_engine
 
     monkeypatch.setenv("STEPLINE_CONTAINERS_ROOT", str(CONTAINER_STORE))
     monkeypatch.delenv("STEPLINE_CONTAINERS_DRIVER", raising=False)
     require("podman")
     require("debootstrap")
-    if engine.image_exists(CONTAINER_BASE):
+    if container_engine.image_exists(CONTAINER_BASE):
         return CONTAINER_BASE
     if not (CONTAINER_ROOTFS / "usr/bin/python3").exists():
         partial = CONTAINER_CACHE / "bookworm-minbase-python3.partial"
@@ -202,9 +202,9 @@ def container_base(monkeypatch: pytest.MonkeyPatch) -> str:
         os.replace(partial, CONTAINER_ROOTFS)
     tar = subprocess.Popen(["tar", "-C", str(CONTAINER_ROOTFS), "-c", "."], stdout=subprocess.PIPE)
     subprocess.run(
-        engine.command("import", "-", CONTAINER_BASE),
+        container_engine.command("import", "-", CONTAINER_BASE),
         stdin=tar.stdout,
-        env=engine.env(),
+        env=container_engine.env(),
         check=True,
         capture_output=True,
     )

@@ -9,7 +9,7 @@ import json
 import sandbox_support
 
 from stepline import images, jobs
-from stepline.images import engine
+from stepline.images import container_engine
 from support.job_requests import processing_request, s3_input, s3_output
 
 home = sandbox_support.home
@@ -31,9 +31,9 @@ with open("/opt/ml/processing/output/out/count.json", "w") as fh:
 def test_forced_container_fallback_rebuilds_once_and_runs(
     container_base, store, make_image, monkeypatch
 ) -> None:
-    tagged = not engine.image_exists(PYTHON_TAG)
+    tagged = not container_engine.image_exists(PYTHON_TAG)
     if tagged:
-        engine.run("tag", container_base, PYTHON_TAG)
+        container_engine.run("tag", container_base, PYTHON_TAG)
     try:
         image = make_image("fallback", {"job.py": JOB}, ["python3", "/opt/program/job.py"])
         process_build = images.resolve(image)
@@ -75,4 +75,4 @@ def test_forced_container_fallback_rebuilds_once_and_runs(
         assert images.resolve(image).digest == process_build.digest
     finally:
         if tagged:
-            engine.run("untag", container_base, PYTHON_TAG, check=False)
+            container_engine.run("untag", container_base, PYTHON_TAG, check=False)

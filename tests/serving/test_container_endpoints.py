@@ -17,7 +17,7 @@ import pytest
 from serving_support import make_config, make_model, put_model, wait_status
 
 from stepline import images, serving
-from stepline.images import engine
+from stepline.images import container_engine
 from stepline.jobs.runtimes import RunSpec, get_runtime
 from stepline.serving import api, server
 
@@ -90,7 +90,7 @@ def serve_container_image(container_base: str, tmp_path: Path) -> images.Image:
 
 def _containers(endpoint: str) -> dict[str, str]:
     """This endpoint's containers that podman knows of (any state): name -> ports."""
-    out = engine.run(
+    out = container_engine.run(
         "ps",
         "-a",
         "--filter",

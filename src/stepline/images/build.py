@@ -37,8 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stepline.images import container_engine
 from stepline.images import dockerfile as df
-from stepline.images import engine
 from stepline.images.errors import DockerfileError, ImageError
 from stepline.images.registry import Image, ImageStore, parse_reference
 
@@ -59,7 +59,7 @@ def _now() -> str:
 def _suggest(line: int, what: str) -> DockerfileError:
     hint = (
         ""
-        if engine.engine_name()
+        if container_engine.engine_name()
         else " (no container engine here: install podman with apt-get install podman runc, "
         "or docker)"
     )
@@ -464,7 +464,7 @@ def _build_container(
         for key, value in sorted(build_args.items()):
             argv += ["--build-arg", f"{key}={value}"]
         argv.append(str(context))
-        proc = engine.run(*argv, check=False)
+        proc = container_engine.run(*argv, check=False)
         output = (proc.stdout + proc.stderr).strip()
         if output:
             log(output)
@@ -474,9 +474,9 @@ def _build_container(
         image_id = iid.read_text().strip()
     digest = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
     engine_ref = f"localhost/stepline/{digest.split(':')[1]}:latest"
-    engine.run("tag", image_id, engine_ref)
+    container_engine.run("tag", image_id, engine_ref)
     if store.record(digest) is None:
-        cfg = engine.inspect_image(engine_ref).get("Config") or {}
+        cfg = container_engine.inspect_image(engine_ref).get("Config") or {}
         env = dict(item.partition("=")[::2] for item in cfg.get("Env") or [])
         store.dir_for(digest).mkdir(parents=True, exist_ok=True)
         store.write_record(

@@ -285,7 +285,7 @@ class ImageStore:
                     shutil.rmtree(trash, ignore_errors=True)
                 deleted.append(image.digest)
         if deleted and image.engine_ref:
-            from stepline.images import engine
+            from stepline.images import container_engine
 
-            engine.remove_image(image.engine_ref)
+            container_engine.remove_image(image.engine_ref)
         return deleted

@@ -19,7 +19,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from stepline.images import engine
+from stepline.images import container_engine
 from stepline.jobs.runtimes.base import Prepared, RunHandle, RunSpec, Runtime, exit_code
 
 
@@ -30,7 +30,7 @@ class ContainerRuntime(Runtime):
 
     def available(self) -> bool:
         """Whether podman or a working docker is present."""
-        return engine.engine_name() is not None
+        return container_engine.engine_name() is not None
 
     def prepare(self, spec: RunSpec) -> Prepared:
         """The ``podman run`` command line and the mount map."""
@@ -82,7 +82,15 @@ class ContainerRuntime(Runtime):
         args.append(image.engine_ref)
         if spec.command is not None:
             args += spec.command
-        return Prepared(engine.command(*args), engine.env(), os.getcwd(), paths, True, [], notes)
+        return Prepared(
+            container_engine.command(*args),
+            container_engine.env(),
+            os.getcwd(),
+            paths,
+            True,
+            [],
+            notes,
+        )
 
     def start(self, spec: RunSpec) -> ContainerHandle:
         """Start the container; its output is appended to ``spec.log_path``."""
@@ -117,7 +125,7 @@ class ContainerHandle(RunHandle):
         self.identifier = json.dumps({"container": name})
 
     def _state(self) -> tuple[str, int] | None:
-        proc = engine.run(
+        proc = container_engine.run(
             "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.name, check=False
         )
         if proc.returncode != 0:
@@ -127,7 +135,7 @@ class ContainerHandle(RunHandle):
 
     def _finish(self, code: int) -> int:
         self._code = code
-        engine.run("rm", "-f", self.name, check=False)
+        container_engine.run("rm", "-f", self.name, check=False)
         return code
 
     def poll(self) -> int | None:
@@ -153,5 +161,5 @@ class ContainerHandle(RunHandle):
         """``podman stop -t GRACE``: SIGTERM, SIGKILL after the grace."""
         if self.poll() is not None:
             return
-        engine.run("stop", "-t", str(int(round(grace_seconds))), self.name, check=False)
+        container_engine.run("stop", "-t", str(int(round(grace_seconds))), self.name, check=False)
         self.wait(30)

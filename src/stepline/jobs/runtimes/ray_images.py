@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from stepline import config
-from stepline.images import engine
+from stepline.images import container_engine
 from stepline.images.registry import Image, ImageStore
 from stepline.storage import NoSuchBucket, NoSuchKey, ObjectStore, StorageError
 
@@ -78,7 +78,9 @@ def publish(store: ObjectStore, image: Image, scratch: Path) -> str:
             if image.runtime == "container":
                 oci = work / OCI_ARCHIVE
                 assert image.engine_ref is not None
-                engine.run("save", "--format", "oci-archive", "-o", str(oci), image.engine_ref)
+                container_engine.run(
+                    "save", "--format", "oci-archive", "-o", str(oci), image.engine_ref
+                )
                 tar.add(oci, arcname=OCI_ARCHIVE)
         store.put_file(uri, archive)  # one object, written atomically
     finally:
@@ -103,7 +105,7 @@ def _cached(images: ImageStore, digest: str) -> bool:
     if images.record(digest) is None:
         return False
     image = images.resolve(digest)
-    return image.runtime != "container" or engine.image_exists(str(image.engine_ref))
+    return image.runtime != "container" or container_engine.image_exists(str(image.engine_ref))
 
 
 def pull(store: ObjectStore, uri: str, digest: str) -> tuple[Image, bool]:
@@ -154,11 +156,11 @@ def _load_container(unpacked: Path, digest: str) -> None:
     if record.get("engine_ref") != engine_ref or record.get("runtime") != "container":
         raise ValueError(f"the shipped image {digest} is not the container image it claims")
     oci = unpacked / OCI_ARCHIVE
-    loaded = engine.run("load", "-q", "-i", str(oci)).stdout
+    loaded = container_engine.run("load", "-q", "-i", str(oci)).stdout
     # "Loaded image: REF" (podman prints the reference, or the image id for a nameless one)
     ref = loaded.strip().splitlines()[-1].split(":", 1)[1].strip()
     if ref != engine_ref:
-        engine.run("tag", ref, engine_ref)
+        container_engine.run("tag", ref, engine_ref)
     oci.unlink()
 
 
