@@ -241,6 +241,49 @@ def _spawn(start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
     return pool.submit(start).result()
 
 
+_lifeline: tuple[int, int, int] | None = None  # (owner pid, read end, write end)
+_lifeline_lock = threading.Lock()
+#: Runs as the sandbox's command, with the lifeline as its stdin: a watcher in the
+#: background, then the job in its place (stdin /dev/null, as before).  The watcher blocks
+#: reading the lifeline; it reads end-of-file only once every write end is closed, i.e. once
+#: the process that started the sandbox is gone, and then kills every process of the
+#: sandbox's PID namespace.  A signal (a stop's SIGTERM) ends it quietly.  (dash takes
+#: single-digit descriptors only, hence stdin and 3.)
+_LIFELINE_SCRIPT = 'exec 3<&0 </dev/null; (read -r _ <&3; kill -9 -1) & exec 3<&- "$@"'
+
+
+def _lifeline_fd() -> int:
+    """The read end of this process's lifeline pipe; the write end never leaves it."""
+    global _lifeline
+    with _lifeline_lock:
+        if _lifeline is None or _lifeline[0] != os.getpid():
+            if _lifeline is not None:  # inherited through fork: the parent's, not ours
+                for fd in _lifeline[1:]:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            read, write = os.pipe()  # both close on exec: no other child holds the write end
+            _lifeline = (os.getpid(), read, write)
+        return _lifeline[1]
+
+
+def with_lifeline(argv: list[str]) -> tuple[list[str], int]:
+    """``argv`` (``bwrap ... -- command``) with the command tied to this process's life.
+
+    Why: ``--die-with-parent`` is ``PR_SET_PDEATHSIG``, which bwrap arms in each of its
+    processes only at some point after that process starts, with no check that the parent
+    is still there.  A starter killed before the outer bwrap arms it, or before the
+    sandbox's own init arms it (the whole sandbox set-up, mounts included, lies between),
+    leaves the job running with no supervisor.  The lifeline has no such window: the job's
+    watcher sees end-of-file whenever the starter is gone -- before, during or after the
+    set-up -- and ends the sandbox.  Returns the new argv and the descriptor to give bwrap
+    as its stdin.
+    """
+    at = argv.index("--") + 1
+    return [*argv[:at], "/bin/sh", "-c", _LIFELINE_SCRIPT, "sh", *argv[at:]], _lifeline_fd()
+
+
 #: Host environment variables a build's RUN steps see (package index settings, proxies,
 #: certificates); the paths they name are bound read-only.
 _BUILD_ENV_PREFIXES = ("PIP_", "UV_", "SSL_CERT_", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE")

@@ -446,24 +446,23 @@ class ProcessRuntime(Runtime):
         argv = list(prepared.argv)
         status_fd = None
         with open(spec.log_path, "ab", buffering=0) as log:
-            fds: tuple[int, ...] = ()
+            stdin: int = subprocess.DEVNULL
             if prepared.sandboxed:
                 status_fd = os.open(status_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 argv[1:1] = ["--json-status-fd", str(status_fd)]
-                argv, lifeline = with_lifeline(argv)  # dies with this process, set-up or not
-                fds = (status_fd, lifeline)
+                argv, stdin = with_lifeline(argv)  # dies with this process, set-up or not
             try:
                 popen = _spawn(
                     functools.partial(
                         subprocess.Popen,
                         argv,
-                        stdin=subprocess.DEVNULL,
+                        stdin=stdin,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         env=prepared.env,
                         cwd=prepared.cwd,
                         start_new_session=True,
-                        pass_fds=fds,
+                        pass_fds=(status_fd,) if status_fd is not None else (),
                         preexec_fn=preexec,
                     )
                 )
