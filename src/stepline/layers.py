@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("asl",),
     ("storage", "sandbox"),
     ("db",),
-    ("config", "wiring", "layers", "detached"),
+    ("config", "wiring", "layers", "detached", "errors"),
 )
 
 #: Modules outside the layering: the composition root and ``python -m stepline``.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stepline import config, jobs
-from stepline.jobs.errors import ValidationException
+from stepline.errors import ValidationException
 from stepline.jobs.runtimes import ray as ray_runtime
 
 

@@ -16,7 +16,7 @@ import pytest
 import sandbox_support
 
 from stepline import jobs
-from stepline.jobs.errors import ValidationException
+from stepline.errors import ValidationException
 from support.job_requests import processing_request, s3_input, s3_output, training_request
 
 home = sandbox_support.home

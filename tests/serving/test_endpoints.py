@@ -15,7 +15,7 @@ import pytest
 from serving_support import make_config, make_model, put_model, wait_status
 
 from stepline import jobs, serving
-from stepline.jobs.errors import ValidationException
+from stepline.errors import ValidationException
 from stepline.serving import api, db, server
 
 

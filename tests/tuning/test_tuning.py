@@ -10,8 +10,8 @@ from tuning_support import tuning_request
 
 from stepline import jobs, tuning
 from stepline.asl import execute
+from stepline.errors import ValidationException
 from stepline.integrations import Router
-from stepline.jobs.errors import ValidationException
 
 
 def _best(name: str) -> float:

@@ -141,7 +141,7 @@ def from_wire(shape: Any, value: Any) -> Any:
 
 def check_input(model: Any, operation: str, params: Any) -> dict[str, Any]:
     """``params`` checked against the operation's input shape; AWS's ValidationException."""
-    from stepline.jobs.errors import validation_message
+    from stepline.errors import validation_message
     from stepline.jobs.validation import check_shape
 
     shape = model.operation_model(operation).input_shape

@@ -20,7 +20,7 @@ Layers: :mod:`validation` (botocore shapes), :mod:`contract` (the ``/opt/ml`` co
 
 from __future__ import annotations
 
-from stepline.jobs.errors import (
+from stepline.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
     ResourceNotFound,

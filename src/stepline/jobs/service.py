@@ -23,9 +23,9 @@ from typing import Any
 
 from stepline import detached
 from stepline.detached import Lease, exit_notifier
+from stepline.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs import cache as job_cache
 from stepline.jobs import contract, forkserver, kinds, records
-from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.records import JobRecord
 from stepline.jobs.validation import service_model, validate_request
 

@@ -18,7 +18,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from stepline.jobs.errors import ValidationException
+from stepline.errors import ValidationException
 
 #: Accepted in every ``*InstanceType`` enum besides the model's ``ml.*`` values.
 LOCAL_INSTANCE_TYPES = ("local", "local_gpu")

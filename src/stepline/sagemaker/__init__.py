@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepline.jobs.errors import (
+from stepline.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
     ResourceNotFound,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stepline.jobs.errors import ResourceNotFound, SageMakerError, ValidationException
+from stepline.errors import ResourceNotFound, SageMakerError, ValidationException
 from stepline.jobs.kinds import KINDS, ApiNames
 from stepline.jobs.records import JobRecord
 

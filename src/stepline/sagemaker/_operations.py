@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stepline.jobs.errors import SageMakerError, ValidationException
+from stepline.errors import SageMakerError, ValidationException
 from stepline.jobs.validation import service_model, validate_request
 from stepline.sagemaker._jobtypes import JOB_TYPES, JobType
 
@@ -282,7 +282,7 @@ def call(
     """Run SageMaker's ``operation`` (``"CreateTrainingJob"``, ``"DescribeEndpoint"`` ...).
 
     Returns boto3's response shape (``{}`` for Delete/Stop); raises
-    :class:`~stepline.jobs.errors.SageMakerError` with SageMaker's code and message.
+    :class:`~stepline.errors.SageMakerError` with SageMaker's code and message.
     """
     handler = OPERATIONS.get(operation)
     if handler is None:

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Any
 
-from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
+from stepline.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.kinds import dt, sagemaker_arn
 from stepline.jobs.service import echo
 from stepline.jobs.validation import validate_request

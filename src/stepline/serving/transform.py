@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from stepline.errors import ValidationException
 from stepline.jobs import records
-from stepline.jobs.errors import ValidationException
 from stepline.jobs.records import JobRecord
 from stepline.serving import api, dataproc
 from stepline.serving.artifacts import fetch_model

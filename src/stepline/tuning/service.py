@@ -20,7 +20,7 @@ from typing import Any
 from stepline import config, detached
 from stepline import db as shared_db
 from stepline.detached import Lease
-from stepline.jobs.errors import ResourceInUse, ResourceNotFound, ValidationException
+from stepline.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs.kinds import dt, sagemaker_arn
 from stepline.jobs.validation import validate_request
 from stepline.tuning import space

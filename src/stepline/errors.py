@@ -1,4 +1,10 @@
-"""SageMaker API errors, named as SageMaker names them.
+"""The one root of the errors stepline's services raise: SageMaker's, named as SageMaker does.
+
+Why here, at the bottom: every SageMaker service raises them -- jobs, tuning, serving and
+the :mod:`stepline.sagemaker` layer over them -- so they belong to none of those packages.
+Catch :class:`SageMakerError` for any of them; ``code``, ``status`` and the message are what
+AWS answers.  (The language's own errors are ``States.*`` names, :mod:`stepline.asl.errors`;
+storage, images and the wire protocols keep theirs beside their code.)
 
 The Step Functions integration turns these into ``SageMaker.<code>`` task errors (for example
 ``SageMaker.ValidationException`` surfaces as ``SageMaker.AmazonSageMakerException``, the way
@@ -40,13 +46,13 @@ def validation_message(errors: list[str]) -> str:
 
 
 class ResourceInUse(SageMakerError):
-    """A job with this name already exists."""
+    """A resource (job, endpoint, model ...) with this name already exists."""
 
     code = "ResourceInUse"
 
 
 class ResourceNotFound(SageMakerError):
-    """No job with this name."""
+    """No resource with this name."""
 
     code = "ResourceNotFound"
 
