@@ -80,11 +80,16 @@ def safe_port_range() -> str:
     raise OSError("no free port range")
 
 
-def ping(port: int, timeout: float = PING_TIMEOUT) -> bool:
-    """Whether ``GET /ping`` answers 200 within ``timeout`` seconds."""
+def answers_ok(
+    method: str, port: int, path: str, timeout: float, body: bytes | None = None
+) -> bool:
+    """Whether ``METHOD path`` on ``127.0.0.1:port`` answers 200 within ``timeout`` seconds.
+
+    Any network or protocol error is a no: the callers ask whether a local server is up
+    and doing its job, not why it is not."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", "/ping")
+        conn.request(method, path, body=body)
         resp = conn.getresponse()
         resp.read()
         return resp.status == 200
@@ -92,6 +97,11 @@ def ping(port: int, timeout: float = PING_TIMEOUT) -> bool:
         return False
     finally:
         conn.close()
+
+
+def ping(port: int, timeout: float = PING_TIMEOUT) -> bool:
+    """Whether ``GET /ping`` answers 200 within ``timeout`` seconds."""
+    return answers_ok("GET", port, "/ping", timeout)
 
 
 @dataclass

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import http.client
 import json
 import os
 import signal
@@ -40,10 +39,11 @@ from stepline.serving.host import (
     DEFAULT_STARTUP_TIMEOUT,
     InstanceSpec,
     ModelInstance,
+    answers_ok,
     ping,
     stop_orphan,
 )
-from stepline.serving.router import Backend, EndpointRoute, Router, VariantRoute
+from stepline.serving.router import Backend, EndpointRoute, EndpointRouter, VariantRoute
 
 MAX_RESTARTS = 3
 TICK = 0.5
@@ -162,7 +162,7 @@ class Server:
         # an invocation, a ping or a control call (see stepline.awsapi.gateway).
         # (stepline.wiring: the composition root registers the AWS API's gateway.)
         self.gateway = wiring.make_gateway() if aws_api else None
-        self.router = Router(
+        self.router = EndpointRouter(
             on_control=self._control,
             fallback=self.gateway.serve if self.gateway is not None else None,
         )
@@ -529,16 +529,7 @@ def server_url() -> str | None:
 
 
 def _post(port: int, path: str, timeout: float = 2.0) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("POST", path, body=b"")
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
+    return answers_ok("POST", port, path, timeout, body=b"")
 
 
 def ensure_server(timeout: float = 20.0, port: int | None = None) -> int:

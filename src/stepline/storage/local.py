@@ -31,7 +31,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -180,14 +180,7 @@ class LocalStore(ObjectStore):
         fd, tmp = self._tmpfile()
         md5 = hashlib.md5()
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := fileobj.read(CHUNK):
-                    md5.update(chunk)
-                    out.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
+            _write_synced(fd, fileobj, progress, md5.update)
             # Owner-writable: a job (root only in its sandbox's user namespace, without
             # CAP_DAC_OVERRIDE) writes its input as on SageMaker; its writes go to an overlay
             # upper layer, never through the hard link (jobs.staging, runtimes.process).
@@ -324,13 +317,7 @@ class LocalStore(ObjectStore):
             dest.parent.mkdir(parents=True, exist_ok=True)
             tfd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
             try:
-                with os.fdopen(tfd, "wb") as out:
-                    while chunk := src.read(CHUNK):
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                    out.flush()
-                    os.fsync(out.fileno())
+                _write_synced(tfd, src, progress)
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, dest)
             except BaseException:
@@ -452,6 +439,26 @@ def _read_meta(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
+
+
+def _write_synced(
+    fd: int,
+    source: BinaryIO,
+    progress: Progress | None,
+    digest: Callable[[bytes], object] | None = None,
+) -> None:
+    """Copy ``source`` into the file open at ``fd`` (closing it) and fsync it, so that the
+    rename that then publishes the file can never expose a torn or empty object after a
+    crash.  ``progress`` hears each chunk's size; ``digest`` (a hash's ``update``) its bytes."""
+    with os.fdopen(fd, "wb") as out:
+        while chunk := source.read(CHUNK):
+            if digest is not None:
+                digest(chunk)
+            out.write(chunk)
+            if progress:
+                progress(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _md5_of(fd: int | None, path: Path) -> str:
