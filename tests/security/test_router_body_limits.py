@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from stepline.serving.host import MAX_PAYLOAD
-from stepline.serving.router import Router
+from stepline.serving.router import EndpointRouter
 
 MIB = 1024 * 1024
 INVOKE = b"POST /endpoints/nowhere/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -24,7 +24,7 @@ INVOKE = b"POST /endpoints/nowhere/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 @pytest.fixture
 def router(caplog: pytest.LogCaptureFixture) -> Iterator[int]:
     caplog.set_level(logging.DEBUG, logger="asyncio")
-    r = Router()
+    r = EndpointRouter()
     port = r.start()
     yield port
     r.stop()

@@ -349,7 +349,7 @@ def _container_error(
     )
 
 
-class Router:
+class EndpointRouter:
     """The asyncio HTTP server; thread-safe route changes through :meth:`call`."""
 
     def __init__(
