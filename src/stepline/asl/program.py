@@ -413,6 +413,8 @@ class Program:
         )
         self._history_full = False
         self._ending = False
+        #: Retries whose failed attempt recorded no event; each takes a place in the quota.
+        self.silent_retries = 0
         self._last_poll = 0.0
         self.input = {} if input is None else input
         self.info = info or ExecutionInfo()
@@ -482,7 +484,8 @@ class Program:
             fiber.last_event_id = event_id
             return event_id
         event_id = self.next_event_id
-        if event_id >= self.limits.history_events and event_type not in _TERMINAL_EVENTS:
+        used = event_id + self.silent_retries
+        if used >= self.limits.history_events and event_type not in _TERMINAL_EVENTS:
             if self._history_full or self._ending:
                 return event_id  # dropped: the execution is ending because history is full
             self._history_full = True
@@ -508,12 +511,33 @@ class Program:
             self.on_event(event)
         return event_id
 
-    def _check_payload(self, text: str, what: str) -> None:
-        """AWS's payload quota (256 KiB of UTF-8 by default) on a state's input or output."""
+    def charge_silent_retry(self) -> None:
+        """Count a retry whose failed attempt recorded no history event against the quota.
+
+        Why: the history quota is what bounds a retry loop (AWS records every attempt), but an
+        attempt can fail before it records anything (a Map's ``Items`` that is not an array, a
+        Task's ``Parameters`` whose intrinsic fails).  With ``MaxAttempts`` 99999999 and a
+        virtual clock, such a loop re-evaluated its expressions for minutes without one event.
+        Charging each silent retry a place in the quota ends it as a full history would, after
+        at most ``limits.history_events`` retries, and leaves the recorded history unchanged.
+        """
+        self.silent_retries += 1
+        if self.next_event_id + self.silent_retries >= self.limits.history_events:
+            if not (self._history_full or self._ending):
+                self._history_full = True
+                raise HistoryLimitReached
+
+    def fits_payload(self, text: str) -> bool:
+        """Whether ``text`` (a serialised payload) is within AWS's payload quota."""
         limit = self.limits.payload_bytes
         # A character takes at most 4 UTF-8 bytes: most payloads need no encoding to judge.
-        if len(text) * 4 <= limit or len(text.encode()) <= limit:
+        return len(text) * 4 <= limit or len(text.encode()) <= limit
+
+    def _check_payload(self, text: str, what: str) -> None:
+        """AWS's payload quota (256 KiB of UTF-8 by default) on a state's input or output."""
+        if self.fits_payload(text):
             return
+        limit = self.limits.payload_bytes
         raise StatesError(
             E.DATA_LIMIT_EXCEEDED,
             f"{what} with a size exceeding the maximum number of bytes service limit "
@@ -1087,11 +1111,14 @@ class Program:
             fiber.spawn_seq = 0
             now = self.clock.now()
             text = dumps(value)
+            # An input over the quota fails the state below; its event must not carry it,
+            # so the history keeps within the quota too (AWS's "truncated" flag says so).
+            shown = text if self.fits_payload(text) else ""
             entered = self.emit(
                 fiber,
                 f"{state.type}StateEntered",
                 "stateEnteredEventDetails",
-                {"name": name, "input": text, "inputDetails": {"truncated": False}},
+                {"name": name, "input": shown, "inputDetails": {"truncated": shown != text}},
             )
             fiber.entered_event_id = entered
             fiber.context = dict(self.base_context)

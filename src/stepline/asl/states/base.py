@@ -64,8 +64,18 @@ def dumps(value: Any) -> str:
 
     ``allow_nan=False``: a NaN or Infinity that slipped in fails the state (``ValueError``)
     instead of being written as text that is not JSON.
+
+    A lone surrogate (``"\\ud800"`` is valid JSON text) has no UTF-8 form, so a payload
+    holding one stays ``\\u``-escaped: the history must stay storable and its size
+    measurable (found by ``tests/fuzz/test_execution_fuzz.py``).
     """
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text
 
 
 def error_matches(names: list[str], error: str) -> bool:
@@ -282,6 +292,20 @@ class State(ABC):
                 in_state=False,
             )
 
+    def check_input_size(self, fiber: Fiber, value: Any) -> None:
+        """AWS's payload quota on a state's input after Parameters/Arguments processing.
+
+        Checked before the value is recorded (TaskScheduled, a branch's StateEntered), so no
+        history event holds more than the quota.
+        """
+        if not fiber.program.fits_payload(dumps(value)):
+            raise StatesError(
+                E.DATA_LIMIT_EXCEEDED,
+                f"The state '{self.name}' received an input with a size exceeding the maximum "
+                "number of bytes service limit after its parameters were processed.",
+                in_state=False,
+            )
+
     def handle_error(self, fiber: Fiber, raw_input: Any, err: StatesError) -> Transition | float:
         """Decide what an error does: a delay before retrying, or a Catch transition.
 
@@ -382,6 +406,7 @@ class RetryingState(State):
         from stepline.asl.program import Sleep
 
         while True:
+            recorded = fiber.last_event_id
             try:
                 transition = yield from self.attempt(fiber, raw_input)
                 return transition
@@ -389,6 +414,10 @@ class RetryingState(State):
                 decision = self.handle_error(fiber, raw_input, err)
                 if isinstance(decision, Transition):
                     return decision
+                if fiber.last_event_id == recorded:
+                    # The attempt failed before recording anything: the retry still costs a
+                    # place in the history quota, so the loop can't run unbounded.
+                    fiber.program.charge_silent_retry()
                 yield Sleep(fiber.program.clock.now() + decision)
                 state_ctx = dict(fiber.context["State"])
                 state_ctx["RetryCount"] = sum(fiber.retry_counts.values())

@@ -32,6 +32,7 @@ class ParallelState(RetryingState):
             )
         else:
             branch_input = self.effective_input(fiber, raw_input)
+        self.check_input_size(fiber, branch_input)
         fiber.emit("ParallelStateStarted")
         children = [ChildSpec(g, branch_input, i) for i, g in enumerate(self.branches)]
         results = yield Spawn("parallel", children, state_name=self.name)

@@ -55,6 +55,7 @@ class TaskState(RetryingState):
             parameters = self.effective_input(fiber, raw_input)
         timeout = self._seconds(fiber, "TimeoutSeconds", raw_input)
         heartbeat = self._seconds(fiber, "HeartbeatSeconds", raw_input)
+        self.check_input_size(fiber, parameters)
         self._emit_scheduled(fiber, parameters, timeout, heartbeat)
         status, value = yield Invoke(
             self.resource,
@@ -68,8 +69,13 @@ class TaskState(RetryingState):
         if status == "err":
             self._emit_failed(fiber, value)
             raise value
+        try:
+            self.check_size(fiber, value)
+        except StatesError as err:
+            # Recorded as the task's failure: the history never holds a result over the quota.
+            self._emit_failed(fiber, err)
+            raise
         self._emit_succeeded(fiber, value)
-        self.check_size(fiber, value)
         return self.finish(fiber, raw_input, value)
 
     def _seconds(self, fiber: Fiber, name: str, raw_input: Any) -> float | None:
