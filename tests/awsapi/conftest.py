@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from awsapi_support import server_environment
+from awsapi_support import server_environment, stepline_env
 
-SERVER_START_TIMEOUT = 30.0
+#: A deadline, not a wait: generous because a loaded 2-core machine starts it slowly.
+SERVER_START_TIMEOUT = 120.0
 
 
 def _free_port() -> int:
@@ -66,13 +67,7 @@ def aws_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         )
     try:
         _wait_ready(port, proc, log)
-        printed = subprocess.run(
-            [sys.executable, "-m", "stepline", "env"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        printed = stepline_env(env)
         values: dict[str, Any] = {}
         for line in printed.splitlines():
             name, _, value = line.removeprefix("export ").partition("=")

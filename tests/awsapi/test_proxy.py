@@ -41,6 +41,23 @@ out["s3"] = [got["Body"].read().decode(), got["Metadata"]]
 # The same object through the plain endpoint: one store.
 plain = boto3.client("s3").get_object(Bucket="proxied-bucket", Key="k.txt")["Body"].read()
 out["s3_plain"] = plain.decode()
+# Every other service at its AWS address lands here too (the control planes, and
+# InvokeEndpoint on the router's own path: a missing endpoint is the router's answer).
+hosts = {"sagemaker": "api.sagemaker", "stepfunctions": "states", "logs": "logs"}
+calls = {"sagemaker": ("list_training_jobs", {}),
+         "stepfunctions": ("list_state_machines", {}),
+         "logs": ("describe_log_streams", {"logGroupName": "/aws/sagemaker/TrainingJobs"})}
+out["services"] = {}
+for name, host in hosts.items():
+    c = boto3.client(name, endpoint_url=f"https://{host}.us-east-1.amazonaws.com")
+    op, kwargs = calls[name]
+    out["services"][name] = getattr(c, op)(**kwargs)["ResponseMetadata"]["HTTPStatusCode"]
+rt = boto3.client("sagemaker-runtime",
+                  endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com")
+try:
+    rt.invoke_endpoint(EndpointName="nope", Body=b"1", ContentType="text/csv")
+except rt.exceptions.ValidationError as err:
+    out["runtime"] = err.response["Error"]["Message"]
 # requests trusts the chain given the bundle (an unsigned call: the query-shaped 403).
 r = requests.get("https://sts.us-east-1.amazonaws.com/", verify=os.environ["AWS_CA_BUNDLE"])
 out["requests"] = [r.status_code, "MissingAuthenticationToken" in r.text]
@@ -99,6 +116,8 @@ def test_unmodified_sdk_calls_to_aws_hosts_land_here(aws_env, tmp_path) -> None:
     assert out["sts_https"] == out["sts_plain"] == arn
     assert out["s3"] == ["through tls", {"a": "b"}]
     assert out["s3_plain"] == "through tls"
+    assert out["services"] == {"sagemaker": 200, "stepfunctions": 200, "logs": 200}
+    assert out["runtime"] == "Endpoint nope of account 000000000000 not found."
     assert out["requests"] == [403, True]
     assert out["untrusted"] == "refused"  # only clients given the bundle trust this CA
 
