@@ -505,3 +505,49 @@ def test_a_retry_loop_that_records_nothing_still_ends_at_the_history_quota(
     ]
     # Three events took places 1-3 of the quota's 1000; the silent retries took the rest.
     assert program.silent_retries == limits.history_events - 3
+
+
+def test_a_lone_surrogate_in_a_large_payload_is_not_an_internal_error(engine: Engine) -> None:
+    """Found by the property: measuring a payload's UTF-8 size raised UnicodeEncodeError
+    (``"\\ud800"`` is valid JSON text), and the state failed with an internal error."""
+    data = {"a": "\ud800", "pad": "x" * 70_000}  # big enough that its size is measured
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    program, outcome = _run_in_memory(definition, data)
+    assert outcome.status == "SUCCEEDED", outcome
+    assert outcome.output == data
+    _check_history(program.events, "SUCCEEDED", LIMITS)
+    engine.create_state_machine("surrogate", definition)
+    desc = engine.start_execution("surrogate", data, name="surrogate")
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == data
+
+
+def test_no_history_event_holds_a_payload_over_the_quota() -> None:
+    """Found by the property: a task's 300 KiB result was recorded in
+    LambdaFunctionSucceeded before the quota failed the state, and a Parallel's oversized
+    branch input (or an oversized execution input) in a StateEntered event."""
+    task = {"Type": "Task", "Resource": FN + "fuzz_big", "End": True}
+    program, outcome = _run_in_memory({"StartAt": "T", "States": {"T": task}}, {})
+    assert outcome.error == "States.DataLimitExceeded"
+    assert [e["type"] for e in program.events][-2:] == ["LambdaFunctionFailed", "ExecutionFailed"]
+    _check_history(program.events, "FAILED", LIMITS)
+
+    branch = {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}
+    parallel = {
+        "Type": "Parallel",
+        "Parameters": {"a.$": "$.s", "b.$": "$.s"},  # 2 x 200 KiB
+        "Branches": [branch],
+        "End": True,
+    }
+    data = {"s": "x" * (200 * 1024)}
+    program, outcome = _run_in_memory({"StartAt": "P", "States": {"P": parallel}}, data)
+    assert outcome.error == "States.DataLimitExceeded"
+    assert "ParallelStateStarted" not in [e["type"] for e in program.events]
+    _check_history(program.events, "FAILED", LIMITS)
+
+    big = "y" * (300 * 1024)
+    program, outcome = _run_in_memory(branch, big)
+    assert outcome.error == "States.DataLimitExceeded"
+    entered = program.events[1]["stateEnteredEventDetails"]
+    assert entered["input"] == "" and entered["inputDetails"] == {"truncated": True}
+    _check_history(program.events, "FAILED", LIMITS, started=False)
