@@ -68,15 +68,8 @@ class WaitState(State):
             seconds = self.eval_field(fiber, self._fields["Seconds"], raw_input)
             return now + self._check_seconds(seconds, "Seconds", None, jsonata)
         if "SecondsPath" in self._fields:
-            path = self._fields["SecondsPath"]
-            try:
-                seconds = path.get(data, fiber.context, fiber.variables)
-            except PathNotFound:
-                raise StatesError(
-                    E.RUNTIME,
-                    f"The SecondsPath parameter does not reference an input value: {path.expr}",
-                ) from None
-            return now + self._check_seconds(seconds, "SecondsPath", path.expr, False)
+            seconds, expr = self._referenced("SecondsPath", fiber, data)
+            return now + self._check_seconds(seconds, "SecondsPath", expr, False)
         if "Timestamp" in self._fields:
             text = self.eval_field(fiber, self._fields["Timestamp"], raw_input)
             when = parse_timestamp(text)
@@ -87,22 +80,28 @@ class WaitState(State):
                     f"date-time format string: {text}",
                 )
             return when
-        path = self._fields["TimestampPath"]
-        try:
-            text = path.get(data, fiber.context, fiber.variables)
-        except PathNotFound:
-            raise StatesError(
-                E.RUNTIME,
-                f"The TimestampPath parameter does not reference an input value: {path.expr}",
-            ) from None
+        text, expr = self._referenced("TimestampPath", fiber, data)
         when = parse_timestamp(text)
         if when is None:
             raise StatesError(
                 E.RUNTIME,
                 "The TimestampPath parameter does not reference a valid ISO-8601 extended "
-                f"offset date-time format string: {path.expr} == {_show(text)}",
+                f"offset date-time format string: {expr} == {_show(text)}",
             )
         return when
+
+    def _referenced(self, field: str, fiber: Fiber, data: Any) -> tuple[Any, str]:
+        """The value the path in ``field`` (SecondsPath, TimestampPath) selects from the
+        effective input, and the path's text; a path that selects nothing is AWS's
+        States.Runtime naming the field."""
+        path = self._fields[field]
+        try:
+            return path.get(data, fiber.context, fiber.variables), path.expr
+        except PathNotFound:
+            raise StatesError(
+                E.RUNTIME,
+                f"The {field} parameter does not reference an input value: {path.expr}",
+            ) from None
 
     @staticmethod
     def _check_seconds(value: Any, field: str, expr: str | None, jsonata: bool) -> float:
