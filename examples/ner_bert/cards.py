@@ -49,6 +49,7 @@ class Profile:
     noise: tuple[float, float]  # per-character OCR error rate, drawn uniformly per card
     labels: dict[str, tuple[str, ...]]
     taglines: float = 0.0  # the share of cards with a line of text that is no entity
+    merged_lines: float = 0.0  # the share of cards where two adjacent lines run together
 
 
 TRAIN = Profile(
@@ -56,16 +57,25 @@ TRAIN = Profile(
     locales=(
         *("en_US", "en_GB", "en_CA", "en_IE", "de_DE", "de_AT", "fr_FR"),
         *("es_ES", "es_MX", "it_IT", "da_DK", "cs_CZ", "ja_JP", "en_IN"),
+        *("pt_PT", "en_NZ", "nl_BE", "fr_CH", "no_NO", "fi_FI", "es_AR", "es_CO"),
+        *("es_CL", "ro_RO", "hu_HU", "sk_SK", "sl_SI", "hr_HR", "id_ID"),
     ),
-    layouts=("stacked", "header", "compact"),
-    noise=(0.0, 0.03),
+    layouts=("stacked", "header", "compact", "banner", "signature", "form"),
+    noise=(0.0, 0.035),
     taglines=0.25,
+    merged_lines=0.3,
     labels={
-        "office": ("Tel.", "Tel:", "T:", "T", "Phone:", "Phone", "Office:", "Direct"),
-        "mobile": ("Mobile:", "Mobile", "Mob.", "M:", "Cell:", "Handy"),
-        "fax": ("Fax", "Fax:", "F:", "F"),
-        "email": ("E-mail", "E-mail:", "Email:", "E:", "Mail:"),
-        "url": ("Web:", "Web", "W:", "Website:"),
+        "office": (
+            *("Tel.", "Tel:", "T:", "T", "Phone:", "Phone", "Office:", "Direct", "Tel"),
+            *("Direct:", "D:", "O:", "Main:", "P:", "Tlf.", "Puh.", "Tel. No.", "Office"),
+        ),
+        "mobile": (
+            *("Mobile:", "Mobile", "Mob.", "M:", "Cell:", "Handy", "Cell", "C:", "GSM:"),
+            *("Mobile phone:", "Cellular:", "Móvil:", "Cellulare"),
+        ),
+        "fax": ("Fax", "Fax:", "F:", "F", "Facsimile:", "Fax No.", "Fx:"),
+        "email": ("E-mail", "E-mail:", "Email:", "E:", "Mail:", "E-mail address:", "Correo:"),
+        "url": ("Web:", "Web", "W:", "Website:", "URL:", "Homepage:", "Webseite:"),
     },
 )
 
@@ -96,6 +106,14 @@ _HONORIFICS = {
     "sv": ("Dr.", "Prof."),
     "pl": ("dr", "mgr inż.", "prof."),
     "pt": ("Sr.", "Sra.", "Dr.", "Dra."),
+    "no": ("Dr.", "Prof."),
+    "fi": ("Dr.", "Prof.", "DI"),
+    "ro": ("Dl.", "Dna.", "Dr.", "Ing."),
+    "hu": ("Dr.", "Prof."),
+    "sk": ("Ing.", "Mgr.", "MUDr.", "Bc."),
+    "sl": ("dr.", "mag.", "Prof."),
+    "hr": ("dr. sc.", "mr.", "Prof."),
+    "id": ("Bpk.", "Ibu", "Dr.", "Ir."),
 }
 _NAME_SUFFIXES = ("Jr.", "PhD", "MBA", "III", "M.Sc.", "Ph.D.")
 _SUFFIXES = {
@@ -119,6 +137,21 @@ _SUFFIXES = {
     "de_CH": ("AG", "GmbH", "SA"),
     "pl_PL": ("Sp. z o.o.", "S.A.", "sp.j."),
     "pt_BR": ("Ltda.", "S.A.", "ME"),
+    "pt_PT": ("Lda.", "S.A.", "Unipessoal Lda."),
+    "en_NZ": ("Ltd", "Limited", "Ltd."),
+    "nl_BE": ("NV", "BV", "BVBA", "CVBA"),
+    "fr_CH": ("SA", "Sàrl", "AG"),
+    "no_NO": ("AS", "ASA", "ANS"),
+    "fi_FI": ("Oy", "Oyj", "Ky"),
+    "es_AR": ("S.A.", "S.R.L.", "S.A.S."),
+    "es_CO": ("S.A.S.", "Ltda.", "S.A."),
+    "es_CL": ("SpA", "Ltda.", "S.A."),
+    "ro_RO": ("SRL", "S.R.L.", "SA"),
+    "hu_HU": ("Kft.", "Zrt.", "Bt.", "Nyrt."),
+    "sk_SK": ("s.r.o.", "a.s.", "k.s."),
+    "sl_SI": ("d.o.o.", "d.d.", "s.p."),
+    "hr_HR": ("d.o.o.", "d.d.", "j.d.o.o."),
+    "id_ID": ("PT", "Tbk", "CV"),
 }
 _TRADES = (
     "Logistics", "Consulting", "Systems", "Trading", "Engineering", "Partners", "Holdings",
@@ -138,7 +171,12 @@ _TLDS = {
     "de_AT": ("at", "co.at"), "es_MX": ("com.mx", "mx"), "da_DK": ("dk", "com"),
     "cs_CZ": ("cz", "com"), "en_IN": ("in", "co.in"), "en_AU": ("com.au", "au"),
     "nl_NL": ("nl", "com"), "sv_SE": ("se", "com"), "de_CH": ("ch", "com"),
-    "pl_PL": ("pl", "com.pl"), "pt_BR": ("com.br", "br"),
+    "pl_PL": ("pl", "com.pl"), "pt_BR": ("com.br", "br"), "pt_PT": ("pt", "com.pt"),
+    "en_NZ": ("co.nz", "nz"), "nl_BE": ("be", "com"), "fr_CH": ("ch", "com"),
+    "no_NO": ("no", "com"), "fi_FI": ("fi", "com"), "es_AR": ("com.ar", "ar"),
+    "es_CO": ("com.co", "co"), "es_CL": ("cl", "com"), "ro_RO": ("ro", "com"),
+    "hu_HU": ("hu", "com"), "sk_SK": ("sk", "com"), "sl_SI": ("si", "com"),
+    "hr_HR": ("hr", "com"), "id_ID": ("co.id", "id"),
 }  # fmt: skip
 # Romanised Japanese addresses (Faker's ja_JP writes kanji, the back of a card is romaji).
 _JP_WARDS = (
@@ -146,6 +184,59 @@ _JP_WARDS = (
     ("Chuo-ku", "Nihonbashi"), ("Shinjuku-ku", "Nishi-Shinjuku"), ("Kita-ku", "Umeda"),
 )  # fmt: skip
 _JP_CITIES = ("Tokyo", "Osaka", "Yokohama", "Nagoya")
+#: Departments and regions after a title ("Head of Sales, EMEA").
+_UNITS = (
+    "EMEA", "APAC", "DACH", "Europe", "Overseas Sales", "North America", "Retail", "R&D",
+    "Operations", "Nordics", "Key Accounts", "Public Sector", "Latin America", "Benelux",
+)  # fmt: skip
+#: Trade words that begin a company name.
+_TRADES_FIRST = (
+    "Transportes", "Distribuidora", "Officine", "Bäckerei", "Electro", "Construcciones", "Auto",
+    "Hotel", "Café", "Clinica", "Studio", "Agence", "Institut", "Autohaus", "Tischlerei",
+    "Imprimerie", "Farmacia", "Ferretería", "Brauerei", "Garage", "Atelier", "Laboratorios",
+    "Maschinenbau", "Transporte", "Editorial", "Steuerberatung", "Pharma", "Metalúrgica",
+)  # fmt: skip
+_FIELDS = (
+    "Tropical Medicine", "Applied Physics", "Economic Research", "Marine Biology", "Energy",
+    "Public Health", "Data Science", "Materials Research", "Urban Planning",
+)  # fmt: skip
+_INSTITUTIONS = (
+    "Institute for {field}", "University of {city}", "Port of {city} Authority",
+    "{city} City Council", "Hospital {name}", "{city} Chamber of Commerce",
+    "Technische Hochschule {city}", "Universidad de {city}", "Mairie de {city}",
+    "The {name} Foundation", "{name} & {city} Partners",
+)  # fmt: skip
+_COUNTRIES = {
+    "en_US": ("USA", "United States"), "en_GB": ("United Kingdom", "UK"),
+    "en_CA": ("Canada",), "en_IE": ("Ireland",), "de_DE": ("Germany", "Deutschland"),
+    "de_AT": ("Austria", "Österreich"), "fr_FR": ("France",), "es_ES": ("Spain", "España"),
+    "es_MX": ("México", "Mexico"), "it_IT": ("Italy", "Italia"), "da_DK": ("Denmark", "Danmark"),
+    "cs_CZ": ("Czech Republic", "Česko"), "ja_JP": ("Japan",), "en_IN": ("India",),
+    "pt_PT": ("Portugal",), "en_NZ": ("New Zealand",), "nl_BE": ("Belgium", "België"),
+    "fr_CH": ("Suisse", "Switzerland"), "no_NO": ("Norway", "Norge"), "fi_FI": ("Finland", "Suomi"),
+    "es_AR": ("Argentina",), "es_CO": ("Colombia",), "es_CL": ("Chile",),
+    "ro_RO": ("Romania", "România"), "hu_HU": ("Hungary", "Magyarország"),
+    "sk_SK": ("Slovakia", "Slovensko"), "sl_SI": ("Slovenia", "Slovenija"),
+    "hr_HR": ("Croatia", "Hrvatska"), "id_ID": ("Indonesia",), "en_AU": ("Australia",),
+    "nl_NL": ("Netherlands", "Nederland"), "sv_SE": ("Sweden", "Sverige"),
+    "de_CH": ("Schweiz", "Switzerland"), "pl_PL": ("Poland", "Polska"),
+    "pt_BR": ("Brasil", "Brazil"),
+}  # fmt: skip
+#: Cities for the locales whose Faker cities are not reproducible (see _city).
+_CITIES = {"it_IT": ("Milano", "Torino", "Bologna", "Firenze", "Napoli", "Verona", "Genova")}
+#: Lines before a signature's name that are no entity.
+_SIGN_OFFS = (
+    "Best regards,", "Kind regards", "Regards,", "Mit freundlichen Grüßen", "Cordialement,",
+    "Saludos,", "Cordiali saluti", "Med vänlig hälsning", "Thanks,", "--", "Sent from my phone",
+    "Atentamente,", "Vriendelijke groet,", "Ystävällisin terveisin",
+)  # fmt: skip
+#: Field labels of a contact form (no entities).
+_FORM_LABELS = {
+    "name": ("Name", "Full name", "Contact person", "Nombre", "Nom", "Ansprechpartner"),
+    "title": ("Position", "Job title", "Role", "Function", "Cargo", "Funktion"),
+    "org": ("Company", "Organisation", "Organization", "Firma", "Empresa", "Société"),
+    "addr": ("Address", "Postal address", "Anschrift", "Dirección", "Adresse"),
+}
 #: What OCR confuses: each character with the ones it is misread as.
 #: Printed text on a card that is no entity: taglines, services, certifications.
 _TAGLINES = (
@@ -170,6 +261,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", ascii_text.lower()) or "office"
 
 
+def _city(fake: Faker, locale: str, rng: random.Random) -> str:
+    """A city of the locale.  Faker's it_IT cities come from a set, so their order (and the
+    city a seed picks) changes with each process's hash seed; ours keep the corpus stable."""
+    if locale in _CITIES:
+        return rng.choice(_CITIES[locale])
+    return " ".join(fake.city().split())
+
+
 class _Card:
     """The fields of one person's card for one locale, before layout and noise."""
 
@@ -190,11 +289,22 @@ class _Card:
             name = f"{name}{rng.choice([', ', ' '])}{rng.choice(_NAME_SUFFIXES)}"
         self.name = name
         self.title = rng.choice(_TITLES) if rng.random() < 0.5 else " ".join(fake.job().split())
-        if locale == "ja_JP" or rng.random() < 0.5:
-            base = fake.last_romanized_name() if locale == "ja_JP" else fake.last_name()
+        if rng.random() < 0.15:  # "General Manager, Overseas Sales"
+            self.title = f"{self.title}{rng.choice([', ', ' - ', ' '])}{rng.choice(_UNITS)}"
+        base = fake.last_romanized_name() if locale == "ja_JP" else fake.last_name()
+        style = rng.random()
+        if locale == "ja_JP" or style < 0.35:
             self.company = f"{base} {rng.choice(_TRADES)} {rng.choice(_SUFFIXES[locale])}"
+        elif style < 0.55:  # the trade first: "Transportes Rio Claro Ltda."
+            place = base if rng.random() < 0.5 else _city(fake, locale, rng)
+            self.company = f"{rng.choice(_TRADES_FIRST)} {place} {rng.choice(_SUFFIXES[locale])}"
+        elif style < 0.65:  # institutions: "Institute for Tropical Medicine"
+            self.company = rng.choice(_INSTITUTIONS).format(
+                city=_city(fake, locale, rng), name=base, field=rng.choice(_FIELDS)
+            )
         else:
-            self.company = " ".join(fake.company().split())
+            self.company = fake.company()
+        self.company = " ".join(self.company.split())  # Faker's values may carry stray spaces
         tld = rng.choice(_TLDS[locale])
         trade = rng.choice(["", "-" + _slug(rng.choice(_TRADES))])
         domain = f"{_slug(self.company.split()[0])}{trade}.{tld}"
@@ -204,6 +314,8 @@ class _Card:
         self.email = f"{'.'.join(_slug(part) for part in user.split('.'))}@{domain}"
         self.url = rng.choice(
             [
+                domain,
+                f"www.{domain}/{_slug(rng.choice(_TRADES))}",
                 f"www.{domain}",
                 f"https://{domain}",
                 f"https://www.{domain}",
@@ -225,6 +337,12 @@ class _Card:
             self.address = [" ".join(line.split()) for line in fake.address().split("\n")]
             self.address = [line for line in self.address if line]
             self.phones = {k: fake.phone_number() for k in ("office", "mobile", "fax")}
+        if rng.random() < 0.25:  # the country, on its own line or after the city
+            country = rng.choice(_COUNTRIES.get(locale, ("",)))
+            if country and rng.random() < 0.5:
+                self.address.append(country)
+            elif country:
+                self.address[-1] = f"{self.address[-1]}, {country}"
         chance = {"office": 0.9, "mobile": 0.5, "fax": 0.3}
         self.phone_kinds = [k for k in chance if rng.random() < chance[k]] or ["office"]
 
@@ -279,6 +397,33 @@ def _layout(card: _Card, layout: str, profile: Profile, rng: random.Random) -> l
         first = _join([name, title], rng.choice([" | ", ", ", "  "]))
         second = _join([org, joined], rng.choice([", ", " · "]))
         return [first, second, _join(contacts, rng.choice([" · ", "  ", " | ", ", "]))]
+    if layout == "banner":  # every field on one or two lines, separated by bars or dots
+        sep = rng.choice([" | ", " · ", " • ", " / ", " - ", "   "])
+        fields = [name, title, org, joined]
+        if rng.random() < 0.5:
+            return [_join(fields, sep), _join(contacts, sep)]
+        return [_join(fields + contacts, sep)]
+    if layout == "signature":  # an e-mail signature: sign-off, name, "Title, Company", contacts
+        lines = [[(rng.choice(_SIGN_OFFS), None)]] if rng.random() < 0.6 else []
+        lines.append(name)
+        if rng.random() < 0.6:
+            joiner = rng.choice(
+                [", ", " | ", " - ", " – ", " / ", " at ", " @ ", " bei ", " chez "]
+            )
+            lines.append(_join([title, org], joiner))
+        else:
+            lines += [title, org]
+        lines += contacts if rng.random() < 0.5 else [_join(contacts, rng.choice([" | ", "  "]))]
+        return [*lines, joined] if rng.random() < 0.7 else lines
+    if layout == "form":  # a contact form or CRM export: every field after its own label
+
+        def field(key: str, value: list[Segment]) -> list[Segment]:
+            label = rng.choice(_FORM_LABELS[key])
+            return [(label + rng.choice([" ", ": ", ":", "  "]), None), *value]
+
+        lines = [field("name", name), field("title", title), field("org", org)]
+        lines.append(field("addr", joined) if rng.random() < 0.5 else field("addr", address[0]))
+        return lines + contacts
     if layout == "prose":  # OCR flattened to one sentence
         lead = rng.choice(["Contact ", "Contact: ", "", "Attn. "])
         head = [(lead, None), *name, (", ", None), *title, (rng.choice([" at ", ", "]), None), *org]
@@ -362,6 +507,9 @@ def generate(profile: Profile, seed: int, count: int, start_id: int = 0) -> Iter
         lines = _layout(card, layout, profile, rng)
         if profile.taglines > 0 and rng.random() < profile.taglines:
             lines.insert(rng.randint(0, len(lines)), [(rng.choice(_TAGLINES), None)])
+        if profile.merged_lines > 0 and len(lines) > 2 and rng.random() < profile.merged_lines:
+            at = rng.randrange(len(lines) - 1)  # two lines that OCR read as one
+            lines[at : at + 2] = [_join(lines[at : at + 2], rng.choice(["   ", "  ", " | ", ", "]))]
         text, entities = render(lines, rate, rng)
         yield {
             "id": f"{profile.name}-{start_id + i:06d}",

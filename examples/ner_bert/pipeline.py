@@ -98,7 +98,7 @@ class Config:
     """Everything that shapes a run; the defaults are the measured full-size settings."""
 
     seed: int = 13
-    train_cards: int = 5000
+    train_cards: int = 7000
     test_cards: int = 500
     max_length: int = 160
     instance_type: str = "ml.m5.xlarge"

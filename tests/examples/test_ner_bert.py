@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -105,6 +106,8 @@ def test_corpus_is_reproducible_and_well_spanned(pipeline, cardtext) -> None:
     assert a["shifted.jsonl"] == cards.corpus(3, 60, 40)["shifted.jsonl"]
     sets = {name: [json.loads(x) for x in body.decode().splitlines()] for name, body in a.items()}
     assert [len(sets[n]) for n in ("train.jsonl", "test.jsonl", "shifted.jsonl")] == [200, 40, 40]
+    ids = [r["id"] for records in sets.values() for r in records]
+    assert len(ids) == len(set(ids))
     for name, records in sets.items():
         types = set()
         for r in records:
@@ -128,6 +131,38 @@ def test_corpus_is_reproducible_and_well_spanned(pipeline, cardtext) -> None:
     spans = [r["text"][e["start"] : e["end"]] for r in train for e in r["entities"]]
     labels = tuple(x for options in cards.TRAIN.labels.values() for x in options if x[-1] in ".:")
     assert not any(s.startswith(labels) for s in spans)  # labels stay outside the spans
+
+
+def test_corpus_is_the_same_in_every_process() -> None:
+    """The corpus bytes do not depend on the process's hash seed (Faker's it_IT cities come
+    from a set): the pipeline's caching and the published F1 figures rely on that."""
+    script = (
+        "import hashlib, sys; sys.path.insert(0, sys.argv[1]); import cards; "
+        "print(hashlib.sha256(b''.join(v for _, v in sorted(cards.corpus(5, 600, 60).items())))"
+        ".hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(EXAMPLE)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
+
+
+def test_word_shapes(cardtext) -> None:
+    """The model's token-type input: what the uncased vocabulary loses."""
+    shapes = [cardtext.shape(w) for w in ("mairie", "Mairie", "MAIRIE", "GmbH", "42", ".", "\n")]
+    lower, title, upper, other = (
+        cardtext.SHAPE_LOWER, cardtext.SHAPE_TITLE, cardtext.SHAPE_UPPER, cardtext.SHAPE_OTHER
+    )  # fmt: skip
+    assert shapes == [lower, title, upper, title, other, other, other]
+    assert cardtext.shape("A") == title  # one capital letter is not ALL CAPS
+    assert max(shapes) < cardtext.N_SHAPES
 
 
 def test_ocr_noise_drops_merges_and_confuses_characters() -> None:
@@ -260,7 +295,7 @@ def test_preprocess_aligns_labels_to_first_subtoken_and_truncates(tmp_path: Path
     raw_by_id = {r["id"]: r for r in _jsonl(raw / "train.jsonl")}
     for record in train:
         ids, labs = record["input_ids"], record["labels"]
-        assert len(ids) == len(labs) <= 40
+        assert len(ids) == len(labs) == len(record["token_type_ids"]) <= 40
         assert ids[0] == tok.token_to_id("[CLS]") and ids[-1] == tok.token_to_id("[SEP]")
         assert labs[0] == labs[-1] == -100
         # The labelled positions are the words' first sub-tokens, in order; punctuation is
@@ -272,6 +307,9 @@ def test_preprocess_aligns_labels_to_first_subtoken_and_truncates(tmp_path: Path
         pieces = ["[SEP]" if w.isspace() else w for w, _, _ in words]  # line breaks, gaps
         enc = tok.encode(pieces, is_pretokenized=True, add_special_tokens=False)
         assert ids[1:-1] == enc.ids[: len(ids) - 2]
+        # Each sub-token carries its word's shape; [CLS] and [SEP] none.
+        shapes = [cardtext.shape(words[w][0]) for w in enc.word_ids[: len(ids) - 2]]
+        assert record["token_type_ids"] == [0, *shapes, 0]
     # Same input, same bytes (the pipeline's cache depends on it).
     again = tmp_path / "again"
     subprocess.run(

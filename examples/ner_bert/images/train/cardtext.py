@@ -23,6 +23,23 @@ WORD = re.compile(r"\w+|[^\w\s]|\s*\n\s*|[ \t]{3,}")
 BREAK_TOKEN = "[SEP]"
 
 
+#: Word shapes, the model's token-type input: the uncased WordPiece vocabulary cannot tell
+#: "Mairie" (a name) from "mairie.au" (a domain), or "CONTACT" from "Contact", and on a card
+#: capitals are much of what marks a name, a company or the start of a field.
+SHAPE_OTHER, SHAPE_LOWER, SHAPE_TITLE, SHAPE_UPPER = 0, 1, 2, 3
+N_SHAPES = 4
+
+
+def shape(word: str) -> int:
+    """The word's shape: lower-case, Capitalised, ALL CAPS, or other (digits, marks, breaks)."""
+    if not word[:1].isalpha():
+        return SHAPE_OTHER
+    if word[0].islower():
+        return SHAPE_LOWER
+    letters = [c for c in word if c.isalpha()]
+    return SHAPE_UPPER if len(letters) > 1 and all(c.isupper() for c in letters) else SHAPE_TITLE
+
+
 def is_break(word: str) -> bool:
     """Whether ``word`` is a break (whitespace: a line break or a wide gap)."""
     return word.isspace()
@@ -124,3 +141,8 @@ def encode(tokenizer: Any, ws: list[tuple[str, int, int]]) -> tuple[list[int], l
     pieces = [BREAK_TOKEN if is_break(w) else w for w, _, _ in ws]
     enc = tokenizer.encode(pieces, is_pretokenized=True, add_special_tokens=False)
     return list(enc.ids), list(enc.word_ids)
+
+
+def shapes(ws: list[tuple[str, int, int]], word_ids: list[int | None]) -> list[int]:
+    """The shape of each sub-token's word (``SHAPE_OTHER`` for special tokens)."""
+    return [SHAPE_OTHER if w is None else shape(ws[w][0]) for w in word_ids]

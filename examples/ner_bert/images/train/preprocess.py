@@ -62,17 +62,22 @@ def encode(tokenizer, records: list[dict], label2id: dict[str, int], max_length:
         except ValueError as exc:
             raise ValueError(f"card {record['id']}: {exc}") from None
         token_ids, word_ids = cardtext.encode(tokenizer, ws)
-        ids, labels, previous = [cls_id], [IGNORE], None
-        for token_id, word in zip(token_ids, word_ids, strict=True):
+        token_shapes = cardtext.shapes(ws, word_ids)
+        ids, labels, types, previous = [cls_id], [IGNORE], [cardtext.SHAPE_OTHER], None
+        for token_id, word, kind in zip(token_ids, word_ids, token_shapes, strict=True):
             if len(ids) >= max_length - 1:
                 truncated += 1
                 break
             ids.append(token_id)
+            types.append(kind)
             labels.append(label2id[tags[word]] if word != previous else IGNORE)
             previous = word
         ids.append(sep_id)
         labels.append(IGNORE)
-        out.append({"id": record["id"], "input_ids": ids, "labels": labels})
+        types.append(cardtext.SHAPE_OTHER)
+        out.append(
+            {"id": record["id"], "input_ids": ids, "token_type_ids": types, "labels": labels}
+        )
     print(f"encoded={len(out)}; truncated={truncated}; max_length={max_length};", flush=True)
     return out
 

@@ -45,19 +45,26 @@ class NerModel:
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         self.labels = json.loads((model_dir / "labels.json").read_text())
         self.model = AutoModelForTokenClassification.from_pretrained(str(model_dir)).eval()
+        # Trained with word shapes as token types (train.with_word_shapes), or without.
+        self.shaped = self.model.config.type_vocab_size >= cardtext.N_SHAPES
 
-    def _windows(self, text: str) -> tuple[list, list[tuple[list[int], list[int | None]]]]:
+    def _windows(self, text: str) -> tuple[list, list[tuple[list[int], list, list[int]]]]:
         """The words of ``text`` and model windows of at most ``MAX_TOKENS`` sub-tokens, each
-        ``(ids, word index per id)``; a long text is cut between words."""
+        ``(ids, word index per id, word shape per id)``; a long text is cut between words."""
         ws = cardtext.words(text)
         ids, word_ids = cardtext.encode(self.tokenizer, ws)
+        kinds = cardtext.shapes(ws, word_ids)
         windows, start = [], 0
         while start < len(ids):
             stop = min(start + MAX_TOKENS - 2, len(ids))
             while stop < len(ids) and stop > start + 1 and word_ids[stop] == word_ids[stop - 1]:
                 stop -= 1  # do not cut a word in two
             windows.append(
-                ([self.cls_id, *ids[start:stop], self.sep_id], [None, *word_ids[start:stop], None])
+                (
+                    [self.cls_id, *ids[start:stop], self.sep_id],
+                    [None, *word_ids[start:stop], None],
+                    [cardtext.SHAPE_OTHER, *kinds[start:stop], cardtext.SHAPE_OTHER],
+                )
             )
             start = stop
         return ws, windows
@@ -70,15 +77,19 @@ class NerModel:
         torch = self.torch
         for b in range(0, len(flat), self.batch_size):
             batch = flat[b : b + self.batch_size]
-            width = max(len(ids) for _, (ids, _) in batch)
+            width = max(len(ids) for _, (ids, _, _) in batch)
             ids = torch.zeros((len(batch), width), dtype=torch.long)
+            types = torch.zeros((len(batch), width), dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, (_, (row, _)) in enumerate(batch):
+            for i, (_, (row, _, kinds)) in enumerate(batch):
                 ids[i, : len(row)] = torch.tensor(row)
+                if self.shaped:
+                    types[i, : len(row)] = torch.tensor(kinds)
                 mask[i, : len(row)] = 1
             with torch.no_grad():
-                best = self.model(input_ids=ids, attention_mask=mask).logits.argmax(-1).tolist()
-            for (n, (_, word_ids)), row in zip(batch, best, strict=True):
+                out = self.model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+            best = out.logits.argmax(-1).tolist()
+            for (n, (_, word_ids, _)), row in zip(batch, best, strict=True):
                 previous = None
                 for position, word in enumerate(word_ids):
                     if word is not None and word != previous:  # a word's first sub-token

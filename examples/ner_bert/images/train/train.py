@@ -28,6 +28,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cardtext  # noqa: E402 - the sibling module in the same image
+
 IGNORE = -100
 #: Instance families with GPUs (ml.p3, ml.p4d, ml.p5, ml.g4dn, ml.g5, ml.g6, ...).
 GPU_FAMILIES = ("ml.p", "ml.g")
@@ -144,18 +148,38 @@ def batches(records: list[dict], batch_size: int, rng: random.Random | None) -> 
 def collate(batch: list[dict], torch: Any, device: Any) -> dict[str, Any]:
     width = max(len(r["input_ids"]) for r in batch)
     ids = torch.zeros((len(batch), width), dtype=torch.long)
+    types = torch.zeros((len(batch), width), dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     for i, r in enumerate(batch):
         n = len(r["input_ids"])
         ids[i, :n] = torch.tensor(r["input_ids"])
+        if "token_type_ids" in r:  # word shapes (cardtext.shape)
+            types[i, :n] = torch.tensor(r["token_type_ids"])
         mask[i, :n] = 1
         labels[i, :n] = torch.tensor(r["labels"])
     return {
         "input_ids": ids.to(device),
+        "token_type_ids": types.to(device),
         "attention_mask": mask.to(device),
         "labels": labels.to(device),
     }
+
+
+def with_word_shapes(model: Any, count: int, torch: Any) -> None:
+    """Give the model ``count`` token types, one per word shape.
+
+    BERT's token-type embedding (two rows: sentence A and B, and a card is one sentence)
+    becomes the word-shape input; each new row starts as sentence A's, so the fine-tuning
+    starts from exactly the pretrained model and learns what the shapes mean.  The config
+    says ``type_vocab_size``, so ``from_pretrained`` loads the saved model as it is.
+    """
+    old = model.base_model.embeddings.token_type_embeddings.weight.detach()
+    grown = torch.nn.Embedding(count, old.shape[1]).to(old.device)
+    with torch.no_grad():
+        grown.weight.copy_(old[0].expand(count, -1))
+    model.base_model.embeddings.token_type_embeddings = grown
+    model.config.type_vocab_size = count
 
 
 # -- model ----------------------------------------------------------------------------------
@@ -233,6 +257,8 @@ def train(hps: dict[str, Any]) -> dict[str, float]:
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
     ).to(device)
+    if model.config.type_vocab_size < cardtext.N_SHAPES:
+        with_word_shapes(model, cardtext.N_SHAPES, torch)
     model.train()
 
     batch_size = int(hps["batch_size"])
