@@ -106,7 +106,7 @@ class Config:
         default_factory=lambda: {
             "epochs": 1,
             "batch_size": 16,
-            "learning_rate": 3e-4,
+            "learning_rate": 5e-4,
             "warmup_ratio": 0.1,
             "seed": 13,
             "log_interval": 20,
