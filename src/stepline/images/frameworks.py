@@ -15,6 +15,9 @@ serving) and an entry point that answers ``train`` and ``serve`` as AWS's images
 * Where the URI's exact versions cannot be installed here (a Python 3.8 tag against this
   Python; a PyTorch build other than the one installed), the closest installable version is
   used and the image record says so (``framework.installed`` / ``framework.notes``).
+* Every package a recipe installs is pinned (``framework_image/lock.json``, one variant per
+  recipe, written by ``scripts/framework_lock.py``), so an image is reproducible; the record
+  names the variant and lists what the recipe put in the image (``framework.image_packages``).
 * Builds are cached by content like every image, and take the time of a pip install; a job
   waiting for one says so in its secondary status, and the wait does not count against its
   ``MaxRuntimeInSeconds``.

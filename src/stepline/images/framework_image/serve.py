@@ -98,11 +98,42 @@ def default_model_fn(model_dir: str) -> Any:
     if FRAMEWORK == "huggingface":
         from transformers import pipeline
 
-        return pipeline(task=os.environ.get("HF_TASK"), model=model_dir)
+        task = os.environ.get("HF_TASK") or hf_task_of(model_dir)
+        return pipeline(task=task, model=model_dir)
     raise NotImplementedError(
         "Please provide a model_fn implementation. See documentation for model_fn at "
         "https://sagemaker.readthedocs.io/en/stable/"
     )
+
+
+#: A model class's suffix -> the pipeline task that serves it (the first that matches).
+_HF_TASKS = (
+    ("ForSequenceClassification", "text-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMaskedLM", "fill-mask"),
+    ("ForCausalLM", "text-generation"),
+    ("LMHeadModel", "text-generation"),
+    ("ForConditionalGeneration", "text2text-generation"),
+    ("ForImageClassification", "image-classification"),
+)
+
+
+def hf_task_of(model_dir: str) -> str:
+    """The task for a model deployed without ``HF_TASK``: read from the architecture its
+    ``config.json`` names, as AWS's Hugging Face inference toolkit does; a bare encoder
+    serves ``feature-extraction``."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        raise ValueError(
+            "HF_TASK is not set and the model has no readable config.json to infer it from"
+        ) from None
+    for architecture in config.get("architectures") or []:
+        for suffix, task in _HF_TASKS:
+            if architecture.endswith(suffix):
+                return task
+    return "feature-extraction"
 
 
 def default_input_fn(body: bytes | str, content_type: str) -> Any:
@@ -142,6 +173,17 @@ def default_output_fn(prediction: Any, accept: str) -> bytes | str:
     from sagemaker_inference import encoder
 
     return encoder.encode(prediction, accept)
+
+
+def default_accept() -> str:
+    """The answer's type when the client takes any (no ``Accept``, or ``*/*``):
+    ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` if set, else CSV for XGBoost (the algorithm
+    container's default, what ``predictor.predict(csv).decode()`` code expects) and JSON
+    for the other frameworks."""
+    configured = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT")
+    if configured:
+        return configured
+    return "text/csv" if FRAMEWORK == "xgboost" else "application/json"
 
 
 class Handler:
@@ -199,9 +241,9 @@ def make_server(handler: Handler, port: int) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             content_type = self.headers.get("Content-Type") or "application/json"
-            accept = self.headers.get("Accept") or "application/json"
-            if accept == "*/*":
-                accept = "application/json"
+            accept = self.headers.get("Accept") or "*/*"
+            if accept.split(";")[0].strip() == "*/*":
+                accept = default_accept()
             try:
                 out, out_type = handler.invoke(body, content_type, accept)
             except Exception as exc:  # noqa: BLE001 - the client gets the error, as on AWS

@@ -148,8 +148,11 @@ def decode(body: bytes, content_type: str) -> Any:
 
 
 def encode(prediction: Any, accept: str) -> bytes:
-    """Predictions as the algorithm answers: CSV lines, or JSON ``{"predictions": [...]}``."""
+    """Predictions as the algorithm answers: CSV (comma-separated for an endpoint, one a line
+    under batch transform, ``SAGEMAKER_BATCH``, so each record's output lines up with its
+    input), or JSON ``{"predictions": [{"score": ...}]}``."""
     values = [float(v) for v in list(getattr(prediction, "tolist", lambda: prediction)())]
     if accept.split(";")[0].strip().lower() == "application/json":
         return json.dumps({"predictions": [{"score": v} for v in values]}).encode()
-    return ",".join(repr(v) for v in values).encode()
+    separator = "\n" if os.environ.get("SAGEMAKER_BATCH") == "true" else ","
+    return separator.join(repr(v) for v in values).encode()
