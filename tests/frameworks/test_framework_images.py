@@ -8,6 +8,7 @@ The jobs here are what the SageMaker SDK sends for ``SKLearn(...)``, ``PyTorch(.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -102,6 +103,23 @@ def test_every_recipe_installs_pinned_versions() -> None:
 def test_unknown_image_is_still_not_found(fw_home) -> None:
     with pytest.raises(images.ImageNotFound):
         images.ensure("123456789012.dkr.ecr.us-east-1.amazonaws.com/nothing:1")
+
+
+def test_an_image_the_user_built_under_the_uri_wins(tmp_path, monkeypatch) -> None:
+    """As a local image wins over a pull in docker: no recipe build, the user's image runs."""
+    from stepline.images.build import build
+
+    monkeypatch.setenv("STEPLINE_HOME", str(tmp_path / "home"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "marker.txt").write_text("mine\n")
+    (ctx / "Dockerfile").write_text("FROM python:3.11\nCOPY marker.txt /opt/\n")
+    uri = SKLEARN.replace("1.2-1", "1.0-1")
+    mine = build(ctx, frameworks.lookup(uri).local_ref)
+    built = []
+    found = images.ensure(uri, on_build=built.append)
+    assert found.digest == mine.digest and built == []
+    assert images.ImageStore().record(found.digest).get("framework") is None
 
 
 def _train_csv(rows: int = 60) -> bytes:
@@ -347,8 +365,17 @@ def test_xgboost_builtin_algorithm_trains_reports_metrics_and_serves(fw_home) ->
             ",".join(f"{v:.5f}" for v in (t, *r)) for t, r in zip(y, x, strict=True)
         ).encode()
 
+    def libsvm(n: int) -> bytes:
+        lines = []
+        for line in rows(n).decode().splitlines():
+            target, *features = line.split(",")
+            cells = " ".join(f"{i}:{v}" for i, v in enumerate(features) if float(v) != 0.0)
+            lines.append(f"{target} {cells}")
+        return "\n".join(lines).encode()
+
     store.put_bytes("s3://bucket/xgb/train/train.csv", rows(200))
-    store.put_bytes("s3://bucket/xgb/validation/validation.csv", rows(50))
+    # The validation channel is LIBSVM (the algorithm's default content type), zero-based.
+    store.put_bytes("s3://bucket/xgb/validation/validation.libsvm", libsvm(50))
     hyper = {"num_round": "30", "objective": "reg:squarederror", "max_depth": "3", "eta": "0.3"}
     req = training_request(
         "xgb-builtin",
@@ -356,7 +383,7 @@ def test_xgboost_builtin_algorithm_trains_reports_metrics_and_serves(fw_home) ->
         hyper,
         {
             "train": ("s3://bucket/xgb/train", "text/csv"),
-            "validation": ("s3://bucket/xgb/validation", "text/csv"),
+            "validation": ("s3://bucket/xgb/validation", None),
         },
     )
     # No MetricDefinitions: a built-in algorithm's metrics are SageMaker's to know.
@@ -377,6 +404,39 @@ def test_xgboost_builtin_algorithm_trains_reports_metrics_and_serves(fw_home) ->
     assert first == pytest.approx(1.5, abs=0.4) and second == pytest.approx(-1.5, abs=0.4)
     out = _invoke("xgb-ep", b"0.5,0.0,0.0\n", "text/csv", "application/json")
     assert list(json.loads(out)["predictions"][0]) == ["score"]
+
+
+def test_the_image_build_is_a_secondary_status_before_the_clock_starts(fw_home) -> None:
+    """A job whose framework image is not built yet says so (``Starting``, "Preparing the
+    framework image"), and its TrainingStartTime -- what MaxRuntimeInSeconds counts from --
+    comes after the build.  The build itself is a cache lookup here: the image's name is
+    removed, its build kept under another name."""
+    store = get_store()
+    code = (SCRIPTS / "failing_train.py").read_bytes()
+    store.put_bytes("s3://bucket/code/prep/sourcedir.tar.gz", tarball({"failing_train.py": code}))
+    local = frameworks.lookup(PYTORCH).local_ref
+    images.tag(images.ensure(PYTORCH).ref, "stepline-test-keep:pytorch")
+    images.remove(local)
+    hyper = {
+        "sagemaker_program": json.dumps("failing_train.py"),
+        "sagemaker_submit_directory": json.dumps("s3://bucket/code/prep/sourcedir.tar.gz"),
+    }
+    req = training_request("pt-prep", PYTORCH, hyper, {})
+    req.pop("InputDataConfig")
+    jobs.create_training_job(req)
+    jobs.wait("training", "pt-prep", timeout=600)
+    desc = jobs.describe_training_job("pt-prep")
+    preparing = [
+        t
+        for t in desc["SecondaryStatusTransitions"]
+        if t["StatusMessage"].startswith("Preparing the framework image")
+    ]
+    assert [t["Status"] for t in preparing] == ["Starting"], desc["SecondaryStatusTransitions"]
+    assert local in preparing[0]["StatusMessage"]
+    # The clock starts as the preparing ends (the same transition; microseconds apart).
+    assert desc["TrainingStartTime"] >= preparing[0]["EndTime"] - dt.timedelta(milliseconds=50)
+    assert desc["TrainingStartTime"] >= preparing[0]["StartTime"]
+    assert images.resolve(PYTORCH).digest == images.resolve("stepline-test-keep:pytorch").digest
 
 
 def test_xgboost_requires_num_round(fw_home) -> None:
