@@ -154,16 +154,17 @@ def test_pidfile_shows_only_a_live_process(tmp_path: Path) -> None:
 
 
 def test_signal_group_spares_the_skipped_member(tmp_path: Path) -> None:
-    # A group leader (standing in for the sandbox monitor) with one child (the job).
+    # A group leader (standing in for the sandbox monitor) that ignores SIGTERM and outlives
+    # its one child (the job).
     lease, log = _spawn_ready(
-        tmp_path, 'sleep 60 & trap "" TERM; echo "child $!"; echo ready; wait'
+        tmp_path, 'sleep 60 & trap "" TERM; echo "child $!"; echo ready; wait; exec sleep 60'
     )
     child = int(log.read_text().split("child ")[1].split()[0])
-    members = detached.group_members(lease.pid)
-    assert sorted(members) == sorted([lease.pid, child])
+    _until(lambda: sorted(detached.group_members(lease.pid)) == sorted([lease.pid, child]))
     detached.signal_group(lease.pid, signal.SIGTERM, skip=lease.pid)
-    assert Lease.of(lease.pid).alive()
     _until(lambda: detached.start_time(child) is None)
+    assert lease.alive()
+    assert detached.group_members(lease.pid) == [lease.pid]
     detached.signal_group(lease.pid, signal.SIGKILL)
     assert lease.wait(10)
     assert detached.group_members(lease.pid) == []
