@@ -6,6 +6,7 @@ import pytest
 
 from stepline import jobs
 from stepline.jobs.validation import validate_request
+from support.job_requests import processing_request, s3_input
 
 ROLE = "arn:aws:iam::123456789012:role/R"
 
@@ -79,15 +80,7 @@ def test_hyperparameters_must_be_strings_unless_coerced_like_step_functions():
 
 
 def test_java_patterns_are_translated():
-    req = {
-        "ProcessingJobName": "p",
-        "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": "img"},
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "local", "VolumeSizeInGB": 1}
-        },
-        "Tags": [{"Key": "project é", "Value": "seed"}],
-    }
+    req = processing_request("p", "img", Tags=[{"Key": "project é", "Value": "seed"}])
     assert validate_request("CreateProcessingJob", req)["Tags"][0]["Key"] == "project é"
     req["Tags"] = [{"Key": "bad\x01", "Value": "v"}]
     with pytest.raises(jobs.ValidationException, match=r"Tags\[0\]\.Key"):
@@ -95,25 +88,11 @@ def test_java_patterns_are_translated():
 
 
 def test_processing_local_rules():
-    req = {
-        "ProcessingJobName": "p",
-        "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": "img"},
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "local", "VolumeSizeInGB": 1}
-        },
-        "ProcessingInputs": [
-            {
-                "InputName": "raw",
-                "S3Input": {
-                    "S3Uri": "s3://bucket/raw",
-                    "LocalPath": "/data/raw",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "Pipe",
-                },
-            }
-        ],
-    }
+    req = processing_request(
+        "p",
+        "img",
+        ProcessingInputs=[s3_input("raw", "s3://bucket/raw", "/data/raw", S3InputMode="Pipe")],
+    )
     msg = _error("processing", req)
     assert "ProcessingInputs[0].S3Input.LocalPath: must start with /opt/ml/processing/" in msg
     assert "ProcessingInputs[0].S3Input.S3InputMode: Pipe mode is not supported" in msg
