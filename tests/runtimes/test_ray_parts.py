@@ -50,8 +50,21 @@ def test_images_travel_through_the_store_once_per_node(
     assert not downloaded and again.venv == pulled.venv  # cached on the node
 
     container = dataclasses.replace(image, runtime="container", venv=None, root=None)
-    with pytest.raises(ValueError, match="only process images are shipped"):
-        ray_images.publish(store, container, tmp_path / "scratch")
+    with pytest.raises(ValueError, match="cannot be shipped to Ray nodes"):
+        ray_images.publish(store, container, tmp_path / "scratch")  # no engine image
+
+
+def test_a_shipped_container_image_must_be_the_one_its_digest_names(tmp_path: Path) -> None:
+    """The archive comes from the object store: a record naming another engine image (one
+    the node may already have, say) is refused before anything is loaded."""
+    digest = "sha256:" + "ab" * 32
+    unpacked = tmp_path / "image"
+    unpacked.mkdir()
+    record = {"runtime": "container", "engine_ref": "localhost/stepline/other:latest"}
+    (unpacked / "image.json").write_text(json.dumps(record))
+    (unpacked / ray_images.OCI_ARCHIVE).write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="not the container image it claims"):
+        ray_images._load_container(unpacked, digest)
 
 
 def test_sharded_by_s3_key_deals_every_object_to_exactly_one_instance(tmp_path: Path) -> None:
@@ -75,7 +88,7 @@ def test_multi_host_environment() -> None:
         "SM_TRAINING_ENV": json.dumps({"hosts": ["algo-1"], "current_host": "algo-1"}),
         "SM_RESOURCE_CONFIG": json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}),
     }
-    out = multi_host_env(env, "training", 1, ["algo-1", "algo-2"], 29500, "algo-1")
+    out = multi_host_env(env, 1, ["algo-1", "algo-2"], 29500, "algo-1", "eth1")
     assert out["SM_CURRENT_HOST"] == "algo-2" and json.loads(out["SM_HOSTS"]) == [
         "algo-1",
         "algo-2",
@@ -87,6 +100,11 @@ def test_multi_host_environment() -> None:
     assert json.loads(out["SM_RESOURCE_CONFIG"])["current_host"] == "algo-2"
     assert (out["MASTER_ADDR"], out["MASTER_PORT"]) == ("algo-1", "29500")
     assert (out["WORLD_SIZE"], out["RANK"]) == ("2", "1")
+    assert out["SM_NETWORK_INTERFACE_NAME"] == "eth1"  # the training toolkit's variables
+    # A processing job has no training toolkit variables: only the common contract.
+    processing = multi_host_env({}, 0, ["algo-1", "algo-2"], 29500, "algo-1", "eth1")
+    assert processing["SM_CURRENT_HOST"] == "algo-1" and processing["RANK"] == "0"
+    assert "SM_NETWORK_INTERFACE_NAME" not in processing
 
 
 def test_a_symlink_out_of_the_job_folder_is_never_read(tmp_path: Path) -> None:

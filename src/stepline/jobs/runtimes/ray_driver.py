@@ -143,7 +143,10 @@ def hand_over(kind: str, name: str, me: dict[str, Any]) -> None:
             raise DriverUnavailable(f"cannot reach the Ray driver: {exc}") from None
         with sock:
             buffer = bytearray()
-            sock.sendall(json.dumps({"kind": kind, "name": name, "me": me}).encode() + b"\n")
+            try:
+                sock.sendall(json.dumps({"kind": kind, "name": name, "me": me}).encode() + b"\n")
+            except OSError:
+                continue  # the driver was closing (idle): another one takes it
             sock.settimeout(START_TIMEOUT)
             reply = _read_line(sock, buffer)
             if reply is None:
@@ -214,7 +217,8 @@ class Driver:
             return
         try:
             self._take(kind, name, me, conn)
-        except Exception as exc:  # noqa: BLE001 - the supervisor then runs the job itself
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - e.g. no such job: the
+            # supervisor then runs the job itself, and says why
             traceback.print_exc()
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
