@@ -830,6 +830,11 @@ def run_if_selected(kind: str, name: str) -> bool:
         return True
     if chosen != "ray":
         return False
+    try:
+        check_store()  # before a driver is started for nothing
+    except RayUnavailable as exc:
+        Supervisor(kind, name).fail(f"ClientError: {exc}")
+        return True
     from stepline.jobs.runtimes import ray_driver
     from stepline.jobs.runtimes.base import process_start_time
 
