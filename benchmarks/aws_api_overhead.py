@@ -11,8 +11,14 @@ own serialization and signing, HTTP, SigV4 verification, routing, the worker thr
   server of ``tests/serving``);
 * DescribeExecution -- vs the Step Functions service's ``call`` in-process.
 
-Target: under 2 ms added at p50 for the small calls.  Usage:
+Target: under 2 ms added at p50 for small calls.  Usage:
 ``python benchmarks/aws_api_overhead.py [N]`` (default 500; the 64 MiB case runs N/50).
+
+Wall-clock figures on a busy shared machine measure the scheduler as much as the code (the
+server waits for a CPU between the event loop and its worker thread), so each line also
+prints the CPU time the wire adds per call, which load does not change: this process's
+(boto3 serializing, signing, parsing) plus the server process's (read from its CPU clock),
+minus the in-process call's, less the server's idle rate over the same time.
 """
 
 from __future__ import annotations
@@ -46,6 +52,22 @@ def timed(fn: Callable[[], object], n: int) -> list[float]:
     return out
 
 
+def process_cpu_clock(pid: int) -> Callable[[], float]:
+    """Seconds of CPU another process has used (its POSIX CPU-time clock, ns resolution)."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    clock = ctypes.c_int()
+    if libc.clock_getcpuclockid(pid, ctypes.byref(clock)) != 0:
+        raise OSError(ctypes.get_errno(), f"no CPU clock for process {pid}")
+    return lambda: time.clock_gettime(clock.value)
+
+
+#: The server's CPU clock (set in main once the server runs).
+SERVER_CPU: Callable[[], float] = lambda: 0.0  # noqa: E731
+
+
 def compare(
     label: str,
     wire: Callable[[], object],
@@ -60,17 +82,34 @@ def compare(
         for fn in sides.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in sides}
+    cpu = {k: [0.0, 0.0, 0.0] for k in sides}  # client CPU, server CPU, wall (seconds)
     block = max(1, n // 10)
     for _ in range(max(1, n // block)):
         for name, fn in sides.items():
+            c0, s0, w0 = time.process_time(), SERVER_CPU(), time.perf_counter()
             times[name] += timed(fn, block)
+            cpu[name][0] += time.process_time() - c0
+            cpu[name][1] += SERVER_CPU() - s0
+            cpu[name][2] += time.perf_counter() - w0
+    calls = len(times["wire"])
+    idle_rate = cpu["local"][1] / cpu["local"][2]  # the server's CPU while it is not called
+
+    def cpu_ms(side: str) -> tuple[float, float]:
+        client, server, wall = cpu[side]
+        return client / calls * 1000, max(server - idle_rate * wall, 0.0) / calls * 1000
+
+    local_cpu = cpu_ms("local")[0]
+    wire_client, wire_server = cpu_ms("wire")
     p50 = {k: pct(v, 0.5) for k, v in times.items()}
     p99 = {k: pct(v, 0.99) for k, v in times.items()}
     server_part = f"   server adds p50 {p50['raw'] - p50['local']:7.3f} ms" if raw else ""
+    added_cpu = wire_client + wire_server - local_cpu
     print(
         f"{label:<18} in-process p50 {p50['local']:8.3f} ms   boto3 p50 {p50['wire']:8.3f} ms"
         f"   added p50 {p50['wire'] - p50['local']:7.3f} ms  p99 "
-        f"{p99['wire'] - p99['local']:7.3f} ms{server_part}  (n={len(times['wire'])})"
+        f"{p99['wire'] - p99['local']:7.3f} ms{server_part}  (n={len(times['wire'])})\n"
+        f"{'':<18} CPU added per call {added_cpu:7.3f} ms (boto3 {wire_client:.3f} + server "
+        f"{wire_server:.3f} - in-process {local_cpu:.3f})"
     )
     out = {
         "operation": label,
@@ -79,6 +118,10 @@ def compare(
         "boto3_p50_ms": round(p50["wire"], 3),
         "added_p50_ms": round(p50["wire"] - p50["local"], 3),
         "added_p99_ms": round(p99["wire"] - p99["local"], 3),
+        "cpu_added_ms": round(added_cpu, 3),
+        "cpu_boto3_ms": round(wire_client, 3),
+        "cpu_server_ms": round(wire_server, 3),
+        "cpu_in_process_ms": round(local_cpu, 3),
     }
     if raw:
         out["raw_http_p50_ms"] = round(p50["raw"], 3)
@@ -142,7 +185,9 @@ def main() -> None:
 
     results = []
     try:
-        port = server.ensure_server(port=0)
+        port = server.ensure_server(timeout=120, port=0)  # a busy machine starts it slowly
+        global SERVER_CPU
+        SERVER_CPU = process_cpu_clock(int(server.server_info()["pid"]))
         key, secret = credentials()
         session = boto3.session.Session()
 
@@ -238,10 +283,13 @@ def main() -> None:
                     replayer(sfn, describe, port),
                 )
             )
-        small_ok = all(
-            r["added_p50_ms"] < 2.0 for r in results if r["operation"] != "PutObject 64 MiB"
+        small_calls = [r for r in results if r["operation"] != "PutObject 64 MiB"]
+        wall_ok = all(r["added_p50_ms"] < 2.0 for r in small_calls)
+        cpu_ok = all(r["cpu_added_ms"] < 2.0 for r in small_calls)
+        print(
+            f"target < 2 ms added for small calls: wall p50 {'met' if wall_ok else 'NOT met'}, "
+            f"CPU {'met' if cpu_ok else 'NOT met'} (load average {os.getloadavg()[0]:.1f})"
         )
-        print(f"target < 2 ms added at p50 for small calls: {'met' if small_ok else 'NOT met'}")
         print(json.dumps(results))
     finally:
         try:

@@ -16,6 +16,8 @@ is decoded (see :func:`decode_aws_chunked`).
 
 from __future__ import annotations
 
+import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -125,8 +127,10 @@ def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=64)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """The derived SigV4 key for one day, region and service."""
+    """The derived SigV4 key for one day, region and service (cached: four HMACs a request
+    otherwise, for the same few keys all day)."""
     key = _hmac(("AWS4" + secret).encode("utf-8"), date)
     key = _hmac(key, region)
     key = _hmac(key, service)
@@ -170,13 +174,22 @@ def canonical_query(pairs: list[tuple[str, str]], *, skip_signature: bool = Fals
     return "&".join(f"{k}={v}" for k, v in encoded)
 
 
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z", re.ASCII)
+
+
 def _parse_amz_date(value: str) -> float:
+    """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ`` (by hand: strptime is slow)."""
+    match = _AMZ_DATE.fullmatch(value)
     try:
-        return float(timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
+        if match is None:
+            raise ValueError(value)
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+        datetime.datetime(year, month, day, hour, minute, second)  # a real date and time
     except ValueError:
         raise _denied(
             "IncompleteSignature", f"X-Amz-Date {value!r} is not YYYYMMDDTHHMMSSZ"
         ) from None
+    return float(timegm((year, month, day, hour, minute, second, 0, 0, 0)))
 
 
 def _split_credential(credential: str) -> tuple[str, str, str, str]:
