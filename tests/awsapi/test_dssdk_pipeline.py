@@ -11,7 +11,7 @@ import textwrap
 
 from awsapi_support import cli_build
 
-from support.images import write_context
+from support.images import MODEL_SERVER, write_context
 from support.sdk_scripts import run_sdk_script
 
 ECR = "000000000000.dkr.ecr.us-east-1.amazonaws.com"
@@ -27,31 +27,10 @@ print("preprocessed", len(rows), flush=True)
 MAIN = """
 import json, os, sys
 if sys.argv[1:] == ["serve"]:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from model_server import serve
 
     MODEL = json.load(open("/opt/ml/model/model.json"))
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *args):
-            pass
-
-        def _send(self, status, data):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._send(200 if self.path == "/ping" else 404, b"")
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            answer = {"y": MODEL["scale"] * float(json.loads(body)), "rows": MODEL["rows"]}
-            self._send(200, json.dumps(answer).encode())
-
-    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    serve(lambda body: {"y": MODEL["scale"] * float(json.loads(body)), "rows": MODEL["rows"]})
 hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
 rows = open("/opt/ml/input/data/train/train.csv").read().split()
 print(f"train_loss={1.0 / len(rows):.4f};", flush=True)
@@ -140,7 +119,7 @@ def test_dssdk_processing_training_deploy(client_env, tmp_path):
     for folder in (pre, train):
         folder.mkdir()
     (pre / "Dockerfile").write_text("FROM python:3.11\n")
-    write_context(train, {"main.py": MAIN}, ["python", "/opt/program/main.py"])
+    write_context(train, {**MODEL_SERVER, "main.py": MAIN}, ["python", "/opt/program/main.py"])
     cli_build(client_env, pre, f"{ECR}/dssdk-pre:1")
     cli_build(client_env, train, f"{ECR}/dssdk-train:1")
     work = tmp_path / "work"

@@ -17,6 +17,7 @@ import pytest
 
 from stepline import asl, jobs, serving
 from stepline.integrations import Router
+from support.images import MODEL_SERVER
 
 DATA = Path(__file__).parent / "data"
 
@@ -38,33 +39,10 @@ print("preprocessed", len(rows), flush=True)
 TRAIN = """
 import json, os, sys
 if sys.argv[1:] == ["serve"]:  # the same image serves the model (SageMaker's contract)
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from model_server import serve
 
     MODEL = json.load(open("/opt/ml/model/model.json"))
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *args):
-            pass
-
-        def _send(self, status, data):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            self._send(200 if self.path == "/ping" else 404, b"")
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.path != "/invocations":
-                return self._send(404, b"")
-            answer = {"y": MODEL["lr"] * float(json.loads(body)), "n_train": MODEL["n_train"]}
-            self._send(200, json.dumps(answer).encode())
-
-    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    serve(lambda body: {"y": MODEL["lr"] * float(json.loads(body)), "n_train": MODEL["n_train"]})
 hp = json.load(open("/opt/ml/input/config/hyperparameters.json"))
 train = open("/opt/ml/input/data/train/train.csv").read().split()
 val = open("/opt/ml/input/data/validation/validation.csv").read().split()
@@ -103,7 +81,9 @@ def test_dssdk_generated_pipeline(store, make_image, serving_home):
     make_image(
         "seed-preprocess", {"noop.py": "raise SystemExit(9)"}, ["python", "/opt/program/noop.py"]
     )
-    make_image("seed-train", {"train.py": TRAIN}, ["python", "/opt/program/train.py"])
+    make_image(
+        "seed-train", {**MODEL_SERVER, "train.py": TRAIN}, ["python", "/opt/program/train.py"]
+    )
     definition = json.loads((DATA / "dssdk_seed_pipeline.asl.json").read_text())
     metric = {"Name": "validation:mse", "Regex": "validation mse <loss>=([0-9\\.]+)"}
     definition["States"]["Train model"]["Parameters"]["AlgorithmSpecification"][

@@ -14,6 +14,9 @@ ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 #: servers side by side on one host, as the router runs them).
 BIND_TO_PORT = {"com.amazonaws.sagemaker.capabilities.accept-bind-to-port": "true"}
 
+#: ``support.model_server`` as a file of an image (``{**MODEL_SERVER, "train.py": ...}``).
+MODEL_SERVER = {"model_server.py": (Path(__file__).parent / "model_server.py").read_text()}
+
 
 def write_context(
     ctx: Path,
