@@ -9,6 +9,10 @@ SeaweedFS: only settings change.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,8 @@ from stepline.storage import get_store
 from stepline.storage.seaweed import SeaweedServer
 
 pytest.importorskip("ray", reason="the ray extra: pip install 'stepline[ray]'")
+
+from ray_support import drivers  # noqa: E402
 
 from stepline.jobs.runtimes.ray_local import LocalRayCluster  # noqa: E402
 
@@ -39,8 +45,9 @@ def home(
     monkeypatch: pytest.MonkeyPatch,
     cluster: LocalRayCluster,
     seaweed: SeaweedServer,
-) -> Path:
-    """``support.fixtures``'s private home, pointed at the cluster and the S3 server."""
+) -> Iterator[Path]:
+    """``support.fixtures``'s private home, pointed at the cluster and the S3 server.  The
+    home's Ray driver leaves two seconds after its last job, and is gone after the test."""
     monkeypatch.setenv("STEPLINE_RUNTIME", "ray")
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     monkeypatch.setenv("STEPLINE_STORE", "s3")
@@ -48,7 +55,14 @@ def home(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return home
+    monkeypatch.setenv("STEPLINE_RAY_DRIVER_IDLE", "2")
+    yield home
+    deadline = time.monotonic() + 10
+    while drivers(home) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in drivers(home):  # a job of a failed test may still hold it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_a_container_image_is_shipped_once_to_each_node(container_base, store, t
     pulls = []
     for name in ("ctr-1", "ctr-2"):
         jobs.create_processing_job(_request(name, uri, store.bucket))
-        record = jobs.wait("processing", name, timeout=300)
+        record = jobs.wait("processing", name, timeout=280)
         assert record.status == "Completed", (
             record.state.get("failure_reason"),
             record.log_path.read_text(),

@@ -1,11 +1,11 @@
-"""Jobs on a real Ray cluster: multi-host training over gloo, sharded processing, a dead node."""
+"""Jobs on a real Ray cluster: multi-host training over gloo, sharded processing, logs, stop
+and MaxRuntime (a supervisor's or the driver's death: ``test_ray_driver``; a dead node:
+``test_ray_node_death``)."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import tarfile
 import time
 
@@ -196,31 +196,3 @@ def _text(path) -> str:
         return path.read_text()
     except OSError:
         return ""
-
-
-SLOW = """
-import time
-print("started", flush=True)
-time.sleep(8)
-open("/opt/ml/model/m.txt", "w").write("m")
-print("finished", flush=True)
-"""
-
-
-def test_a_new_supervisor_reattaches_to_the_running_instances(store, make_image):
-    image = make_image("slow", {"slow.py": SLOW}, ["python", "/opt/program/slow.py"])
-    jobs.create_training_job(training_request("reattach-1", image, store.bucket))
-
-    def running() -> bool:
-        record = records.get("training", "reattach-1")
-        return bool(record.run_identifier) and "started" in _text(record.log_path)
-
-    _wait_for(running, 150)
-    first = records.get("training", "reattach-1").supervisor
-    os.kill(first["pid"], signal.SIGKILL)  # the engine side dies; the instance runs on
-    record = jobs.wait("training", "reattach-1", timeout=150)  # a new supervisor reattaches
-    desc = jobs.describe_training_job("reattach-1")
-    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
-    assert record.supervisor["pid"] != first["pid"]
-    log = record.log_path.read_text()
-    assert log.count("started") == 1 and "finished" in log
