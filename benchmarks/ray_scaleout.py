@@ -8,8 +8,10 @@ is 1.8x).  The per-job overhead is a job's wall time (create to Completed, one j
 less its one second, on Ray and on the local runtime.
 
 Run: ``python benchmarks/ray_scaleout.py [--jobs 24] [--repeat 3]``.  Everything it starts is
-stopped at the end.  On a small machine the engine side (one supervisor process per job, each
-a Ray driver) competes with the workers for the same cores, which lowers the speed-up.
+stopped at the end.  On a small machine the engine side (a forked supervisor per job, and the
+engine's one shared Ray driver, :mod:`stepline.jobs.runtimes.ray_driver`) competes with the
+workers for the same cores, which lowers the speed-up; the machine's load average is printed
+with the figures, because they mean little without it.
 """
 
 from __future__ import annotations
@@ -76,10 +78,14 @@ def main() -> None:
     from stepline.storage import get_store
     from stepline.storage.seaweed import SeaweedServer
 
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the start (1/5/15 min): {load} on {os.cpu_count()} CPUs")
     work = Path(tempfile.mkdtemp(prefix="ray-scaleout-"))
     os.environ.update(
         STEPLINE_HOME=str(work / "engine"),
         STEPLINE_JOB_STOP_GRACE="1",
+        # The engine's Ray driver leaves 5 s after the last job (the default is 60 s).
+        STEPLINE_RAY_DRIVER_IDLE="5",
         AWS_DEFAULT_REGION="us-east-1",
     )
     ctx = work / "ctx"
@@ -125,6 +131,8 @@ def main() -> None:
             cluster.stop()
         seaweed.stop()
         shutil.rmtree(work, ignore_errors=True)
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the end (1/5/15 min): {load} on {os.cpu_count()} CPUs")
     print(f"{args.jobs} one-second jobs, 1 worker node:  {one:6.1f}s")
     print(f"{args.jobs} one-second jobs, 2 worker nodes: {two:6.1f}s")
     print(f"speed-up: {one / two:.2f}x (goal 1.8x)")
