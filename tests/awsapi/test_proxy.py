@@ -164,6 +164,12 @@ def test_tunnel_is_for_its_own_host_and_needs_the_ca(aws_env) -> None:
     resp = conn.getresponse()
     assert resp.status == 403 and b"not this tunnel's" in resp.read()
     conn.close()
+    conn = http.client.HTTPSConnection("127.0.0.1", aws_env["port"], timeout=10, context=trusting)
+    conn.set_tunnel("sts.us-east-1.amazonaws.com", 443)
+    conn.request("CONNECT", "example.com:443")  # a tunnel in the tunnel
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"inside a tunnel" in resp.read()
+    conn.close()
     default = ssl.create_default_context()  # the system's roots: our certificate is refused
     conn = http.client.HTTPSConnection("127.0.0.1", aws_env["port"], timeout=10, context=default)
     conn.set_tunnel("sts.us-east-1.amazonaws.com", 443)

@@ -58,6 +58,7 @@ _REASONS = {
     416: "Range Not Satisfiable",
     500: "Internal Server Error",
     501: "Not Implemented",
+    502: "Bad Gateway",
 }
 _QUERY_NS = {
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
@@ -287,6 +288,8 @@ class Gateway:
         refusal: tuple[int, str] | None = None
         if headers.get("origin") is not None:
             refusal = (403, "a web page may not open tunnels")
+        elif writer in self._tunnels:
+            refusal = (400, "CONNECT inside a tunnel is not supported")
         elif target is None:
             refusal = (400, f"CONNECT target {authority[:100]!r} is not HOST:PORT")
         elif _tls.is_aws_host(target[0]) and target[1] != 443:
