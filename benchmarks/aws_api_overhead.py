@@ -26,6 +26,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -297,6 +298,7 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - best effort before stopping the server
             pass
         server.stop_server()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
