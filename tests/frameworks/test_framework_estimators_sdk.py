@@ -85,8 +85,10 @@ sess.wait_for_endpoint("sdk-pt-ep", poll=1)
 result["pytorch_predict"] = pt_predictor.predict([0.0, 1.0])
 pt_predictor.delete_endpoint()
 pt_batch = sess.upload_data(f"{WORK}/pt_batch.jsonl", bucket, "sdk/pt-batch")
+# One JSON document a line: each its own request (SingleRecord), as JSON can't be concatenated.
 pt_transformer = pt.transformer(
     instance_count=1, instance_type="ml.m5.large", accept="application/json",
+    strategy="SingleRecord",
     assemble_with="Line", output_path=f"s3://{bucket}/sdk/pt-batch-out",
 )
 pt_transformer.transform(pt_batch, content_type="application/json", split_type="Line",

@@ -174,7 +174,7 @@ def test_framework_images_in_a_stepline_pipeline(fw_home, monkeypatch) -> None:
         ),
         job_name="pipe-sk-batch",
         model_name="pipe-sk",
-        data="s3://bucket/pipe/batch-in",
+        data="s3://bucket/pipe/batch-in/",
         content_type="text/csv",
         split_type="Line",
     )
@@ -203,10 +203,12 @@ def test_framework_images_in_a_stepline_pipeline(fw_home, monkeypatch) -> None:
     execution = workflow.execute(name="run-1")
     output = execution.get_output(wait=True)
     names = ("pipe-xgb", "pipe-torch", "pipe-sk", "pipe-hf")
-    assert execution.describe()["status"] == "SUCCEEDED", (
-        [jobs.describe_training_job(n).get("FailureReason") for n in names],
-        output,
-    )
+    failed = [
+        {k: v for k, v in e.items() if k.endswith("FailedEventDetails")}
+        for e in execution.list_events(max_items=100_000)
+        if any(k.endswith("FailedEventDetails") for k in e)
+    ]
+    assert execution.describe()["status"] == "SUCCEEDED", (failed, output)
     xgb_desc = jobs.describe_training_job("pipe-xgb")
     metrics = {m["MetricName"] for m in xgb_desc["FinalMetricDataList"]}
     assert {"train:rmse", "validation:rmse"} <= metrics
