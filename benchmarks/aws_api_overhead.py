@@ -16,7 +16,7 @@ Target: under 2 ms added at p50 for small calls.  Usage:
 
 Wall-clock figures on a busy shared machine measure the scheduler as much as the code (the
 server waits for a CPU between the event loop and its worker thread), so each line also
-prints the CPU time the wire adds per call, which load does not change: this process's
+prints the CPU time the wire adds per call, which load changes less: this process's
 (boto3 serializing, signing, parsing) plus the server process's (read from its CPU clock),
 minus the in-process call's, less the server's idle rate over the same time.
 """
