@@ -211,10 +211,10 @@ class InstanceRunner:
         hosts = _hosts(job["count"])
         index = job["index"]
         self._new_folder(job, hosts[index])
-        image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
         try:
+            image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
             runtime, image = runtime_for(image)
-        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox on this node
+        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox or no podman on this node
             return {"error": f"ClientError: {exc}"}
         files = self._files(job, runtime)
         res = self._resources(job)
