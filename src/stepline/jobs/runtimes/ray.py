@@ -14,7 +14,8 @@ costs seconds, so it is done once, not per job), where a :class:`RaySupervisor` 
 * sizes one instance from the instance table, scaled down to the largest node when it is
   bigger (the same policy as on one machine, with a note in the record);
 * places ``InstanceCount`` actors with a placement group (``SPREAD``: on different nodes when
-  it can), each on the node Ray picks, and records each node's id and address;
+  it can; a single instance's actor asks for its resources itself), each on the node Ray
+  picks, and records each node's id and address;
 * publishes the image to the object store once (:mod:`.ray_images`); each node pulls it once;
 * starts every instance (:mod:`.ray_node`) with SageMaker's multi-host contract: hosts
   ``algo-1``..``algo-N`` that resolve inside the sandbox to the nodes, ``resourceconfig.json``,
