@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stepline import config, wiring
-from stepline.jobs import kinds, records
+from stepline.jobs import records
 from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import resources_for
 from stepline.jobs.supervisor import FAILURE_LIMIT, MetricTail, Supervisor
@@ -180,19 +180,14 @@ def instance_resources(instance_type: str) -> tuple[Resources, list[str]]:
 
 @dataclass(frozen=True)
 class RayKind:
-    """What a job kind does differently on Ray; the kind's API facts are
-    :mod:`stepline.jobs.kinds`'s (where its instances and inputs are, where its image is)."""
+    """What a job kind does differently on Ray; the kind's own facts (where its instances,
+    inputs and image are, its running phase, its default failure reason) are
+    :mod:`stepline.jobs.kinds`'s."""
 
     #: The :class:`~.ray_node.InstanceRunner` method that starts one instance.
     start: str
-    #: The secondary status while the instances run, and its transition message; ``None``:
-    #: the job says ``InProgress`` until it ends (batch transform).
-    phase: str | None
-    phase_message: str | None
     #: Uploads what the instances left and writes the job's final status.
     finish: Callable[[RaySupervisor, dict[str, Any], str | None], None]
-    #: The FailureReason when a failed instance wrote none and ran no script (processing).
-    failure_default: str | None = None
     #: Whether stopping the job means removing its actors (a transform's model servers run
     #: inside them, with no process of their own to signal).
     stop_by_removal: bool = False
@@ -218,7 +213,6 @@ class RaySupervisor(Supervisor):
         from stepline.jobs.runtimes.base import process_start_time
 
         super().__init__(kind, name)
-        self.spec = kinds.get(kind)
         self.ray_kind = RAY_KINDS[kind]
         self.actors: list[Any] = []
         self.nodes: list[dict[str, Any]] = []
@@ -271,7 +265,7 @@ class RaySupervisor(Supervisor):
         return wiring.provider("transform").primary_container(self.model())["Image"]
 
     def transition(self, secondary: str, message: str | None = None, **kwargs: Any) -> None:
-        if self.ray_kind.phase is None:  # the job says InProgress until it ends
+        if self.spec.phase is None:  # the job says InProgress until it ends
             final = secondary in ("Completed", "Failed", "Stopped")
             self.update(secondary_status=secondary if final else "InProgress", **kwargs)
             return
@@ -481,8 +475,8 @@ class RaySupervisor(Supervisor):
         """The job runs: what the first instance ran, and each instance's image pull."""
         first = started[0]
         self.transition(
-            self.ray_kind.phase or "InProgress",
-            self.ray_kind.phase_message,
+            self.spec.phase or "InProgress",
+            self.spec.phase_message,
             run_identifier=f"ray:{NAMESPACE}/{self.kind}/{self.name}",
             state={
                 "inputs": first["inputs"],
@@ -726,8 +720,8 @@ class RaySupervisor(Supervisor):
             text = None
         if text:
             return text[:FAILURE_LIMIT]
-        if self.ray_kind.failure_default is not None:
-            return self.ray_kind.failure_default
+        if self.spec.failure_default is not None:
+            return self.spec.failure_default
         if contract.script_mode(self.request) and code is not None:
             try:
                 last = ray.get(self.actors[index].last_log_line.remote())
@@ -814,26 +808,9 @@ def _finish_transform(sup: RaySupervisor, state: dict[str, Any], reason: str | N
 
 #: The Ray side of each job kind (one entry per kind of :data:`stepline.jobs.kinds.KINDS`).
 RAY_KINDS: dict[str, RayKind] = {
-    "training": RayKind(
-        start="start",
-        phase="Training",
-        phase_message="Training image download completed. Training in progress.",
-        finish=_finish_training,
-    ),
-    "processing": RayKind(
-        start="start",
-        phase="Processing",
-        phase_message=None,
-        finish=_finish_processing,
-        failure_default="AlgorithmError: See job logs for more information",
-    ),
-    "transform": RayKind(
-        start="start_transform",
-        phase=None,
-        phase_message=None,
-        finish=_finish_transform,
-        stop_by_removal=True,
-    ),
+    "training": RayKind(start="start", finish=_finish_training),
+    "processing": RayKind(start="start", finish=_finish_processing),
+    "transform": RayKind(start="start_transform", finish=_finish_transform, stop_by_removal=True),
 }
 
 

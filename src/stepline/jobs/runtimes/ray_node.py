@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from stepline import config, wiring
-from stepline.jobs import contract, staging
+from stepline.jobs import contract, kinds, staging
 from stepline.jobs.runtimes import ray_images
 from stepline.jobs.runtimes.base import Mount, Resources, RunSpec
 from stepline.jobs.supervisor import Supervisor
@@ -67,6 +67,7 @@ class _InstanceFiles(Supervisor):
 
     def __init__(self, kind: str, name: str, request: dict, arn: str, folder: Path, store: Any):
         self.kind, self.name, self.request = kind, name, request
+        self.spec = kinds.get(kind)
         self.folder, self.ml, self.scratch = folder, folder / "ml", folder / "scratch"
         self.pending: dict[str, Any] = {}
         self.store = store
