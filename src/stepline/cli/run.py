@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -62,17 +64,25 @@ def run(
     if input is not None:
         extra = load_json_arg(input)
         payload = {**payload, **extra} if isinstance(extra, dict) else extra
+    # With the live view, Ctrl-C sets a flag from here on (see _watch), so one that comes while
+    # the execution is being started still asks whether to stop it.
+    interrupted = threading.Event()
+    previous = None if as_json else signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     workflow.create()
     execution = workflow.execute(name=name, inputs=payload, wait=False)
     engine = workflow.client
     arn = execution.execution_arn
-    try:
-        if as_json:
+    if as_json:
+        try:
             desc = engine.wait(arn)
-        else:
-            desc = _watch(engine, arn, workflow.to_dict())
-    except KeyboardInterrupt:
-        desc = _interrupted(engine, arn)
+        except KeyboardInterrupt:
+            desc = _interrupted(engine, arn)
+    else:
+        try:
+            desc = _watch(engine, arn, workflow.to_dict(), interrupted)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        desc = desc or _interrupted(engine, arn)
     result = {
         "executionArn": desc["executionArn"],
         "name": desc["name"],
@@ -162,16 +172,23 @@ def _table(engine: Any, arn: str, definition: dict) -> tuple[Table, str]:
     return table, desc["status"]
 
 
-def _watch(engine: Any, arn: str, definition: dict) -> dict:
+def _watch(engine: Any, arn: str, definition: dict, interrupted: threading.Event) -> dict | None:
+    """The live view until the execution ends (its description) or Ctrl-C (None).
+
+    Ctrl-C sets ``interrupted``, which the loop reads, instead of raising KeyboardInterrupt
+    wherever the main thread happens to be: raised inside the live view's lock, it left the
+    lock taken and the view's refresh thread, which ``Live`` joins on exit, waiting for it
+    forever (``stepline run`` hung after Ctrl-C, now and then).
+    """
     console = Console(stderr=True)
     with Live(console=console, refresh_per_second=4, transient=False) as live:
-        while True:
+        while not interrupted.is_set():
             table, status = _table(engine, arn, definition)
             live.update(table)
             if status != "RUNNING":
-                break
-            time.sleep(0.25)
-    return engine.describe_execution(arn)
+                return engine.describe_execution(arn)
+            interrupted.wait(0.25)
+    return None
 
 
 def _interrupted(engine: Any, arn: str) -> dict:
