@@ -8,8 +8,10 @@ database, objects, job folders) is wiped when the session starts.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +21,12 @@ from stepline.storage import get_store
 
 
 def _cache_home() -> Path:
+    """One cached home per Python environment: a framework image reuses the packages of the
+    environment that built it, so a venv and the system Python (a bare-machine check beside
+    CI's run) must not share images, nor wipe each other's."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "stepline-test" / "frameworks-home"
+    env = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    return base / "stepline-test" / f"frameworks-home-{env}"
 
 
 @pytest.fixture(scope="session")
