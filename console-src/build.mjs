@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "src", "stepline", "console");
+const out = join(here, "..", "src", "stepline", "console", "static");
 mkdirSync(out, { recursive: true });
 const files = [
   ["@dagrejs/dagre/dist/dagre.min.js", "dagre.min.js"],

@@ -1,15 +1,8 @@
 """stepline: local-first ML pipelines in the shape of AWS Step Functions + SageMaker.
 
-Layers, bottom up (a package imports only packages below it):
-
-1. ``config``, ``wiring`` -- settings, and the registry of defaults filled in here;
-2. ``asl`` -- the States Language: parse, validate, evaluate (pure, no I/O);
-3. ``storage``, ``images`` -- the object store and job images;
-4. ``jobs``, ``serving``, ``tuning`` (and the SageMaker service layer over them) --
-   SageMaker-style jobs, endpoints and tuning;
-5. ``integrations`` -- Task resources by ARN, over the layer below;
-6. ``engine`` -- durable executions of ``asl`` programs, with a task port it is given;
-7. ``server``, ``console``, ``awsapi``, ``cli`` -- the ways in.
+The packages are layers, listed top to bottom in :mod:`stepline.layers` and nowhere else
+(the README's line is generated from it, and ``tests/test_layers.py`` checks every import
+against it), so this docstring does not repeat them.
 
 This module is the composition root: it registers the default task port (the
 integrations) in :mod:`stepline.wiring`, so ``stepline.asl.execute`` and ``Engine()`` run

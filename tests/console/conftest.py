@@ -1,7 +1,11 @@
-"""Fixtures: a live console over a real pipeline (engine, uvicorn server, headless Chromium).
+"""Fixtures for the console's tests.
 
-Session-scoped so the browser suite shares one server and one browser; see
-``console_support.py`` for the pipeline itself.
+The API's (``api_home``, ``engine``, ``token``, ``client``): an app over a private home,
+driven in-process (no socket, no browser), one per test.
+
+The browser suite's (``pipeline``, ``server``, ``browser``, ``page``): a live console over a
+real pipeline (engine, uvicorn server, headless Chromium), session-scoped so the suite shares
+one server and one browser; see ``console_support.py`` for the pipeline itself.
 """
 
 from __future__ import annotations
@@ -23,6 +27,100 @@ from console_support import (
     flaky_definition,
     pipeline_definition,
 )
+
+# -- the API, in-process ------------------------------------------------------------------
+LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+DEFINITION = {
+    "StartAt": "Start",
+    "States": {
+        "Start": {"Type": "Pass", "Next": "Fan"},
+        "Fan": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemsPath": "$.items",
+                            "ItemProcessor": {
+                                "StartAt": "Twice",
+                                "States": {
+                                    "Twice": {
+                                        "Type": "Task",
+                                        "Resource": LAMBDA + "api_twice",
+                                        "End": True,
+                                    }
+                                },
+                            },
+                            "End": True,
+                        }
+                    },
+                },
+                {
+                    "StartAt": "Oops",
+                    "States": {
+                        "Oops": {
+                            "Type": "Task",
+                            "Resource": LAMBDA + "api_oops",
+                            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Fine"}],
+                            "End": True,
+                        },
+                        "Fine": {"Type": "Pass", "End": True},
+                    },
+                },
+            ],
+            "End": True,
+        },
+    },
+}
+
+
+@pytest.fixture
+def api_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("STEPLINE_HOME", str(home))
+    monkeypatch.setenv("STEPLINE_STORE", "local")
+    return home
+
+
+@pytest.fixture
+def engine(api_home: Path) -> Any:
+    from stepline.engine import Engine
+    from stepline.integrations import register_function
+
+    def oops(event: Any) -> Any:
+        raise KeyError("missing")
+
+    register_function("api_twice", lambda event: event * 2)
+    register_function("api_oops", oops)
+    eng = Engine(api_home)
+    eng.create_state_machine("api-demo", DEFINITION)
+    return eng
+
+
+@pytest.fixture
+def token(api_home: Path) -> str:
+    """The home's console token (every /api call needs it)."""
+    from stepline.console import security
+
+    return security.console_token()
+
+
+@pytest.fixture
+def client(engine: Any, token: str) -> Iterator[Any]:
+    """An API client as scripts use it: loopback Host, the token in a header."""
+    from fastapi.testclient import TestClient
+
+    from stepline.console import create_app
+
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(engine), base_url="http://127.0.0.1", headers=headers) as c:
+        yield c
+
+
+# -- the browser suite --------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -117,14 +215,14 @@ def pipeline(console_home: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="session")
 def console_token(console_home: Path) -> str:
     """The home's console token (what `stepline ui` puts in the URL it prints)."""
-    from stepline.server import security
+    from stepline.console import security
 
     return security.console_token()
 
 
 @pytest.fixture(scope="session")
 def server(pipeline: Pipeline, console_token: str) -> Iterator[str]:
-    from stepline.server import create_app, running
+    from stepline.console import create_app, running
 
     with running(create_app(pipeline.engine, token=console_token)) as url:
         yield url

@@ -244,7 +244,7 @@ def test_job_page_live_logs_metrics_and_record(page: Any, pipeline: Pipeline) ->
 
 
 def test_endpoints_and_models_pages(page: Any) -> None:
-    from stepline.server import providers
+    from stepline.console import providers
 
     page.goto("/#/endpoints")
     expect(page.locator("#endpoints")).to_contain_text("No endpoints")

@@ -48,7 +48,7 @@ def engine(home: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(engine: Any) -> Iterator[str]:
-    from stepline.server import create_app, running
+    from stepline.console import create_app, running
 
     with running(create_app(engine)) as url:
         yield url
@@ -71,7 +71,7 @@ def _running(engine: Any, name: str) -> str:
 
 
 def test_token_file_is_private_and_stable(home: Path, token: str) -> None:
-    from stepline.server import security
+    from stepline.console import security
 
     path = home / "secrets" / "console-token"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -204,7 +204,7 @@ def test_csrf_redrive_and_start_refuse_text_and_forms(
 
 
 def test_token_files_differ_per_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stepline.server import security
+    from stepline.console import security
 
     tokens = set()
     for name in ("a", "b"):

@@ -12,7 +12,7 @@ from stepline.serving import api
 
 
 def test_console_api_lists_endpoints_and_models(serve_image) -> None:
-    from stepline.server.app import create_app
+    from stepline.console.app import create_app
 
     put_model("s3://models/cp/model.tar.gz", {"w": 2, "b": 1})
     make_model("cp-model", "linear-serve:1", "s3://models/cp/model.tar.gz")
@@ -22,7 +22,7 @@ def test_console_api_lists_endpoints_and_models(serve_image) -> None:
     for value in (b"1", b"2", b"3"):
         serving.invoke_endpoint("cp", value)
 
-    from stepline.server.security import console_token
+    from stepline.console.security import console_token
 
     auth = {"Authorization": f"Bearer {console_token()}"}
     client = TestClient(create_app(), base_url="http://127.0.0.1", headers=auth)

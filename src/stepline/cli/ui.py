@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-# Not imported from stepline.server: the CLI must load without the server's dependencies.
+# Not imported from stepline.console: the CLI must load without the console's dependencies.
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -30,7 +30,7 @@ def ui(
     """Serve the web console: workflows, executions, jobs, endpoints and models."""
     from stepline.engine import Engine
     from stepline.engine.store import owner_token
-    from stepline.server import security, serve
+    from stepline.console import security, serve
 
     token = security.console_token()
     typer.echo(security.console_url(host, port, token))

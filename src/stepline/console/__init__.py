@@ -1,10 +1,13 @@
-"""The web console and its HTTP+JSON API.
+"""The web console (``stepline ui``): its HTTP+JSON API and its page (``static/``).
+
+Not to be confused with ``stepline server`` (:mod:`stepline.serving.server`), the daemon that
+serves endpoints and the AWS API; the console is a separate app on its own port.
 
 ``create_app(engine)`` builds the FastAPI app; ``serve(port=...)`` runs it with uvicorn on
 127.0.0.1 (the console can stop and redrive executions, so it is not exposed to the network
 unless asked for).  Every API call needs the home's console token and passes Host and CSRF
-checks (:mod:`stepline.server.security`).  Serving code fills the endpoint and model pages
-through :mod:`stepline.server.providers`.
+checks (:mod:`stepline.console.security`).  Serving code fills the endpoint and model pages
+through :mod:`stepline.console.providers`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from stepline.server.app import create_app
+from stepline.console.app import create_app
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stepline.server import providers
+from stepline.console import providers
 
 
 def test_state_machines_list_describe_versions(client: Any, engine: Any) -> None:

@@ -44,6 +44,6 @@ def register() -> None:
     """Plug the providers into the console (once per process)."""
     if _REGISTERED:
         return
-    from stepline.server.providers import register_endpoints, register_models
+    from stepline.console.providers import register_endpoints, register_models
 
     _REGISTERED.extend([register_endpoints(endpoints), register_models(models)])

@@ -2,9 +2,9 @@
 
 Why an API and not server-rendered pages: the same routes serve the browser console, the
 CLI and notebooks, and the OpenAPI document lets anyone script against a running console.
-The console itself is static files (``stepline/console``) that only call these routes.
+The console itself is static files (``stepline/console/static``) that only call these routes.
 Every ``/api`` route needs the home's console token, and every request passes the Host and
-CSRF checks of :mod:`stepline.server.security` first.
+CSRF checks of :mod:`stepline.console.security` first.
 
 Names in URLs are hostile: every path parameter is checked against the shape AWS allows
 before it reaches the engine or the job records, and no name is ever used to build a file
@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from stepline import sagemaker, views
 from stepline.engine import Engine
 from stepline.engine.engine import EngineError
-from stepline.server import providers, security
+from stepline.console import providers, security
 
 #: State machine and execution names, or their ARNs.
 _REF = re.compile(
@@ -115,7 +115,7 @@ def _or_list(words: tuple[str, ...]) -> str:
 
 
 def _console_dir() -> Path:
-    return Path(str(resources.files("stepline") / "console"))
+    return Path(str(resources.files("stepline.console") / "static"))
 
 
 def _workflow_routes(eng: Engine) -> APIRouter:
@@ -419,7 +419,7 @@ def create_app(
     """
     eng = engine if engine is not None else Engine()
     token = token or security.console_token()
-    from stepline.server import endpoints as endpoint_pages
+    from stepline.console import endpoints as endpoint_pages
 
     endpoint_pages.register()
     app = FastAPI(

@@ -4,7 +4,7 @@ The console lists whatever the registered providers return; until serving code r
 one, the lists are empty (and the pages say so).  A provider is a plain function with no
 arguments returning a list of dicts, so the serving code needs no import of FastAPI::
 
-    from stepline.server.providers import register_endpoints, register_models
+    from stepline.console.providers import register_endpoints, register_models
     register_endpoints(lambda: [{"EndpointName": "churn", "EndpointStatus": "InService",
                                  "ProductionVariants": [...], "Metrics": {...}}])
 
