@@ -40,7 +40,7 @@ ROOTS = ("__init__", "__main__")
 #: validation, SageMaker's errors and boto3's shapes.
 SERVICE_LAYER = "sagemaker"
 BEHIND_SERVICE_LAYER = ("jobs", "serving", "tuning")
-THROUGH_SERVICE_LAYER = ("cli", "console", "views", "sdk", "integrations")
+THROUGH_SERVICE_LAYER = ("cli", "console", "awsapi", "views", "sdk", "integrations")
 #: Modules of those callers that manage the ``stepline server`` process itself, which is
 #: no SageMaker resource.
 SERVICE_LAYER_EXEMPT = ("stepline/cli/server.py",)

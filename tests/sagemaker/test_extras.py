@@ -1,6 +1,6 @@
-"""What the layer gives the CLI and the console beyond SageMaker's operations: every page of a
-List*, an endpoint's address, logs and deletion wait, a job type's record, and the step
-cache's explanation."""
+"""What the layer gives the CLI, the console and the AWS API beyond SageMaker's operations:
+every page of a List*, the server's port, an endpoint's address, logs and deletion wait, the
+log files of jobs and model servers, a job type's record, and the step cache's explanation."""
 
 from __future__ import annotations
 
@@ -32,8 +32,13 @@ def test_list_all_follows_every_page() -> None:
     assert {m["ModelName"] for m in only} == {"all-10", "all-100", "all-101", "all-102"}
 
 
-def test_endpoint_extras_without_a_server() -> None:
+def test_endpoint_extras_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sagemaker.server_url() is None
+    monkeypatch.delenv("STEPLINE_SERVER_PORT", raising=False)
+    assert sagemaker.server_port() == 8787  # where it will listen once started
+    monkeypatch.setenv("STEPLINE_SERVER_PORT", "9911")
+    assert sagemaker.server_port() == 9911
+    assert sagemaker.endpoint_instance_logs("ghost") is None
     assert sagemaker.invocation_url("ep") is None  # asking does not start the server
     assert sagemaker.server_url() is None
     with pytest.raises(sagemaker.ValidationException, match='Could not find endpoint "arn:aws'):
@@ -58,6 +63,12 @@ def test_job_types_give_their_record(image) -> None:
     local = job.local(record)
     assert [(m["MetricName"], m["Value"]) for m in local["Metrics"]] == [("loss", 0.09)]
     assert local["LogPath"] == str(record.log_path)
+    logs = sagemaker.job_logs("training", "rec-1")
+    assert logs == [sagemaker.JobLog("rec-1", record.log_path, record.created, record.started)]
+    assert logs[0].path.read_text()  # the job wrote its output there
+    assert sagemaker.job_logs("training", "ghost") == []
+    assert sagemaker.job_logs("processing", "rec-1") == []
+    assert [log.name for log in sagemaker.job_logs("training")] == ["rec-1"]
     explained = sagemaker.explain_cache("training", "rec-1")
     assert explained["job"] == "rec-1" and explained["cached"] is False
     with pytest.raises(KeyError, match="no training job 'ghost'"):

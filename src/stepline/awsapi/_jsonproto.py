@@ -147,13 +147,13 @@ def from_wire(shape: Any, value: Any) -> Any:
 
 def check_input(model: Any, operation: str, params: Any) -> dict[str, Any]:
     """``params`` checked against the operation's input shape; AWS's ValidationException."""
+    from stepline import sagemaker  # its validation covers any service's botocore model
     from stepline.errors import validation_message
-    from stepline.jobs.validation import check_shape
 
     shape = model.operation_model(operation).input_shape
     if shape is None:
         return {}
-    normalised, errors = check_shape(shape, params)
+    normalised, errors = sagemaker.check_shape(shape, params)
     if errors:
         raise AwsError("ValidationException", validation_message(errors))
     return from_wire(shape, normalised)

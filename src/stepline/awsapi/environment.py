@@ -56,14 +56,6 @@ def sagemaker_config_path() -> Path:
     return path
 
 
-def server_port() -> int:
-    """The running server's port, else the configured one (8787 by default)."""
-    from stepline.serving.server import configured_port, server_info
-
-    info = server_info()
-    return int(info["port"]) if info is not None else configured_port()
-
-
 #: Hosts the HTTPS proxy is not used for: the server itself (AWS_ENDPOINT_URL, S3 virtual
 #: hosts ``BUCKET.localhost``).
 NO_PROXY = "127.0.0.1,localhost,::1"
@@ -76,9 +68,11 @@ def client_environment(port: int | None = None, *, proxy: bool = True) -> dict[s
     spellings, as urllib reads the lower-case one first) and its CA as ``AWS_CA_BUNDLE``,
     for clients that call AWS at URLs they build themselves (see ``_tls``).  Jobs go
     without: their code uses ``AWS_ENDPOINT_URL``, and the sandbox does not show the CA."""
+    from stepline import sagemaker
+
     access_key, secret = credentials()
     region = config.region()
-    port = port if port is not None else server_port()
+    port = port if port is not None else sagemaker.server_port()
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": access_key,

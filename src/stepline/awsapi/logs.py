@@ -82,43 +82,31 @@ def _not_found(what: str) -> AwsError:
 
 
 def _job_streams(group: str, kind: str, prefix: str) -> list[_Stream]:
-    from stepline.jobs import records
+    from stepline import sagemaker
 
     job_name = prefix.split("/", 1)[0] if "/" in prefix else None
-    if job_name is not None:
-        record = records.get(kind, job_name)
-        found = [record] if record is not None else []
-    else:
-        found = records.all_jobs(kind, None)
     streams = []
-    for record in found:
-        if record.started is None and not record.log_path.exists():
+    for job in sagemaker.job_logs(kind, job_name):
+        if job.started is None and not job.path.exists():
             continue  # no container yet: SageMaker has no stream either
-        name = f"{record.name}/{HOST}-{int(record.created)}"
+        name = f"{job.name}/{HOST}-{int(job.created)}"
         if name.startswith(prefix):
-            start = record.started or record.created
-            streams.append(_Stream(group, name, record.log_path, record.created, start))
+            start = job.started or job.created
+            streams.append(_Stream(group, name, job.path, job.created, start))
     return streams
 
 
 def _endpoint_streams(group: str, prefix: str) -> list[_Stream]:
-    from stepline.serving import api
+    from stepline import sagemaker
 
-    row = api.endpoint_row(group[len(ENDPOINT_GROUP) :])
-    if row is None:
+    logs = sagemaker.endpoint_instance_logs(group[len(ENDPOINT_GROUP) :])
+    if logs is None:
         raise _not_found("group")
     streams = []
-    for variant in row.get("variants") or []:
-        for index, inst in enumerate(variant.get("_instances", []), start=1):
-            name = f"{variant['VariantName']}/i-{index:017d}"
-            path = Path(inst["log"])
-            created = row.get("created") or 0.0
-            try:
-                created = path.stat().st_ctime
-            except OSError:
-                pass
-            if name.startswith(prefix):
-                streams.append(_Stream(group, name, path, created, created))
+    for log in logs:
+        name = f"{log.variant}/i-{log.instance:017d}"
+        if name.startswith(prefix):
+            streams.append(_Stream(group, name, log.path, log.created, log.created))
     return streams
 
 

@@ -16,10 +16,13 @@ account and region (:func:`stepline.config.arn`).
 Job types (training, processing, transform, tuning) are data (:data:`JOB_TYPES`): the
 ``.sync`` wait, the CLI and List* treat them alike.
 
-Beside the operations, what the CLI and the console show that SageMaker's API has no
-operation for (:mod:`._extras`): :func:`list_all` pages, an endpoint's address, counters,
-per-minute series and logs, and SageMaker Runtime's :func:`invoke_endpoint`; a job type's
-``record``/``local`` give stepline's own record of a job.
+Beside the operations, what the CLI, the console and the AWS API show that SageMaker's API
+has no operation for (:mod:`._extras`): :func:`list_all` pages, the server's port and an
+endpoint's address, counters, per-minute series and logs, the log files of jobs and model
+servers (:func:`job_logs`, :func:`endpoint_instance_logs`, CloudWatch's streams), and
+SageMaker Runtime's :func:`invoke_endpoint`; a job type's ``record``/``local`` give stepline's
+own record of a job.  :func:`check_shape` is the one request validation against botocore's
+models, shared with the AWS API's other JSON services.
 """
 
 from __future__ import annotations
@@ -33,15 +36,21 @@ from stepline.errors import (
     SageMakerError,
     ValidationException,
 )
+from stepline.jobs.validation import check_shape
 from stepline.sagemaker._extras import (
+    InstanceLog,
     InvokeError,
+    JobLog,
+    endpoint_instance_logs,
     endpoint_logs,
     endpoint_metrics,
     endpoint_stats,
     explain_cache,
     invocation_url,
     invoke_endpoint,
+    job_logs,
     list_all,
+    server_port,
     server_url,
     wait_endpoint_deleted,
 )
@@ -79,7 +88,9 @@ __all__ = [
     "OPERATIONS",
     "TERMINAL",
     "Context",
+    "InstanceLog",
     "InvokeError",
+    "JobLog",
     "JobType",
     "ResourceInUse",
     "ResourceLimitExceeded",
@@ -87,6 +98,8 @@ __all__ = [
     "SageMakerError",
     "ValidationException",
     "call",
+    "check_shape",
+    "endpoint_instance_logs",
     "endpoint_logs",
     "endpoint_metrics",
     "endpoint_stats",
@@ -94,11 +107,13 @@ __all__ = [
     "find_jobs",
     "invocation_url",
     "invoke_endpoint",
+    "job_logs",
     "job_overviews",
     "job_type",
     "job_type_of_operation",
     "list_all",
     "list_page",
+    "server_port",
     "server_url",
     "wait_endpoint_deleted",
 ]

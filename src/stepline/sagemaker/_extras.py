@@ -5,17 +5,21 @@ endpoints through this layer only, as the Step Functions integrations and the AW
 the jobs, tuning and serving layers can change how they keep things without a view noticing.
 What is here has no AWS operation: every page of a List* at once, an endpoint's address on
 the running ``stepline server``, its counters, per-minute series and logs (what CloudWatch
-would hold), InvokeEndpoint, which is SageMaker Runtime's, and why a job step did or did not
-reuse an earlier job (step caching, which Create's ``cache`` option turns on).
+would hold), the log files behind jobs and model servers (which the AWS API's CloudWatch Logs
+serves as streams), InvokeEndpoint, which is SageMaker Runtime's, and why a job step did or
+did not reuse an earlier job (step caching, which Create's ``cache`` option turns on).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stepline import serving
 from stepline.jobs import cache as _cache
+from stepline.jobs import records as _records
 from stepline.jobs.validation import service_model
 from stepline.sagemaker._operations import call, list_key
 from stepline.serving import api, db
@@ -51,6 +55,14 @@ def server_url() -> str | None:
     """``http://127.0.0.1:PORT`` of the running ``stepline server``; None while it is stopped
     (it is not started here)."""
     return _server.server_url()
+
+
+def server_port() -> int:
+    """The port ``stepline server`` listens on: the running server's, else the configured one
+    (``STEPLINE_SERVER_PORT``, ``[server] port``, 8787), where it will listen once started.
+    What AWS clients are pointed at (``stepline env``, jobs' environment)."""
+    info = _server.server_info()
+    return int(info["port"]) if info is not None else _server.configured_port()
 
 
 def invocation_url(endpoint: str) -> str | None:
@@ -91,3 +103,56 @@ def explain_cache(kind: str, name: str) -> dict[str, Any]:
     """Why job ``name`` of ``kind`` did or did not reuse an earlier job's outputs: its cache
     key's parts and, on a miss, what differed from the closest earlier job."""
     return _cache.explain(kind, name)
+
+
+@dataclass(frozen=True)
+class JobLog:
+    """A job's log file and its times (epoch seconds): what one CloudWatch stream shows.
+
+    ``started`` is None until the job's container started (SageMaker has no stream yet then,
+    unless the file already exists)."""
+
+    name: str
+    path: Path
+    created: float
+    started: float | None
+
+
+def job_logs(kind: str, name: str | None = None) -> list[JobLog]:
+    """The log of job ``name`` of ``kind`` (training, processing, transform), or of every job
+    of ``kind``, newest first; empty for a job that does not exist."""
+    if name is not None:
+        found = _records.get(kind, name)
+        records = [found] if found is not None else []
+    else:
+        records = _records.all_jobs(kind, None)
+    return [JobLog(r.name, r.log_path, r.created, r.started) for r in records]
+
+
+@dataclass(frozen=True)
+class InstanceLog:
+    """One model server's log file: ``instance`` counts from 1 within its ``variant``;
+    ``created`` is when the file appeared (the endpoint's creation if it cannot be read)."""
+
+    variant: str
+    instance: int
+    path: Path
+    created: float
+
+
+def endpoint_instance_logs(endpoint: str) -> list[InstanceLog] | None:
+    """The log file of each model server behind ``endpoint``; None if there is no such
+    endpoint."""
+    row = api.endpoint_row(endpoint)
+    if row is None:
+        return None
+    logs = []
+    for variant in row.get("variants") or []:
+        for index, inst in enumerate(variant.get("_instances", []), start=1):
+            path = Path(inst["log"])
+            try:
+                created = path.stat().st_ctime
+            except OSError:
+                created = row.get("created") or 0.0
+            logs.append(InstanceLog(variant["VariantName"], index, path, created))
+    return logs
