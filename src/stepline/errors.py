@@ -1,24 +1,35 @@
-"""The one root of the errors stepline's services raise: SageMaker's, named as SageMaker does.
+"""The one root of the errors stepline's services answer with, in AWS's terms.
 
-Why here, at the bottom: every SageMaker service raises them -- jobs, tuning, serving and
-the :mod:`stepline.sagemaker` layer over them -- so they belong to none of those packages.
-Catch :class:`SageMakerError` for any of them; ``code``, ``status`` and the message are what
-AWS answers.  (The language's own errors are ``States.*`` names, :mod:`stepline.asl.errors`;
-storage, images and the wire protocols keep theirs beside their code.)
+Why here, at the bottom: every service raises them -- jobs, tuning, serving and the
+:mod:`stepline.sagemaker` layer over them, and the AWS API on ``stepline server`` -- so they
+belong to none of those packages.  :class:`ServiceError` is the root: ``code``, ``status`` and
+``message`` are what AWS answers.  Its branches:
 
-The Step Functions integration turns these into ``SageMaker.<code>`` task errors (for example
-``SageMaker.ValidationException`` surfaces as ``SageMaker.AmazonSageMakerException``, the way
-Step Functions reports SageMaker's 400s), so ``Retry``/``Catch`` written for AWS behave the same.
+* :class:`SageMakerError` and its subclasses here: SageMaker's API errors, named as SageMaker
+  names them (catch :class:`SageMakerError` for any of them);
+* :class:`stepline.awsapi.AwsError`: any AWS service's error as the AWS API puts it on the
+  wire (S3, STS, CloudWatch Logs, Step Functions, SageMaker's translated from the above).
+
+(The language's own errors are ``States.*`` names, :mod:`stepline.asl.errors`; storage and
+images keep theirs beside their code: they are no service's answer.)
+
+The Step Functions integration turns SageMaker's into ``SageMaker.<code>`` task errors (for
+example ``SageMaker.ValidationException`` surfaces as ``SageMaker.AmazonSageMakerException``,
+the way Step Functions reports SageMaker's 400s), so ``Retry``/``Catch`` written for AWS
+behave the same.
 """
 
 from __future__ import annotations
 
 
-class SageMakerError(Exception):
-    """A SageMaker API error: ``code`` is SageMaker's error code, the message names the field."""
+class ServiceError(Exception):
+    """An error a service answers with: AWS's error ``code``, HTTP ``status`` and ``message``.
 
-    code = "AmazonSageMakerException"
-    status = 400
+    Subclasses fix ``code`` and ``status`` per class (:class:`SageMakerError`) or per error
+    (:class:`stepline.awsapi.AwsError`)."""
+
+    code = "InternalFailure"
+    status = 500
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,6 +37,13 @@ class SageMakerError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class SageMakerError(ServiceError):
+    """A SageMaker API error: ``code`` is SageMaker's error code, the message names the field."""
+
+    code = "AmazonSageMakerException"
+    status = 400
 
 
 class ValidationException(SageMakerError):

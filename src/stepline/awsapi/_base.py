@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from stepline.errors import ServiceError
+
 
 @dataclass
 class AwsRequest:
@@ -55,17 +57,23 @@ class AwsResponse:
     body: bytes | Iterator[bytes] = b""
 
 
-class AwsError(Exception):
-    """An error in AWS's own terms; each protocol module renders it in its wire shape."""
+class AwsError(ServiceError):
+    """An error in AWS's own terms; each protocol module renders it in its wire shape.
+
+    Under the services' one root (:class:`stepline.errors.ServiceError`), with the code and
+    status given per error, as the wire carries any service's; ``sender_fault`` is the
+    query protocol's ``Sender``/``Receiver``."""
 
     def __init__(
         self, code: str, message: str, status: int = 400, *, sender_fault: bool = True
     ) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(message)
         self.code = code
-        self.message = message
         self.status = status
         self.sender_fault = sender_fault
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class AwsService(Protocol):

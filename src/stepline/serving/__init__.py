@@ -27,6 +27,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from stepline.errors import ServiceError
 from stepline.serving import db
 from stepline.serving.api import (
     create_endpoint,
@@ -46,15 +47,17 @@ from stepline.serving.api import (
 from stepline.serving.server import ensure_server, server_info, server_url, stop_server
 
 
-class InvokeError(Exception):
+class InvokeError(ServiceError):
     """InvokeEndpoint failed: ``code`` is SageMaker Runtime's error (``ModelError`` ...)."""
 
     def __init__(self, code: str, status: int, message: str, detail: dict[str, Any]) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(message)
         self.code = code
         self.status = status
-        self.message = message
         self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 def invocation_url(name: str, port: int | None = None) -> str:
