@@ -28,9 +28,9 @@ def ui(
     ),
 ) -> None:
     """Serve the web console: workflows, executions, jobs, endpoints and models."""
+    from stepline.console import security, serve
     from stepline.engine import Engine
     from stepline.engine.store import owner_token
-    from stepline.console import security, serve
 
     token = security.console_token()
     typer.echo(security.console_url(host, port, token))

@@ -26,9 +26,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import BaseModel, Field
 
 from stepline import sagemaker, views
+from stepline.console import providers, security
 from stepline.engine import Engine
 from stepline.engine.engine import EngineError
-from stepline.console import providers, security
 
 #: State machine and execution names, or their ARNs.
 _REF = re.compile(
