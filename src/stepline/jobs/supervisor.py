@@ -15,7 +15,6 @@ records how (a container job keeps running and is watched again).
 from __future__ import annotations
 
 import collections
-import json
 import math
 import os
 import posixpath
@@ -25,8 +24,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +46,7 @@ from stepline.jobs.runtimes.process import SandboxUnavailable, runtime_for
 POLL = 0.01
 STOP_CHECK = 0.1
 CHECKPOINT_SYNC = 1.0
-FAILURE_LIMIT = 1024
+FAILURE_LIMIT = kinds.FAILURE_LIMIT
 #: Metric regexes: characters of a log line they see, seconds one match may take, and
 #: seconds one poll of the log may spend on them.
 METRIC_LINE_LIMIT = 4096
@@ -406,7 +403,9 @@ class Supervisor:
         the mounts, environment, entrypoint and arguments of its run."""
         mounts = [Mount(self.ml, contract.ML), self._hosts_file()]
         inputs: list[dict[str, Any]] = []
-        env, entrypoint, command = CONTAINER_STEPS[self.kind].prepare(self, res, mounts, inputs)
+        if self.spec.prepare is None:
+            raise ValueError(f"{self.kind} jobs run no container of their own")
+        env, entrypoint, command = self.spec.prepare(self, res, mounts, inputs)
         self.pending["inputs"] = inputs  # written with the transition after the run starts
         return mounts, env, entrypoint, command
 
@@ -420,95 +419,6 @@ class Supervisor:
         if mount is not None:
             mounts.append(mount)
         return {"name": name, "uri": s3["S3Uri"], "local_path": target, "files": len(files)}
-
-    def prepare_training(
-        self, res: Any, mounts: list[Mount], inputs: list[dict[str, Any]]
-    ) -> tuple[dict[str, str], Any, Any]:
-        """``/opt/ml/input/config``, the channels, checkpoints and script-mode code."""
-        req = self.request
-        config_dir = self.ml / "input" / "config"
-        config_dir.mkdir(parents=True)
-        hps = req.get("HyperParameters", {})
-        (config_dir / "hyperparameters.json").write_text(json.dumps(hps))
-        (config_dir / "inputdataconfig.json").write_text(
-            json.dumps(contract.input_data_config(req))
-        )
-        instance_type = req["ResourceConfig"]["InstanceType"]
-        (config_dir / "resourceconfig.json").write_text(
-            json.dumps(contract.resource_config(instance_type))
-        )
-        for channel in req.get("InputDataConfig", []):
-            name = channel["ChannelName"]
-            dest = self.ml / "input" / "data" / name
-            target = f"{contract.ML}/input/data/{name}"
-            s3 = channel["DataSource"]["S3DataSource"]
-            inputs.append(self.stage_input(name, s3, dest, target, mounts))
-        for sub in ("model", "output/data", "output/intermediate", "code"):
-            (self.ml / sub).mkdir(parents=True, exist_ok=True)
-        self.stage_checkpoints(req.get("CheckpointConfig"), mounts)
-        self.fetch_code()
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        env = contract.training_env(
-            req,
-            self.record.arn,
-            cpus=max(1, int(res.cpus)),
-            gpus=res.gpus,
-            region=region or "us-east-1",
-        )
-        entrypoint, command = contract.training_command(
-            req, toolkit=getattr(self, "toolkit", False)
-        )
-        return env, entrypoint, command
-
-    def stage_checkpoints(self, checkpoint: dict[str, Any] | None, mounts: list[Mount]) -> None:
-        """``CheckpointConfig``: the last checkpoints, staged as private files the job
-        writes and the supervisor syncs back."""
-        if not checkpoint:
-            return
-        local = checkpoint.get("LocalPath", contract.default_checkpoint_path())
-        host = self.host(local)
-        if not local.startswith(contract.ML + "/"):
-            mounts.append(Mount(host, local))
-        staged = staging.stage_if_any(self.store, checkpoint["S3Uri"], host)
-        how = staging.make_private(staged)
-        if how != "none":
-            self.pending["checkpoint_staging"] = how
-        self.pending["checkpoint_host"] = str(host)
-
-    def fetch_code(self) -> None:
-        """Script mode's ``sagemaker_submit_directory`` into ``/opt/ml/code``.
-
-        The toolkit fetches a container-path submit directory itself, inside the job (the
-        SDK sends code as a channel under network isolation); S3 code is fetched here either
-        way, and the toolkit then finds /opt/ml/code filled."""
-        script = contract.script_mode(self.request)
-        submit = str((script or {}).get("submit_directory") or "")
-        if submit and (submit.startswith("s3://") or not getattr(self, "toolkit", False)):
-            staging.fetch_source_dir(self.store, submit, self.ml / "code", self.scratch)
-
-    def prepare_processing(
-        self, res: Any, mounts: list[Mount], inputs: list[dict[str, Any]]
-    ) -> tuple[dict[str, str], Any, Any]:
-        """``/opt/ml/config``, the inputs at their ``LocalPath``s, the output folders."""
-        req = self.request
-        config_dir = self.ml / "config"
-        config_dir.mkdir(parents=True)
-        (config_dir / "processingjobconfig.json").write_text(
-            json.dumps(contract.processing_job_config(req, self.record.arn))
-        )
-        (config_dir / "resourceconfig.json").write_text(
-            json.dumps(contract.processing_resource_config())
-        )
-        for item in req.get("ProcessingInputs", []):
-            s3 = item["S3Input"]
-            dest = self.host(s3["LocalPath"])
-            inputs.append(self.stage_input(item["InputName"], s3, dest, s3["LocalPath"], mounts))
-        for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
-            self.host(item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-        (self.ml / "output").mkdir(parents=True, exist_ok=True)
-        env = {**contract.aws_environment(), **req.get("Environment", {})}
-        entrypoint, command = contract.processing_command(req)
-        return env, entrypoint, command
 
     def _hosts_file(self) -> Mount:
         """``/etc/hosts`` with this instance's SageMaker host name, ``algo-1``.
@@ -599,12 +509,15 @@ class Supervisor:
         from stepline.storage import StorageError
 
         try:
-            CONTAINER_STEPS[self.kind].finish(self, ok, stopped, reason, code, state)
+            assert self.spec.finish is not None  # a kind that prepares a run finishes it
+            self.spec.finish(self, ok, stopped, reason, code, state)
         except (StorageError, ValueError) as exc:
             self.fail(f"ClientError: Could not upload the job's output: {exc}", **state)
         self.release()
 
-    def _failure_reason(self, code: int | None) -> str:
+    def failure_reason(self, code: int | None) -> str:
+        """A failed run's FailureReason: what the container wrote, else the kind's default,
+        else the user's command in script mode, else the exit code."""
         text = staging.read_text_inside(self.folder, self.ml / "output" / "failure", FAILURE_LIMIT)
         if text:
             # What the container wrote, as AWS reports it: behind "AlgorithmError: ".
@@ -630,103 +543,6 @@ class Supervisor:
         except OSError:
             return ""
         return lines[-1] if lines else ""
-
-    def finish_training(
-        self, ok: bool, stopped: bool, reason: str | None, code: int | None, state: dict
-    ) -> None:
-        req = self.request
-        if ok and contract.script_mode(req):
-            (self.ml / "output" / "success").touch()
-        if not ok and not stopped:
-            state["failure_reason"] = self._failure_reason(code)
-            self.transition(
-                "Failed", state["failure_reason"], status="Failed", ended=_now(), state=state
-            )
-            return
-        self.transition("Uploading", "Uploading generated training model")
-        out_path = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        base = f"{out_path}/{self.name}/output"
-        artifacts = self.folder / "artifacts"
-        outputs = []
-        model_dir = staging.inside(self.folder, self.ml / "model")
-        if req["OutputDataConfig"].get("CompressionType") == "NONE":
-            self.store.upload_dir(model_dir, f"{base}/model/")
-            model_uri = f"{base}/model/"
-        else:
-            tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
-            model_uri = f"{base}/model.tar.gz"
-            self.store.put_file(model_uri, tarball)
-        outputs.append({"name": "model", "uri": model_uri})
-        data_dir = staging.inside(self.folder, self.ml / "output" / "data")
-        if data_dir.is_dir() and any(data_dir.iterdir()):
-            tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
-            self.store.put_file(f"{base}/output.tar.gz", tarball)
-            outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
-        state["model_artifacts"] = model_uri
-        state["outputs"] = outputs
-        if stopped:
-            final = "MaxRuntimeExceeded" if reason == "timeout" else "Stopped"
-            message = (
-                "Training job ran longer than MaxRuntimeInSeconds"
-                if reason == "timeout"
-                else "Training job stopped"
-            )
-            status = "Stopped"
-        else:
-            final, message, status = "Completed", "Training job completed", "Completed"
-        self.transition(final, message, status=status, ended=_now(), state=state)
-
-    def finish_processing(
-        self, ok: bool, stopped: bool, reason: str | None, code: int | None, state: dict
-    ) -> None:
-        req = self.request
-        message = staging.read_text_inside(
-            self.folder, self.ml / "output" / "message", FAILURE_LIMIT
-        )
-        if message is not None:
-            state["exit_message"] = message
-        if not ok and not stopped:
-            state["failure_reason"] = self._failure_reason(code)
-            self.update(state=state, status="Failed", secondary_status="Failed", ended=_now())
-            return
-        self.update(secondary_status="Uploading")
-        outputs = []
-        for item in req.get("ProcessingOutputConfig", {}).get("Outputs", []):
-            s3 = item["S3Output"]
-            local = self.host(s3["LocalPath"])
-            uploaded = self.store.upload_dir(local, s3["S3Uri"].rstrip("/") + "/")
-            outputs.append(
-                {
-                    "name": item["OutputName"],
-                    "uri": s3["S3Uri"],
-                    "local_path": s3["LocalPath"],
-                    "files": len(uploaded),
-                    "mode": s3["S3UploadMode"],
-                }
-            )
-        state["outputs"] = outputs
-        status = "Stopped" if stopped else "Completed"
-        self.update(state=state, status=status, secondary_status=status, ended=_now())
-
-
-@dataclass(frozen=True)
-class ContainerSteps:
-    """What a job kind does differently in a local run; its API facts (phase names, image
-    and instance fields, failure default) are :mod:`stepline.jobs.kinds`'s."""
-
-    #: Write the container's files and stage its inputs: (environment, entrypoint, arguments).
-    prepare: Callable[
-        [Supervisor, Any, list[Mount], list[dict[str, Any]]], tuple[dict[str, str], Any, Any]
-    ]
-    #: Upload the outputs and record the final status.
-    finish: Callable[[Supervisor, bool, bool, str | None, int | None, dict], None]
-
-
-#: The local side of each kind the supervisor runs (kinds with ``external_runner`` have none).
-CONTAINER_STEPS: dict[str, ContainerSteps] = {
-    "training": ContainerSteps(Supervisor.prepare_training, Supervisor.finish_training),
-    "processing": ContainerSteps(Supervisor.prepare_processing, Supervisor.finish_processing),
-}
 
 
 def main(argv: list[str] | None = None) -> None:

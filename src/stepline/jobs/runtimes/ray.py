@@ -41,8 +41,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from stepline import config, wiring
@@ -178,21 +176,6 @@ def instance_resources(instance_type: str) -> tuple[Resources, list[str]]:
     return resources_for(instance_type, largest_node(wants_gpus), where="the largest Ray node")
 
 
-@dataclass(frozen=True)
-class RayKind:
-    """What a job kind does differently on Ray; the kind's own facts (where its instances,
-    inputs and image are, its running phase, its default failure reason) are
-    :mod:`stepline.jobs.kinds`'s."""
-
-    #: The :class:`~.ray_node.InstanceRunner` method that starts one instance.
-    start: str
-    #: Uploads what the instances left and writes the job's final status.
-    finish: Callable[[RaySupervisor, dict[str, Any], str | None], None]
-    #: Whether stopping the job means removing its actors (a transform's model servers run
-    #: inside them, with no process of their own to signal).
-    stop_by_removal: bool = False
-
-
 @functools.cache
 def _actor_class() -> Any:
     """The instance actor class, exported to the cluster once per driver."""
@@ -213,7 +196,6 @@ class RaySupervisor(Supervisor):
         from stepline.jobs.runtimes.base import process_start_time
 
         super().__init__(kind, name)
-        self.ray_kind = RAY_KINDS[kind]
         self.actors: list[Any] = []
         self.nodes: list[dict[str, Any]] = []
         self.pg: Any = None
@@ -450,8 +432,11 @@ class RaySupervisor(Supervisor):
         the job failed or was stopped before it ran."""
         import ray
 
+        step = self.spec.ray_start  # None: the node runs the kind's container
         refs = [
-            getattr(actor, self.ray_kind.start).remote({**job, "index": i})
+            actor.start.remote({**job, "index": i})
+            if step is None
+            else actor.call.remote(step, {**job, "index": i})
             for i, actor in enumerate(self.actors)
         ]
         try:
@@ -605,7 +590,7 @@ class RaySupervisor(Supervisor):
                     stopping = True
                 if reason is None:
                     reason = self._stop_reason()
-                    if reason is not None and self.ray_kind.stop_by_removal:
+                    if reason is not None and self.spec.ray_stop_by_removal:
                         self.cleanup()  # its model servers go with the actors
                         return [137 if c is None else c for c in codes], reason, None
                 self._sync_checkpoints()
@@ -701,7 +686,7 @@ class RaySupervisor(Supervisor):
             )
             return
         try:
-            self.ray_kind.finish(self, state, reason)
+            self.spec.ray_finish(self, state, reason)
         except ray.exceptions.RayActorError as exc:
             self.fail(self.node_failure(exc), **state)
         except ray.exceptions.RayTaskError as exc:  # raised on the node, e.g. a symlinked dir
@@ -751,67 +736,6 @@ class RaySupervisor(Supervisor):
 
             with contextlib.suppress(Exception):
                 remove_placement_group(self.pg)
-
-
-# -- what each kind does at the end ---------------------------------------------------------
-
-
-def _finish_training(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
-    """The model from algo-1's ``/opt/ml/model`` (and its ``output/data``)."""
-    import ray
-
-    sup.transition("Uploading", "Uploading generated training model")
-    out = sup.request["OutputDataConfig"]
-    base = f"{out['S3OutputPath'].rstrip('/')}/{sup.name}/output"
-    upload = sup.actors[0].upload_training.remote(
-        base, out.get("CompressionType", "GZIP"), reason is None
-    )
-    state.update(ray.get(upload))
-    if reason == "timeout":
-        final, message = "MaxRuntimeExceeded", "Training job ran longer than MaxRuntimeInSeconds"
-    elif reason is not None:
-        final, message = "Stopped", "Training job stopped"
-    else:
-        final, message = "Completed", "Training job completed"
-    status = "Completed" if reason is None else "Stopped"
-    sup.transition(final, message, status=status, ended=time.time(), state=state)
-
-
-def _finish_processing(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
-    """Every instance uploads its own outputs (each has its share of the work)."""
-    import ray
-
-    sup.transition("Uploading")
-    outputs = sup.request.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    results = ray.get([a.upload_processing.remote(outputs) for a in sup.actors])
-    state["outputs"] = [
-        {
-            "name": item["OutputName"],
-            "uri": item["S3Output"]["S3Uri"],
-            "local_path": item["S3Output"]["LocalPath"],
-            "files": sum(r["files"].get(item["OutputName"], 0) for r in results),
-            "mode": item["S3Output"]["S3UploadMode"],
-        }
-        for item in outputs
-    ]
-    if results and results[0].get("message") is not None:
-        state["exit_message"] = results[0]["message"]
-    status = "Stopped" if reason is not None else "Completed"
-    sup.transition(status, status=status, ended=time.time(), state=state)
-
-
-def _finish_transform(sup: RaySupervisor, state: dict[str, Any], reason: str | None) -> None:
-    """Nothing to upload: each instance wrote its outputs as it went."""
-    status = "Stopped" if reason is not None else "Completed"
-    sup.transition(status, status=status, ended=time.time(), state=state)
-
-
-#: The Ray side of each job kind (one entry per kind of :data:`stepline.jobs.kinds.KINDS`).
-RAY_KINDS: dict[str, RayKind] = {
-    "training": RayKind(start="start", finish=_finish_training),
-    "processing": RayKind(start="start", finish=_finish_processing),
-    "transform": RayKind(start="start_transform", finish=_finish_transform, stop_by_removal=True),
-}
 
 
 def run_if_selected(kind: str, name: str) -> bool:

@@ -19,10 +19,11 @@ import shutil
 import socket
 import threading
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stepline import config, wiring
+from stepline import config
 from stepline.jobs import contract, kinds, staging
 from stepline.jobs.runtimes import ray_images
 from stepline.jobs.runtimes.base import Mount, Resources, RunSpec
@@ -158,20 +159,6 @@ def _set_hosts(doc: Any, hosts: list[str], current: str, interface: str) -> None
             _set_hosts(item, hosts, current, interface)
 
 
-class _TransformHandle:
-    """A transform instance running in a thread of the actor, seen as a run handle."""
-
-    def __init__(self) -> None:
-        self.code: int | None = None
-        self.reason: str | None = None
-
-    def poll(self) -> int | None:
-        return self.code
-
-    def stop(self, grace: float) -> None:
-        """Nothing to signal: the supervisor kills the actor, and its model server with it."""
-
-
 class InstanceRunner:
     """One instance of a job on this node.  Created by :mod:`.ray` as a Ray actor."""
 
@@ -203,6 +190,23 @@ class InstanceRunner:
             "pid": os.getpid(),
         }
 
+    # -- a kind's own steps ----------------------------------------------------------------
+
+    def call(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run one of a job kind's node-side steps (:mod:`stepline.jobs.kinds`) with this
+        instance: ``step(self, *args)``.
+
+        Why: what a kind does on the node beyond running its container (training's model
+        upload, processing's outputs, a transform's whole run) lives in the kind's module,
+        so a new kind adds no method here.  The supervisor passes the function; Ray sends
+        it by reference (module and name), and the node imports it from stepline."""
+        return step(self, *args)
+
+    def inside(self, path: Path) -> Path:
+        """``path`` if it really lies in this instance's folder (see :func:`_inside`)."""
+        assert self.folder is not None
+        return _inside(self.folder, path)
+
     # -- start ---------------------------------------------------------------------------
 
     def start(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +229,7 @@ class InstanceRunner:
             return {"error": f"ClientError: Data download failed: {exc}"}
         self._watch_checkpoints(files)
         interface = interface_for(job["ips"][index])
-        self._write_host_config(index, hosts, interface)
+        self._write_host_config(job["kind"], index, hosts, interface)
         spec = RunSpec(
             image=image,
             log_path=self.log_path,
@@ -323,65 +327,16 @@ class InstanceRunner:
             "image_downloaded": downloaded,
         }
 
-    def start_transform(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Batch transform: this instance's share of the input objects, through a model
-        server on this node (:class:`stepline.serving.transform.TransformRun`)."""
-        from stepline.images.registry import ImageStore
-
-        TransformRun = wiring.provider("transform").TransformRun  # noqa: N806 - a class
-
-        name, index, count = job["name"], job["index"], job["count"]
-        self.folder = config.home() / "ray-jobs" / "transform" / name / f"algo-{index + 1}"
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.log_path = self.folder / "log"
-        self.log_path.touch()
-        image, downloaded = ray_images.pull(self.store, job["image_uri"], job["image_digest"])
-        # The model names its image by reference: that reference resolves here too.
-        ImageStore().set_tag(job["image_ref"], image.digest)
-        record = types.SimpleNamespace(
-            kind="transform",
-            name=name,
-            request=job["request"],
-            log_path=self.log_path,
-            folder=self.folder,
-        )
-        run = TransformRun(record, model=job["model"], shard=(index, count))  # type: ignore[arg-type]
-        run.store = self.store
-        handle = self.handle = _TransformHandle()
-
-        def work() -> None:
-            try:
-                ok, reason = run.run()
-            except Exception as exc:  # noqa: BLE001 - any failure is the job's FailureReason
-                ok, reason = False, f"ClientError: {exc}"[:1024]
-            handle.reason = reason
-            handle.code = 0 if ok else 1
-
-        threading.Thread(target=work, daemon=True, name="transform").start()
-        return {
-            "argv": None,
-            "sandboxed": None,
-            "warnings": [],
-            "notes": [],
-            "runtime": image.runtime,
-            "environment": {},
-            "entrypoint": None,
-            "arguments": None,
-            "inputs": [],
-            "image_downloaded": downloaded,
-        }
-
-    def _write_host_config(self, index: int, hosts: list[str], interface: str) -> None:
+    def _write_host_config(self, kind: str, index: int, hosts: list[str], interface: str) -> None:
         """``resourceconfig.json`` with the job's hosts, wherever the kind keeps it (a
         training job's ``input/config``, a processing job's ``config``)."""
         assert self.folder is not None
-        for rel in ("input/config/resourceconfig.json", "config/resourceconfig.json"):
-            path = self.folder / "ml" / rel
-            if path.is_file():
-                doc = json.loads(path.read_text())
-                _set_hosts(doc, hosts, hosts[index], interface)
-                path.write_text(json.dumps(doc))
+        rel = kinds.get(kind).resource_config
+        path = self.folder / "ml" / rel if rel else None
+        if path is not None and path.is_file():
+            doc = json.loads(path.read_text())
+            _set_hosts(doc, hosts, hosts[index], interface)
+            path.write_text(json.dumps(doc))
 
     # -- running -------------------------------------------------------------------------
 
@@ -422,8 +377,8 @@ class InstanceRunner:
     def failure(self) -> str | None:
         """The instance's failure file (``/opt/ml/output/failure``), if it wrote one."""
         assert self.folder is not None
-        if isinstance(self.handle, _TransformHandle):
-            return self.handle.reason
+        if hasattr(self.handle, "failure_reason"):  # a kind's own run (transform's) says it
+            return self.handle.failure_reason
         path = self.folder / "ml" / "output" / "failure"
         try:
             return _inside(self.folder, path).read_bytes().decode("utf-8", "replace")[:1024]
@@ -438,49 +393,6 @@ class InstanceRunner:
         except OSError:
             return ""
         return lines[-1] if lines else ""
-
-    def upload_training(self, base: str, compression: str, success: bool) -> dict[str, Any]:
-        """Upload this instance's model and output data (the supervisor asks algo-1)."""
-        assert self.folder is not None
-        ml = self.folder / "ml"
-        if success:
-            (ml / "output").mkdir(parents=True, exist_ok=True)
-            (ml / "output" / "success").touch()
-        artifacts = self.folder / "artifacts"
-        outputs = []
-        model_dir = _inside(self.folder, ml / "model")
-        if compression == "NONE":
-            self.store.upload_dir(model_dir, f"{base}/model/")
-            model_uri = f"{base}/model/"
-        else:
-            tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
-            model_uri = f"{base}/model.tar.gz"
-            self.store.put_file(model_uri, tarball)
-        outputs.append({"name": "model", "uri": model_uri})
-        data_dir = _inside(self.folder, ml / "output" / "data")
-        if data_dir.is_dir() and any(data_dir.iterdir()):
-            tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
-            self.store.put_file(f"{base}/output.tar.gz", tarball)
-            outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
-        return {"model_artifacts": model_uri, "outputs": outputs}
-
-    def upload_processing(self, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-        """Upload this instance's processing outputs; the files uploaded per output."""
-        assert self.folder is not None
-        counts = {}
-        message = None
-        try:
-            path = _inside(self.folder, self.folder / "ml" / "output" / "message")
-            message = path.read_bytes().decode("utf-8", "replace")[:1024]
-        except OSError:
-            pass
-        for item in outputs:
-            s3 = item["S3Output"]
-            local = self.folder / "ml" / s3["LocalPath"][len(contract.ML) :].lstrip("/")
-            local = _inside(self.folder, local)
-            uploaded = self.store.upload_dir(local, s3["S3Uri"].rstrip("/") + "/")
-            counts[item["OutputName"]] = len(uploaded)
-        return {"files": counts, "message": message}
 
     def cleanup(self) -> None:
         """Remove the instance's folder on this node."""
