@@ -2,8 +2,9 @@
 
 Every layer owns its tables (``executions``/``events``/``fibers``, ``job*``, ``serving_*``)
 but they all meet here: one connection per thread and file, WAL so readers never wait for the
-writer, a long busy timeout because detached job supervisors and the server write too, and
-``BEGIN IMMEDIATE`` transactions so writers queue instead of failing half-way.
+writer, a long busy timeout because detached job supervisors and the server write too,
+``BEGIN IMMEDIATE`` transactions so writers queue instead of failing half-way, and a set-up
+that many processes can run at once on a new file (see :func:`_set_up`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,14 +32,50 @@ def connect(schema: str, path: str | os.PathLike[str] | None = None) -> sqlite3.
     conn = cache.get(key)
     if conn is None or not os.path.exists(target):
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            target, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.executescript(schema)
+        _set_up(conn, schema)
         cache[key] = conn
     return conn
+
+
+#: How long a writer waits for the write lock (and a new connection for its set-up).
+BUSY_SECONDS = 30.0
+
+_setup_lock = threading.Lock()
+
+
+def _set_up(conn: sqlite3.Connection, schema: str) -> None:
+    """WAL mode and the schema, safe when many threads and processes open a new database at
+    once (a Map's first jobs, their supervisors).
+
+    Why not just run the statements: switching a fresh file to WAL, and creating tables,
+    upgrade a read lock to a write lock, and when two connections both hold the read lock
+    SQLite answers "database is locked" at once instead of waiting (waiting could deadlock).
+    So the mode is changed only when it is not WAL yet, the schema runs inside ``BEGIN
+    IMMEDIATE`` (which takes the write lock first, and does wait), and a lock error during
+    set-up is retried until :data:`BUSY_SECONDS` have passed.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    delay = 0.005
+    with _setup_lock:  # the threads of one process queue here instead of colliding
+        while True:
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+                return
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 @contextlib.contextmanager

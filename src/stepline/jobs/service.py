@@ -216,16 +216,25 @@ def ensure_supervised(record: JobRecord) -> None:
         return
     if record.supervisor and time.time() - record.modified < 0.5 and not record.run_identifier:
         return  # just spawned; its first write has not landed yet
+    # Claim the restart (compare-and-set on the supervisor column), then spawn outside the
+    # transaction: a spawn can wait seconds for the fork server, and the database's one write
+    # lock must not wait with it (every job's supervisor and the engine write there too).
+    # A claim is no lease, so a caller that dies before spawning leaves a job the next
+    # caller restarts.
+    seen = None if record.supervisor is None else _json(record.supervisor)
+    claim = _json({"restarting": os.getpid(), "at": time.time()})
     with records.transaction() as conn:
-        row = conn.execute(
-            "SELECT supervisor FROM jobs WHERE kind=? AND name=?", (record.kind, record.name)
-        ).fetchone()
-        if row and row[0] != (None if record.supervisor is None else _json(record.supervisor)):
-            return  # someone else restarted it
-        sup = _spawn_supervisor(record.kind, record.name, record.folder)
+        changed = conn.execute(
+            "UPDATE jobs SET supervisor=? WHERE kind=? AND name=? AND supervisor IS ?",
+            (claim, record.kind, record.name, seen),
+        ).rowcount
+    if not changed:
+        return  # someone else restarted it (or the job is gone)
+    sup = _spawn_supervisor(record.kind, record.name, record.folder)
+    with records.transaction() as conn:
         conn.execute(
-            "UPDATE jobs SET supervisor=? WHERE kind=? AND name=?",
-            (_json(sup), record.kind, record.name),
+            "UPDATE jobs SET supervisor=? WHERE kind=? AND name=? AND supervisor=?",
+            (_json(sup), record.kind, record.name, claim),
         )
 
 
