@@ -26,6 +26,7 @@ the identical request returns the same ARN).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -39,11 +40,25 @@ from stepline.asl.program import TaskRequest
 if TYPE_CHECKING:
     from stepline.sagemaker import JobType
 
-_RESOURCE = re.compile(
-    r"^arn:[a-z-]+:states:::sagemaker:"
-    r"(createTrainingJob|createProcessingJob|createTransformJob|createHyperParameterTuningJob"
-    r"|createModel|createEndpointConfig|createEndpoint|updateEndpoint)(\.sync)?$"
-)
+_RESOURCE = re.compile(r"^arn:[a-z-]+:states:::sagemaker:([A-Za-z]+)(\.sync)?$")
+#: Step Functions' SageMaker actions beyond each job type's create action (those come from
+#: the service layer's job types: ``createTrainingJob`` ... ``createHyperParameterTuningJob``).
+_OTHER_ACTIONS = ("createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint")
+
+
+@functools.cache
+def _actions() -> frozenset[str]:
+    """Every ``sagemaker:`` action this integration runs."""
+    from stepline import sagemaker
+
+    creates = (job.create_operation for job in sagemaker.JOB_TYPES.values())
+    return frozenset((*_OTHER_ACTIONS, *(op[0].lower() + op[1:] for op in creates)))
+
+
+def _match(resource: str) -> re.Match[str] | None:
+    """The resource's (action, ``.sync``) match, when it is one of :func:`_actions`."""
+    match = _RESOURCE.match(resource)
+    return match if match is not None and match.group(1) in _actions() else None
 
 
 def to_sfn_json(value: Any) -> Any:
@@ -96,12 +111,12 @@ class SageMakerIntegration:
     """Every ``arn:aws:states:::sagemaker:*`` resource, through the service layer."""
 
     def matches(self, resource: str) -> bool:
-        return bool(_RESOURCE.match(resource))
+        return _match(resource) is not None
 
     def invoke(self, request: TaskRequest) -> Any:
         from stepline import sagemaker
 
-        match = _RESOURCE.match(request.resource)
+        match = _match(request.resource)
         assert match is not None
         action, sync = match.group(1), match.group(2) is not None
         operation = action[0].upper() + action[1:]

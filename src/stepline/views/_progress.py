@@ -9,6 +9,7 @@ node's visits up (:func:`_summary`).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,12 +22,6 @@ _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _RETRY_TYPES = ("Scheduled",)
 #: Which visit's status a node shows when it has several (a Map's iterations).
 _RANK = {"running": 5, "failed": 4, "caught": 3, "cancelled": 2, "succeeded": 1, "cached": 0}
-_JOB_NAME_FIELDS = (
-    "TrainingJobName",
-    "ProcessingJobName",
-    "TransformJobName",
-    "HyperParameterTuningJobName",
-)
 
 
 def _ts(value: Any) -> float | None:
@@ -71,11 +66,21 @@ def _job_name(text: Any) -> str | None:
     if not text:
         return None
     data = _parsed(text)
-    if isinstance(data, dict):
-        for key in _JOB_NAME_FIELDS:
+    # Only data that names a job pays for importing the job types (the SageMaker layer).
+    if isinstance(data, dict) and any(str(key).endswith("JobName") for key in data):
+        for key in _job_name_fields():
             if isinstance(data.get(key), str):
                 return data[key]
     return None
+
+
+@functools.cache
+def _job_name_fields() -> tuple[str, ...]:
+    """Every SageMaker job type's name field (``TrainingJobName`` ...), from the service
+    layer's job types, so a new job kind's steps show their job without an edit here."""
+    from stepline import sagemaker
+
+    return tuple(job.name_field for job in sagemaker.JOB_TYPES.values())
 
 
 @dataclass
