@@ -115,3 +115,33 @@ def test_ctrl_c_asks_whether_to_stop(tmp_path: Path, answer: str, status: str) -
     assert proc.returncode == 1
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT status FROM executions").fetchone()[0] == status
+
+
+FAILING_CREATE = """
+from stepline.steps import Pass
+from stepline.workflow import Workflow
+
+class Refused(Workflow):
+    def create(self):
+        raise RuntimeError("the engine refused the definition")
+
+workflow = Refused("refused", Pass("Start"))
+"""
+
+
+def test_a_failed_start_gives_ctrl_c_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live view's Ctrl-C flag is installed before the execution starts; when starting
+    fails, the handler that was there before is back (else Ctrl-C would set a flag that
+    nothing reads, for the rest of the process: a notebook's kernel, say)."""
+    from typer.testing import CliRunner
+
+    from stepline.cli import app
+
+    monkeypatch.setenv("STEPLINE_HOME", str(tmp_path / "home"))
+    path = tmp_path / "refused.py"
+    path.write_text(textwrap.dedent(FAILING_CREATE))
+    before = signal.getsignal(signal.SIGINT)
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code != 0
+    assert "refused the definition" in repr(result.exception) + result.output
+    assert signal.getsignal(signal.SIGINT) is before

@@ -68,8 +68,13 @@ def run(
     # the execution is being started still asks whether to stop it.
     interrupted = threading.Event()
     previous = None if as_json else signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    workflow.create()
-    execution = workflow.execute(name=name, inputs=payload, wait=False)
+    try:
+        workflow.create()
+        execution = workflow.execute(name=name, inputs=payload, wait=False)
+    except BaseException:
+        if not as_json:  # a failed start: Ctrl-C interrupts again, as it did before it
+            signal.signal(signal.SIGINT, previous)
+        raise
     engine = workflow.client
     arn = execution.execution_arn
     if as_json:
