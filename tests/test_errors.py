@@ -1,8 +1,8 @@
 """One root for the errors the services answer with (``stepline.errors.ServiceError``).
 
-SageMaker's errors (raised by the service layer), the AWS API's wire errors (any service) and
-SageMaker Runtime's InvokeEndpoint error all sit under it, and each keeps the code, status,
-message and text it had before it joined."""
+SageMaker's errors (raised by the service layer), the engine's and SendTask*'s Step Functions
+refusals, the AWS API's wire errors (any service) and SageMaker Runtime's InvokeEndpoint error
+all sit under it, and each keeps the code, status, message and text it had before it joined."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 
 from stepline import errors, sagemaker, serving
+from stepline.asl import DefinitionError, StatesError
 from stepline.awsapi import AwsError
 from stepline.awsapi._jsonproto import error_response
 from stepline.awsapi.logs import SERVICE as LOGS
+from stepline.awsapi.stepfunctions import SERVICE as SFN
+from stepline.engine import Engine, EngineError
+from stepline.integrations import callback
+from stepline.storage import StorageError
 
 
 def test_every_service_error_is_under_the_one_root() -> None:
@@ -26,8 +31,39 @@ def test_every_service_error_is_under_the_one_root() -> None:
         errors.ResourceLimitExceeded,
         AwsError,
         serving.InvokeError,
+        EngineError,
+        callback.TokenError,
     ):
         assert issubclass(cls, errors.ServiceError), cls
+
+
+def test_the_language_and_the_store_keep_their_own_errors() -> None:
+    """What errors.py says stays outside: a running execution's error value, the validator's
+    findings and the object store's errors are no service's answer."""
+    for cls in (StatesError, DefinitionError, StorageError):
+        assert not issubclass(cls, errors.ServiceError), cls
+
+
+def test_engine_error_keeps_its_code_text_and_value_error(home: Path) -> None:
+    with pytest.raises(errors.ServiceError) as info:
+        Engine(home).describe_state_machine("ghost")
+    err = info.value
+    assert isinstance(err, EngineError) and isinstance(err, ValueError)
+    assert (err.code, err.status, err.message) == (
+        "StateMachineDoesNotExist",
+        400,
+        "no state machine 'ghost'",
+    )
+    assert str(err) == "StateMachineDoesNotExist: no state machine 'ghost'"
+
+
+def test_token_error_keeps_its_code_and_bare_text(home: Path) -> None:
+    with pytest.raises(errors.ServiceError) as info:
+        callback.send_heartbeat("no-such-token")
+    err = info.value
+    assert isinstance(err, callback.TokenError)
+    assert (err.code, err.status) == ("InvalidToken", 400)
+    assert str(err) == err.message == "Invalid Token: 'Invalid token'"
 
 
 def test_aws_error_keeps_its_fields_and_text() -> None:
@@ -83,3 +119,15 @@ def test_one_except_catches_sagemaker_and_wire_errors(home: Path) -> None:
         (errors.ValidationException, "ValidationException", 400),
         (AwsError, "ResourceNotFoundException", 400),
     ]
+
+
+def test_the_step_functions_api_answers_engine_errors_as_before(home: Path) -> None:
+    """The engine's refusal reaches the wire with its code and bare message (not ``code: ``)."""
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    with pytest.raises(AwsError) as info:
+        SFN.call(
+            "CreateStateMachine",
+            {"name": "bad name!", "definition": definition, "roleArn": "arn:aws:iam::0:role/x"},
+        )
+    assert (info.value.code, info.value.status) == ("InvalidName", 400)
+    assert info.value.message.startswith("State machine name 'bad name!' must be 1-80")

@@ -18,11 +18,14 @@ import binascii
 import json
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepline import config
 from stepline.awsapi._base import AwsError
 from stepline.awsapi._jsonproto import JsonService
+
+if TYPE_CHECKING:
+    from stepline.engine.engine import EngineError
 
 _ENGINE: Any = None
 _ENGINE_LOCK = threading.Lock()
@@ -115,12 +118,9 @@ def _input(text: str | None) -> Any:
         ) from None
 
 
-def _engine_error(exc: Any) -> AwsError:
-    code = getattr(exc, "code", "ValidationException")
-    message = str(exc).split(": ", 1)[-1]
-    if code == "ExecutionNotRunning":
-        code = "ValidationException"
-    return AwsError(code, message)
+def _engine_error(exc: EngineError) -> AwsError:
+    code = "ValidationException" if exc.code == "ExecutionNotRunning" else exc.code
+    return AwsError(code, exc.message, exc.status)
 
 
 # -- tags ---------------------------------------------------------------------------------

@@ -28,16 +28,28 @@ from stepline.asl.program import (
     iso,
 )
 from stepline.engine.store import SqliteSink, Store, owner_alive, owner_token
+from stepline.errors import ServiceError
 
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
 
 
-class EngineError(ValueError):
-    """A request the engine refuses (unknown name, invalid state ...), named like AWS's."""
+class EngineError(ServiceError, ValueError):
+    """A request the engine refuses (unknown name, invalid state ...), named like AWS's.
+
+    Under the services' one root: ``code`` is Step Functions' error name (``InvalidName``,
+    ``ExecutionDoesNotExist`` ...), ``status`` 400 as Step Functions answers all of them,
+    ``message`` the bare text; ``str()`` is ``code: message``.  Still a :class:`ValueError`,
+    as it was before it joined the root, so callers that catch a refused request that way
+    keep working."""
+
+    status = 400
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(message)
         self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 def default_role() -> str:

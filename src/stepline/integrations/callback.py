@@ -23,6 +23,7 @@ from typing import Any
 from stepline import db
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.errors import ServiceError
 
 _RESOURCE = re.compile(r"^arn:[a-z-]+:states:::[a-z0-9-]+:[A-Za-z0-9:]+\.waitForTaskToken$")
 _SCHEMA = """
@@ -36,13 +37,16 @@ CREATE TABLE IF NOT EXISTS task_tokens (
 POLL = 0.05
 
 
-class TokenError(Exception):
-    """SendTask* named a token that cannot be answered; ``code`` is Step Functions' name."""
+class TokenError(ServiceError):
+    """SendTask* named a token that cannot be answered; ``code`` is Step Functions' name.
+
+    Under the services' one root, with Step Functions' 400; ``str()`` is the bare message."""
+
+    status = 400
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
 
 
 def _conn() -> Any:
