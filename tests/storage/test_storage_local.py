@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from stepline.storage import InvalidKey, StorageError, get_store, load_settings
+from stepline.storage import InvalidKey, StorageError, StoreSettings, get_store, load_settings
 from stepline.storage.base import parse_s3_uri, stage_relative_path, validate_key
 from stepline.storage.local import LocalStore
 from stepline.storage.s3 import S3Store
@@ -217,6 +217,21 @@ def test_config_file(home):
     (home / "config.toml").write_text('[storage]\nbackend = "nope"\n')
     with pytest.raises(StorageError, match="unknown storage backend"):
         load_settings()
+
+
+def test_a_backend_is_a_module_named_in_the_registry(home, monkeypatch):
+    """``BACKENDS`` names each backend's module; its ``from_settings`` builds the store, and
+    a name missing there is refused whether it comes from the settings or is built by hand."""
+    from stepline.storage import settings as store_settings
+
+    assert isinstance(get_store(StoreSettings(backend="local")), LocalStore)
+    with pytest.raises(StorageError, match=r"unknown storage backend 'nope' \(expected 'local'"):
+        get_store(StoreSettings(backend="nope"))
+    # A backend added to the registry is chosen by name, through its module's from_settings.
+    monkeypatch.setitem(store_settings.BACKENDS, "nope", "stepline.storage.local")
+    monkeypatch.setenv("STEPLINE_STORE", "nope")
+    assert load_settings().backend == "nope"
+    assert isinstance(get_store(), LocalStore)
 
 
 def test_config_json(home):

@@ -34,8 +34,9 @@ import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from stepline import config
 from stepline.storage.base import (
     InvalidKey,
     ListPage,
@@ -49,6 +50,9 @@ from stepline.storage.base import (
     parse_s3_uri,
     validate_bucket_name,
 )
+
+if TYPE_CHECKING:
+    from stepline.storage.settings import StoreSettings
 
 CHUNK = 1024 * 1024
 META_DIR = ".meta"
@@ -480,3 +484,8 @@ def _unlink_quietly(path: str | os.PathLike[str]) -> None:
         os.unlink(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         pass
+
+
+def from_settings(settings: StoreSettings) -> LocalStore:
+    """The embedded store, in ``$STEPLINE_HOME/objects`` (the ``local`` backend)."""
+    return LocalStore(config.home() / "objects")

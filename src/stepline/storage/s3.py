@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import (
@@ -41,6 +41,9 @@ from stepline.storage.base import (
     validate_bucket_name,
     validate_key,
 )
+
+if TYPE_CHECKING:
+    from stepline.storage.settings import StoreSettings
 
 MiB = 1024 * 1024
 
@@ -395,3 +398,16 @@ class _ProgressSubscriber(BaseSubscriber):
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
         self._progress(bytes_transferred)
+
+
+def from_settings(settings: StoreSettings) -> S3Store:
+    """An S3 server's store (the ``s3`` backend): the configured endpoint and credentials,
+    else boto3's usual chain."""
+    return S3Store.connect(
+        settings.endpoint_url,
+        access_key_id=settings.access_key_id,
+        secret_access_key=settings.secret_access_key,
+        session_token=settings.session_token,
+        region=settings.region,
+        profile=settings.profile,
+    )

@@ -26,6 +26,7 @@ local-first default.  Use ``backend = "s3"`` (or ``STEPLINE_STORE=s3``) for AWS 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ from urllib.parse import urlsplit
 
 from stepline import config
 from stepline.storage.base import ObjectStore, StorageError
+
+#: The backends ``backend`` may name: each is a module with ``from_settings(settings) ->
+#: ObjectStore``, imported only when chosen (S3's pulls in boto3).  A new backend is one
+#: module plus one line here.
+BACKENDS: dict[str, str] = {
+    "local": "stepline.storage.local",
+    "s3": "stepline.storage.s3",
+}
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,8 @@ def load_settings() -> StoreSettings:
             aws_endpoint = None  # `eval "$(stepline env)"` points AWS's clients at us, not S3
         backend = "s3" if (endpoint or aws_endpoint) else "local"
     backend = str(backend).lower()
-    if backend not in ("local", "s3"):
-        raise StorageError(f"unknown storage backend {backend!r} (expected 'local' or 's3')")
+    if backend not in BACKENDS:
+        raise StorageError(f"unknown storage backend {backend!r} (expected {_known()})")
     return StoreSettings(
         backend=backend,
         endpoint_url=endpoint,
@@ -113,17 +122,11 @@ def load_settings() -> StoreSettings:
 def get_store(settings: StoreSettings | None = None) -> ObjectStore:
     """The object store stepline is configured to use (the embedded one by default)."""
     settings = settings or load_settings()
-    if settings.backend == "local":
-        from stepline.storage.local import LocalStore
+    module = BACKENDS.get(settings.backend)
+    if module is None:
+        raise StorageError(f"unknown storage backend {settings.backend!r} (expected {_known()})")
+    return importlib.import_module(module).from_settings(settings)
 
-        return LocalStore(config.home() / "objects")
-    from stepline.storage.s3 import S3Store
 
-    return S3Store.connect(
-        settings.endpoint_url,
-        access_key_id=settings.access_key_id,
-        secret_access_key=settings.secret_access_key,
-        session_token=settings.session_token,
-        region=settings.region,
-        profile=settings.profile,
-    )
+def _known() -> str:
+    return " or ".join(repr(name) for name in BACKENDS)
