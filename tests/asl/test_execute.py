@@ -224,6 +224,20 @@ def test_unknown_function_names_the_registration_call() -> None:
     assert "register_function" in result.cause
 
 
+def test_an_unknown_resource_names_every_registered_family() -> None:
+    """The router's error lists what each registered integration runs (its ``family``), so
+    a new integration shows up there without an edit to the router."""
+    from stepline.integrations import INTEGRATIONS
+
+    resource = "arn:aws:states:::dynamodb:putItem"
+    result = execute(machine({"T": {"Type": "Task", "Resource": resource, "End": True}}))
+    assert result.status == "FAILED" and result.error == "States.Runtime"
+    assert f"No integration is registered for resource '{resource}'" in result.cause
+    for integration in INTEGRATIONS:
+        assert integration.family in result.cause
+    assert "sagemaker:create*Job" in result.cause and "aws-sdk:s3" in result.cause
+
+
 def test_map_concurrency_is_respected() -> None:
     lock = threading.Lock()
     seen = {"now": 0, "peak": 0}

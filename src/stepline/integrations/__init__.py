@@ -23,6 +23,9 @@ from stepline.integrations.states import StatesIntegration, register_state_machi
 class Integration(Protocol):
     """One family of Task resources."""
 
+    #: The resources it runs, in words (the router's error on an unknown resource lists them).
+    family: str
+
     def matches(self, resource: str) -> bool: ...
 
     def invoke(self, request: TaskRequest) -> Any: ...
@@ -47,11 +50,11 @@ class Router:
         for integration in self.integrations:
             if integration.matches(request.resource):
                 return integration.invoke(request)
+        known = "; ".join(getattr(i, "family", type(i).__name__) for i in self.integrations)
         raise StatesError(
             "States.Runtime",
             f"No integration is registered for resource '{request.resource}'. Known resource "
-            "families: local functions (arn:aws:lambda:...:function:NAME, "
-            "arn:aws:states:::lambda:invoke), arn:aws:states:::states:startExecution.",
+            f"families: {known}.",
             in_state=False,
         )
 

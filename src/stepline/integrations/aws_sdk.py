@@ -29,6 +29,9 @@ def _operation(action: str) -> str | None:
 class AwsSdkSageMakerIntegration:
     """SageMaker's Describe* and List* calls through the AWS SDK integration's ARNs."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "arn:aws:states:::aws-sdk:sagemaker:describe*/list*"
+
     def matches(self, resource: str) -> bool:
         match = _RESOURCE.match(resource)
         return bool(match) and _operation(match.group(1)) is not None

@@ -106,6 +106,9 @@ def send_heartbeat(token: str) -> None:
 class CallbackIntegration:
     """Any ``...waitForTaskToken`` resource no other integration runs: wait for the answer."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "any ...waitForTaskToken resource (answered by SendTaskSuccess/Failure)"
+
     def matches(self, resource: str) -> bool:
         return bool(_RESOURCE.match(resource))
 

@@ -55,6 +55,9 @@ def function_name(arn_or_name: str) -> str:
 class LambdaIntegration:
     """Resolves Lambda resources to registered local functions."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "local functions (arn:aws:lambda:...:function:NAME, arn:aws:states:::lambda:invoke)"
+
     def matches(self, resource: str) -> bool:
         parts = resource.split(":")
         if len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function":

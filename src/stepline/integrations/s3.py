@@ -39,6 +39,9 @@ def _fail(name: str, cause: str) -> StatesError:
 class S3Integration:
     """Reads and writes objects for S3 Task resources."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "arn:aws:states:::s3:* and arn:aws:states:::aws-sdk:s3:*"
+
     def matches(self, resource: str) -> bool:
         for prefix in (":states:::s3:", ":states:::aws-sdk:s3:"):
             if prefix in resource:

@@ -110,6 +110,9 @@ def run_sync(job: Any, name: str, cancel: threading.Event | None) -> dict[str, A
 class SageMakerIntegration:
     """Every ``arn:aws:states:::sagemaker:*`` resource, through the service layer."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "arn:aws:states:::sagemaker:create*Job[.sync], createModel, createEndpoint ..."
+
     def matches(self, resource: str) -> bool:
         return _match(resource) is not None
 

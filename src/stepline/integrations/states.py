@@ -43,6 +43,9 @@ def _lookup(arn: str, engine: Any) -> Any:
 class StatesIntegration:
     """Starts a child execution, in the same process, and optionally waits for it."""
 
+    #: The resources it runs, for the router's error on an unknown one.
+    family = "arn:aws:states:::states:startExecution[.sync]"
+
     def matches(self, resource: str) -> bool:
         return ":states:::states:startExecution" in resource
 
