@@ -27,8 +27,6 @@ models, shared with the AWS API's other JSON services.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stepline.errors import (
     ResourceInUse,
     ResourceLimitExceeded,
@@ -46,42 +44,25 @@ from stepline.sagemaker._extras import (
     endpoint_metrics,
     endpoint_stats,
     explain_cache,
+    find_jobs,
     invocation_url,
     invoke_endpoint,
     job_logs,
+    job_overviews,
     list_all,
     server_port,
     server_url,
     wait_endpoint_deleted,
 )
 from stepline.sagemaker._jobtypes import JOB_TYPES, JobType, job_type
-from stepline.sagemaker._operations import OPERATIONS, Context, call, list_page
-
-TERMINAL = ("Completed", "Failed", "Stopped")
-
-
-def job_type_of_operation(operation: str) -> JobType | None:
-    """The job type whose Create/Describe/List/Stop ``operation`` is, if any."""
-    for job in JOB_TYPES.values():
-        if operation in job.operations:
-            return job
-    return None
-
-
-def find_jobs(name: str) -> list[tuple[JobType, str]]:
-    """Every job of any type called ``name`` (SageMaker lets job types share a name);
-    an ARN is accepted too."""
-    return [(job, found) for job in JOB_TYPES.values() for found in job.find(name)]
-
-
-def job_overviews(kind: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Every job of every type (or of ``kind``), newest first: the rows of
-    ``stepline jobs list``."""
-    types = [job_type(kind)] if kind else list(JOB_TYPES.values())
-    rows = [row for job in types for row in job.overviews()]
-    rows.sort(key=lambda r: r["CreationTime"].timestamp() if r["CreationTime"] else 0, reverse=True)
-    return rows[:limit] if limit else rows
-
+from stepline.sagemaker._operations import (
+    OPERATIONS,
+    TERMINAL,
+    Context,
+    call,
+    job_type_of_operation,
+    list_page,
+)
 
 __all__ = [
     "JOB_TYPES",

@@ -3,7 +3,8 @@
 Why here, beside the operations: the CLI and the console are views.  They reach jobs and
 endpoints through this layer only, as the Step Functions integrations and the AWS API do, so
 the jobs, tuning and serving layers can change how they keep things without a view noticing.
-What is here has no AWS operation: every page of a List* at once, an endpoint's address on
+What is here has no AWS operation: every page of a List* at once, every job of every type
+(:func:`job_overviews`) or of any type by name (:func:`find_jobs`), an endpoint's address on
 the running ``stepline server``, its counters, per-minute series and logs (what CloudWatch
 would hold), the log files behind jobs and model servers (which the AWS API's CloudWatch Logs
 serves as streams), InvokeEndpoint, which is SageMaker Runtime's, and why a job step did or
@@ -21,6 +22,7 @@ from stepline import serving
 from stepline.jobs import cache as _cache
 from stepline.jobs import records as _records
 from stepline.jobs.validation import service_model
+from stepline.sagemaker._jobtypes import JOB_TYPES, JobType, job_type
 from stepline.sagemaker._operations import call, list_key
 from stepline.serving import api, db
 from stepline.serving import server as _server
@@ -97,6 +99,21 @@ def wait_endpoint_deleted(endpoint: str, timeout: float = 60.0, poll: float = 0.
             return False
         time.sleep(poll)
     return True
+
+
+def find_jobs(name: str) -> list[tuple[JobType, str]]:
+    """Every job of any type called ``name`` (SageMaker lets job types share a name);
+    an ARN is accepted too."""
+    return [(job, found) for job in JOB_TYPES.values() for found in job.find(name)]
+
+
+def job_overviews(kind: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every job of every type (or of ``kind``), newest first: the rows of
+    ``stepline jobs list``."""
+    types = [job_type(kind)] if kind else list(JOB_TYPES.values())
+    rows = [row for job in types for row in job.overviews()]
+    rows.sort(key=lambda r: r["CreationTime"].timestamp() if r["CreationTime"] else 0, reverse=True)
+    return rows[:limit] if limit else rows
 
 
 def explain_cache(kind: str, name: str) -> dict[str, Any]:

@@ -270,6 +270,17 @@ def _build() -> dict[str, Handler]:
 #: AWS operation name -> handler.
 OPERATIONS: dict[str, Handler] = _build()
 
+#: The statuses a job of any type ends in (a ``.sync`` wait stops at them).
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+def job_type_of_operation(operation: str) -> JobType | None:
+    """The job type whose Create/Describe/List/Stop ``operation`` is, if any."""
+    for job in JOB_TYPES.values():
+        if operation in job.operations:
+            return job
+    return None
+
 
 def call(
     operation: str,
