@@ -32,28 +32,15 @@ from __future__ import annotations
 from stepline.images.build import build
 from stepline.images.errors import DockerfileError, ImageError, ImageNotFound
 from stepline.images.frameworks import ensure
-from stepline.images.registry import Image, ImageStore, parse_reference
-
-
-def resolve(ref: str) -> Image:
-    """The local image named by ``ref`` (see :func:`parse_reference`)."""
-    return ImageStore().resolve(ref)
-
-
-def list_images() -> list[Image]:
-    """All tagged local images."""
-    return ImageStore().list()
-
-
-def tag(src: str, dst: str) -> Image:
-    """Give image ``src`` the additional name ``dst``."""
-    return ImageStore().tag(src, dst)
-
-
-def remove(ref: str) -> list[str]:
-    """Remove tag ``ref``; returns digests deleted because no tag pointed at them any more."""
-    return ImageStore().remove(ref)
-
+from stepline.images.registry import (
+    Image,
+    ImageStore,
+    list_images,
+    parse_reference,
+    remove,
+    resolve,
+    tag,
+)
 
 __all__ = [
     "DockerfileError",

@@ -289,3 +289,26 @@ class ImageStore:
 
             container_engine.remove_image(image.engine_ref)
         return deleted
+
+
+# -- the same operations on the default home ($STEPLINE_HOME) ------------------------------
+
+
+def resolve(ref: str) -> Image:
+    """The local image named by ``ref`` (see :func:`parse_reference`)."""
+    return ImageStore().resolve(ref)
+
+
+def list_images() -> list[Image]:
+    """All tagged local images."""
+    return ImageStore().list()
+
+
+def tag(src: str, dst: str) -> Image:
+    """Give image ``src`` the additional name ``dst``."""
+    return ImageStore().tag(src, dst)
+
+
+def remove(ref: str) -> list[str]:
+    """Remove tag ``ref``; returns digests deleted because no tag pointed at them any more."""
+    return ImageStore().remove(ref)
