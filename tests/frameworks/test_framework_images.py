@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 from frameworks_support import (
+    AWS_SCRIPTS,
     HUGGINGFACE,
     PYTORCH,
     PYTORCH_SERVE,
@@ -25,6 +26,8 @@ from frameworks_support import (
     SCRIPTS,
     SKLEARN,
     XGBOOST,
+    mnist_npz,
+    pytorch_regression,
     tarball,
     training_request,
 )
@@ -34,6 +37,23 @@ from stepline.images import frameworks
 from stepline.serving import api
 from stepline.storage import get_store
 from support import job_requests
+
+
+def test_aws_scripts_are_byte_identical() -> None:
+    """Every script under aws_scripts/ is listed in its NOTICE with the sha256 of AWS's file,
+    and still hashes to it: nothing reformatted, no newline added."""
+    import hashlib
+
+    notice = (AWS_SCRIPTS / "NOTICE").read_text()
+    listed = dict(re.findall(r"^file: (\S+)\n(?:  .*\n)*?  sha256: ([0-9a-f]{64})$", notice, re.M))
+    present = {
+        p.relative_to(AWS_SCRIPTS).as_posix()
+        for p in AWS_SCRIPTS.rglob("*")
+        if p.is_file() and p.suffix == ".py" and "__pycache__" not in p.parts
+    }
+    assert present and set(listed) == present, (sorted(listed), sorted(present))
+    for name, digest in listed.items():
+        assert hashlib.sha256((AWS_SCRIPTS / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_aws_uris_resolve_to_recipes() -> None:
@@ -122,13 +142,6 @@ def test_an_image_the_user_built_under_the_uri_wins(tmp_path, monkeypatch) -> No
     assert images.ImageStore().record(found.digest).get("framework") is None
 
 
-def _train_csv(rows: int = 60) -> bytes:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(rows, 2))
-    y = (x[:, 0] + x[:, 1] > 0).astype(int)
-    return "\n".join(f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)).encode()
-
-
 def _members(uri: str) -> dict[str, bytes]:
     data = get_store().get_bytes(uri)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -180,26 +193,34 @@ def _deploy(name: str, image: str, model_data: str, env: dict[str, str]) -> None
     assert desc["EndpointStatus"] == "InService", desc.get("FailureReason")
 
 
-def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
+def _mnist_channels(prefix: str) -> dict[str, tuple[str, None]]:
+    """``train`` and ``test`` channels of MNIST-shaped ``.npz`` files (AWS's sklearn script)."""
     store = get_store()
-    store.put_bytes("s3://bucket/iris/train/train.csv", _train_csv())
-    code = (SCRIPTS / "sklearn_train.py").read_bytes()
-    store.put_bytes("s3://bucket/code/sk/sourcedir.tar.gz", tarball({"sklearn_train.py": code}))
+    for split, rows, seed in (("train", 60, 0), ("test", 20, 1)):
+        store.put_bytes(f"{prefix}/{split}/{split}.npz", mnist_npz(rows, seed)[0])
+    return {split: (f"{prefix}/{split}", None) for split in ("train", "test")}
+
+
+def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
+    """AWS's own scikit-learn MNIST script (the SageMaker SDK's integration-test data),
+    unmodified: trained, served through its ``model_fn``, and run as a batch transform."""
+    store = get_store()
+    code = (AWS_SCRIPTS / "sklearn" / "mnist.py").read_bytes()
+    store.put_bytes("s3://bucket/code/sk/sourcedir.tar.gz", tarball({"mnist.py": code}))
     hyper = {
-        "regularization": "0.5",
-        "sagemaker_program": json.dumps("sklearn_train.py"),
+        "epochs": "-1",
+        "sagemaker_program": json.dumps("mnist.py"),
         "sagemaker_submit_directory": json.dumps("s3://bucket/code/sk/sourcedir.tar.gz"),
         "sagemaker_region": json.dumps("us-east-1"),
         "sagemaker_container_log_level": "20",
     }
-    req = training_request("sk-train", SKLEARN, hyper, {"train": ("s3://bucket/iris/train", None)})
+    req = training_request("sk-train", SKLEARN, hyper, _mnist_channels("s3://bucket/mnist"))
     jobs.create_training_job(req)
     record = jobs.wait("training", "sk-train", timeout=600)
     log = record.log_path.read_text()
     assert record.status == "Completed", (record.state.get("failure_reason"), log[-3000:])
-    assert "train accuracy:" in log
     # The toolkit ran the script with the hyperparameters as arguments.
-    assert "--regularization 0.5" in log
+    assert "mnist.py --epochs -1" in log
     desc = jobs.describe_training_job("sk-train")
     assert desc["ResourceConfig"]["InstanceType"] == "ml.c4.2xlarge"
     image = images.resolve(SKLEARN)
@@ -223,17 +244,22 @@ def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
         SKLEARN,
         model_uri,
         {
-            "SAGEMAKER_PROGRAM": "sklearn_train.py",
+            "SAGEMAKER_PROGRAM": "mnist.py",
             "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/sk/sourcedir.tar.gz",
         },
     )
-    out = _invoke("sk-ep", b"[[2.0, 2.0], [-2.0, -2.0]]", "application/json", "application/json")
-    assert json.loads(out) == [1.0, 0.0] or json.loads(out) == [1, 0]
-    out = _invoke("sk-ep", b"2.0,2.0\n-2.0,-2.0\n", "text/csv", "text/csv")
-    assert [float(v) for v in out.decode().split()] == [1.0, 0.0]
+    _, images_, digits = mnist_npz(3, 7)
+    pixels = images_.astype(float) / 255.0  # as the script scales them for training
+    out = _invoke(
+        "sk-ep", json.dumps(pixels.tolist()).encode(), "application/json", "application/json"
+    )
+    assert [int(v) for v in json.loads(out)] == digits.tolist()
+    rows = "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in pixels).encode()
+    out = _invoke("sk-ep", rows, "text/csv", "text/csv")
+    assert [int(float(v)) for v in out.decode().split()] == digits.tolist()
 
     # Transformer(...).transform(): batch transform on the same model, one record a line.
-    store.put_bytes("s3://bucket/batch/in/rows.csv", b"2.0,2.0\n-2.0,-2.0\n3.0,1.0\n")
+    store.put_bytes("s3://bucket/batch/in/rows.csv", rows)
     transform_req = {
         "TransformJobName": "sk-batch",
         "ModelName": "sk-ep",
@@ -255,7 +281,7 @@ def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
     done = jobs.wait("transform", "sk-batch", timeout=300)
     assert done.status == "Completed", done.state.get("failure_reason")
     lines = store.get_bytes("s3://bucket/batch/out/rows.csv.out").decode().split()
-    assert [float(v) for v in lines] == [1.0, 0.0, 1.0]
+    assert [int(float(v)) for v in lines] == digits.tolist()
 
 
 def test_sklearn_processor_runs_code_from_an_input(fw_home) -> None:
@@ -311,12 +337,13 @@ def test_sklearn_processor_runs_code_from_an_input(fw_home) -> None:
 
 
 def test_failing_script_reports_like_sagemaker(fw_home) -> None:
+    """AWS's own failure script (the SDK's integration tests expect it to fail)."""
     store = get_store()
-    code = (SCRIPTS / "failing_train.py").read_bytes()
-    store.put_bytes("s3://bucket/code/fail/sourcedir.tar.gz", tarball({"failing_train.py": code}))
+    code = (AWS_SCRIPTS / "sklearn" / "failure_script.py").read_bytes()
+    store.put_bytes("s3://bucket/code/fail/sourcedir.tar.gz", tarball({"failure_script.py": code}))
     hyper = {
         "epochs": "1",
-        "sagemaker_program": json.dumps("failing_train.py"),
+        "sagemaker_program": json.dumps("failure_script.py"),
         "sagemaker_submit_directory": json.dumps("s3://bucket/code/fail/sourcedir.tar.gz"),
     }
     req = training_request("sk-fail", SKLEARN, hyper, {})
@@ -325,8 +352,8 @@ def test_failing_script_reports_like_sagemaker(fw_home) -> None:
     jobs.wait("training", "sk-fail", timeout=600)
     reason = jobs.describe_training_job("sk-fail")["FailureReason"]
     assert reason.startswith("AlgorithmError: ExecuteUserScriptError:\nExitCode 1\n"), reason
-    assert "the labels column is missing" in reason
-    assert 'Command "/' in reason and "failing_train.py --epochs 1" in reason
+    assert "This failure is expected." in reason
+    assert 'Command "/' in reason and "failure_script.py --epochs 1" in reason
     assert "bwrap" not in reason
 
 
@@ -334,24 +361,20 @@ def test_network_isolated_script_mode_reads_code_from_a_channel(fw_home) -> None
     """Under network isolation the SDK sends code as a ``code`` channel and names it by its
     container path; the toolkit unpacks it inside the job."""
     store = get_store()
-    store.put_bytes("s3://bucket/iso/train/train.csv", _train_csv())
-    code = (SCRIPTS / "sklearn_train.py").read_bytes()
-    store.put_bytes("s3://bucket/iso/code/sourcedir.tar.gz", tarball({"sklearn_train.py": code}))
+    code = (AWS_SCRIPTS / "sklearn" / "mnist.py").read_bytes()
+    store.put_bytes("s3://bucket/iso/code/sourcedir.tar.gz", tarball({"mnist.py": code}))
     hyper = {
-        "sagemaker_program": json.dumps("sklearn_train.py"),
+        "sagemaker_program": json.dumps("mnist.py"),
         "sagemaker_submit_directory": json.dumps("/opt/ml/input/data/code/sourcedir.tar.gz"),
     }
-    req = training_request(
-        "sk-iso",
-        SKLEARN,
-        hyper,
-        {"train": ("s3://bucket/iso/train", None), "code": ("s3://bucket/iso/code", None)},
-    )
+    channels = {**_mnist_channels("s3://bucket/iso"), "code": ("s3://bucket/iso/code", None)}
+    req = training_request("sk-iso", SKLEARN, hyper, channels)
     req["EnableNetworkIsolation"] = True
     jobs.create_training_job(req)
     record = jobs.wait("training", "sk-iso", timeout=600)
     assert record.status == "Completed", record.state.get("failure_reason")
-    assert "train accuracy:" in record.log_path.read_text()
+    desc = jobs.describe_training_job("sk-iso")
+    assert "model.joblib" in _members(desc["ModelArtifacts"]["S3ModelArtifacts"])
 
 
 def test_xgboost_builtin_algorithm_trains_reports_metrics_and_serves(fw_home) -> None:
@@ -412,13 +435,13 @@ def test_the_image_build_is_a_secondary_status_before_the_clock_starts(fw_home) 
     comes after the build.  The build itself is a cache lookup here: the image's name is
     removed, its build kept under another name."""
     store = get_store()
-    code = (SCRIPTS / "failing_train.py").read_bytes()
-    store.put_bytes("s3://bucket/code/prep/sourcedir.tar.gz", tarball({"failing_train.py": code}))
+    code = (AWS_SCRIPTS / "sklearn" / "failure_script.py").read_bytes()
+    store.put_bytes("s3://bucket/code/prep/sourcedir.tar.gz", tarball({"failure_script.py": code}))
     local = frameworks.lookup(PYTORCH).local_ref
     images.tag(images.ensure(PYTORCH).ref, "stepline-test-keep:pytorch")
     images.remove(local)
     hyper = {
-        "sagemaker_program": json.dumps("failing_train.py"),
+        "sagemaker_program": json.dumps("failure_script.py"),
         "sagemaker_submit_directory": json.dumps("s3://bucket/code/prep/sourcedir.tar.gz"),
     }
     req = training_request("pt-prep", PYTORCH, hyper, {})
@@ -454,36 +477,43 @@ def test_xgboost_requires_num_round(fw_home) -> None:
 
 
 def test_pytorch_script_mode_trains_and_serves_with_user_functions(fw_home) -> None:
+    """AWS's PyTorch script-mode example, unmodified: it trains from ``.npy`` channels and
+    copies itself and its model module into the model's ``code/`` folder (for the Step
+    Functions Data Science SDK, which does not repack), so the model serves as it is."""
     store = get_store()
-    code = (SCRIPTS / "pytorch_train.py").read_bytes()
-    store.put_bytes("s3://bucket/code/pt/sourcedir.tar.gz", tarball({"pytorch_train.py": code}))
+    source = AWS_SCRIPTS / "pytorch"
+    files = {p.name: p.read_bytes() for p in sorted(source.glob("*.py"))}
+    store.put_bytes("s3://bucket/code/pt/sourcedir.tar.gz", tarball(files))
+    for split, rows, seed in (("train", 256, 0), ("test", 64, 1)):
+        for name, data in pytorch_regression(rows, seed, split).items():
+            store.put_bytes(f"s3://bucket/pt/{split}/{name}", data)
+    program = "train_deploy_pytorch_without_dependencies.py"
     hyper = {
-        "epochs": "300",
-        "sagemaker_program": json.dumps("pytorch_train.py"),
+        "epochs": "40",
+        "learning_rate": "0.1",
+        "sagemaker_program": json.dumps(program),
         "sagemaker_submit_directory": json.dumps("s3://bucket/code/pt/sourcedir.tar.gz"),
     }
-    req = training_request("pt-train", PYTORCH, hyper, {})
-    req.pop("InputDataConfig")
+    channels = {split: (f"s3://bucket/pt/{split}", None) for split in ("train", "test")}
+    req = training_request("pt-train", PYTORCH, hyper, channels)
     jobs.create_training_job(req)
     record = jobs.wait("training", "pt-train", timeout=600)
-    assert record.status == "Completed", record.state.get("failure_reason")
-    assert '["algo-1"]' in record.log_path.read_text()
+    log = record.log_path.read_text()
+    assert record.status == "Completed", (record.state.get("failure_reason"), log[-3000:])
+    mse = float(re.search(r"Test MSE: (\S+)", log).group(1))
+    assert mse < 0.1, log[-2000:]
     model_uri = jobs.describe_training_job("pt-train")["ModelArtifacts"]["S3ModelArtifacts"]
-    # PyTorchModel(...).deploy() repacks the code into the model archive under code/.
     members = _members(model_uri)
-    members["code/pytorch_train.py"] = code
-    store.put_bytes("s3://bucket/pt/repacked/model.tar.gz", tarball(members))
+    assert members[f"code/{program}"] == files[program]  # the script put itself there
     _deploy(
         "pt-ep",
         PYTORCH_SERVE,
-        "s3://bucket/pt/repacked/model.tar.gz",
-        {
-            "SAGEMAKER_PROGRAM": "pytorch_train.py",
-            "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-        },
+        model_uri,
+        {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
     )
-    out = json.loads(_invoke("pt-ep", b"[0.0, 1.0]", "application/json", "application/json"))
-    assert [round(v[0], 1) for v in out] == [1.0, 3.0]
+    row = [0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5]  # y = -0.5 + 0.5 = 0 on the true weights
+    out = json.loads(_invoke("pt-ep", json.dumps([row]).encode(), "application/json", "*/*"))
+    assert out == [pytest.approx(0.0, abs=0.35)], out
 
 
 def test_images_pull_and_list_show_installed_versions(fw_home) -> None:

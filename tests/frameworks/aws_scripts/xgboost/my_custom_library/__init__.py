@@ -1,0 +1,1 @@
+from .cross_validation_xgboost import *
