@@ -149,6 +149,11 @@ def default_input_fn(body: bytes | str, content_type: str) -> Any:
 
 
 def default_predict_fn(data: Any, model: Any) -> Any:
+    if FRAMEWORK == "xgboost":
+        # As AWS's XGBoost container does: features are matched by position.  A model trained
+        # on a DataFrame (AWS's script-mode example does) carries column names that a CSV or
+        # LIBSVM request never has, and xgboost would refuse it otherwise.
+        return model.predict(data, validate_features=False)
     if FRAMEWORK == "pytorch":
         import torch
 
