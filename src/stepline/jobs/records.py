@@ -30,7 +30,6 @@ from typing import Any
 
 from stepline import config, db
 
-KINDS = ("training", "processing", "transform")
 TERMINAL = ("Completed", "Failed", "Stopped")
 
 _SCHEMA = """
