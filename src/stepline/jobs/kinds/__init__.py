@@ -8,7 +8,7 @@ named, the rules SageMaker enforces beyond its model, the members Describe adds 
 request, the container's files and how the outputs are uploaded, locally and on Ray.  Each
 kind states those once, in its own module (:mod:`.training`, :mod:`.processing`,
 :mod:`.transform`, each a :class:`JobKind` called ``KIND``); adding a kind is one module plus
-one line in :data:`KINDS`.
+one name in :data:`MODULES`.
 """
 
 from __future__ import annotations
