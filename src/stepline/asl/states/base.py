@@ -19,22 +19,24 @@ from __future__ import annotations
 import json
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
 from stepline.asl.intrinsics import compile_intrinsic, is_intrinsic
 from stepline.asl.jsonata import compile_jsonata_template, is_jsonata
 from stepline.asl.paths import PathNotFound, compile_path, compile_result_path
+from stepline.asl.states.fields import JSONATA, JSONPATH, Fields
 from stepline.asl.templates import compile_template
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
 
-JSONPATH = "JSONPath"
-JSONATA = "JSONata"
+#: A check of one field's value: (validator, value, JSON pointer, query language).
+FieldCheck = Callable[["Validator", Any, str, str], None]
 
 Request = Any
 StateGen = Generator[Request, Any, "Transition"]
@@ -173,11 +175,41 @@ def _has_jsonata(value: Any) -> bool:
 
 
 class State(ABC):
-    """Base of all state types: the fields every state may have, compiled once."""
+    """Base of all state types: the fields every state may have, compiled once.
+
+    A state type's class also carries what the validator and the views know of it (the
+    class attributes below and :meth:`check`, :meth:`graphs`), so that a new state type is
+    its module plus one line in ``states/__init__.py``.
+    """
 
     type: str = ""
     #: Whether the state emits ``{Type}StateExited`` (Fail does not).
     emits_exit = True
+    #: The fields the validator accepts, per query language (its table is built from these).
+    fields: ClassVar[Fields]
+    #: Checks of fields only this type has, by field name, run in document order with the
+    #: validator's checks of the shared fields (``Validator.checks``).
+    field_checks: ClassVar[Mapping[str, FieldCheck]] = {}
+    #: Whether the state ends its graph by itself, with no ``"End": true`` (Succeed, Fail).
+    terminal: ClassVar[bool] = False
+    #: How the views draw the nested graphs of :meth:`graphs`: ``"branches"`` (side by side,
+    #: each labelled "Branch n", as Parallel's), ``"iteration"`` (one body run per item, as
+    #: Map's processor) or None (no nested graphs; the state is one box).
+    nesting: ClassVar[str | None] = None
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """This type's rules beyond its fields' own checks (mutually exclusive fields, nested
+        graphs, ...): report through ``v.add``; append ``(target, pointer)`` for every
+        transition to ``edges``.  The validator has already checked each field and, where
+        :attr:`Fields.transitions`, Next/End.  Nothing more by default."""
+        return
+
+    @classmethod
+    def graphs(cls, spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The nested graphs of a state of this type in a definition (as written, maybe
+        invalid: the views draw what they are given); none by default."""
+        return []
 
     def __init__(self, name: str, spec: Mapping[str, Any], query_language: str) -> None:
         self.name = name

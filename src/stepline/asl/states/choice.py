@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
-from stepline.asl.jsonata import compile_jsonata_template
+from stepline.asl.jsonata import compile_jsonata_template, is_jsonata
 from stepline.asl.paths import PathNotFound, compile_path
 from stepline.asl.states.base import (
     JSONATA,
@@ -24,10 +24,22 @@ from stepline.asl.states.base import (
     compile_assign,
     dumps,
 )
+from stepline.asl.states.fields import (
+    COMMON,
+    IO_PATHS,
+    JSONPATH,
+    Fields,
+    f,
+    is_number,
+    json_type,
+    ptr,
+    quoted,
+)
 from stepline.asl.states.wait import parse_timestamp
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
 
 Predicate = Callable[[Any, Any, Any], bool]
 
@@ -182,6 +194,31 @@ class ChoiceState(State):
     """Branches on its input without changing it (bar InputPath/OutputPath or Output)."""
 
     type = "Choice"
+    fields = Fields(
+        both=COMMON | f("Choices", "Default", "Assign"),
+        jsonpath=IO_PATHS,
+        jsonata=f("Output"),
+        required=("Choices",),
+    )
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """Every rule, in either language; rules and Default are its transitions."""
+        choices = state.get("Choices")
+        choices_path = ptr(path, "Choices")
+        if "Choices" in state and (not isinstance(choices, list) or not choices):
+            v.add(choices_path, "must be a non-empty array of Choice rules")
+        for i, rule in enumerate(choices if isinstance(choices, list) else []):
+            rule_path = ptr(choices_path, i)
+            if lang == JSONATA:
+                _jsonata_rule(v, rule, rule_path, lang)
+            else:
+                _rule(v, rule, rule_path, top=True)
+            if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
+                edges.append((rule["Next"], ptr(rule_path, "Next")))
+        default = state.get("Default")
+        if isinstance(default, str):
+            edges.append((default, ptr(path, "Default")))
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)
@@ -236,3 +273,118 @@ class ChoiceState(State):
             else:
                 fiber.assign(self.assign.render(raw_input, fiber.context, fiber.variables))
         return Transition(self.default, self.passthrough(fiber, raw_input))
+
+
+# -- validation (asl/validate.py calls ChoiceState.check) ---------------------------------
+
+
+def _comparators() -> dict[str, str]:
+    """Choice comparison operators and the kind of operand each takes."""
+    ops = {}
+    for prefix, kind in (("String", "string"), ("Numeric", "number"), ("Timestamp", "timestamp")):
+        for suffix in ("Equals", "LessThan", "GreaterThan", "LessThanEquals", "GreaterThanEquals"):
+            ops[prefix + suffix] = kind
+            ops[prefix + suffix + "Path"] = "path"
+    ops["BooleanEquals"] = "boolean"
+    ops["BooleanEqualsPath"] = "path"
+    ops["StringMatches"] = "string"
+    for test in ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"):
+        ops[test] = "boolean"
+    return ops
+
+
+_COMPARATORS = _comparators()
+_COMBINATORS = ("And", "Or", "Not")
+_RULE_EXTRA = {True: f("Next", "Assign", "Comment"), False: f("Comment")}
+_JSONATA_RULE_FIELDS = f("Condition", "Next", "Assign", "Output", "Comment")
+
+
+def _jsonata_rule(v: Validator, rule: Any, path: str, lang: str) -> None:
+    if not isinstance(rule, dict):
+        v.add(path, "a Choice rule must be an object")
+        return
+    for key, value in rule.items():
+        field_path = ptr(path, key)
+        if key not in _JSONATA_RULE_FIELDS:
+            hint = (
+                " (JSONata rules use Condition)"
+                if key in _COMPARATORS or key in ("Variable", *_COMBINATORS)
+                else ""
+            )
+            v.add(field_path, f'unknown field "{key}" in a Choice rule{hint}')
+        elif key == "Condition":
+            if isinstance(value, str) and is_jsonata(value):
+                v.jsonata_value(value, field_path, lang)
+            elif not isinstance(value, bool):
+                v.add(field_path, "must be a JSONata expression {% ... %} or a boolean")
+        elif key in ("Next", "Comment"):
+            v.string(value, field_path, lang)
+        elif key == "Assign":
+            v.assign(value, field_path, lang)
+        elif key == "Output":
+            v.jsonata_value(value, field_path, lang)
+    for key in ("Condition", "Next"):
+        if key not in rule:
+            v.add(path, f'missing required field "{key}"')
+
+
+def _rule(v: Validator, rule: Any, path: str, *, top: bool) -> None:
+    """A JSONPath Choice rule; only top-level rules carry Next (and Assign)."""
+    if not isinstance(rule, dict):
+        v.add(path, "a Choice rule must be an object")
+        return
+    operators = [k for k in rule if k in _COMPARATORS or k in _COMBINATORS]
+    for key, value in rule.items():
+        field_path = ptr(path, key)
+        if key in operators or key == "Variable":
+            continue
+        if key in _RULE_EXTRA[top]:
+            if key == "Assign":
+                v.assign(value, field_path, JSONPATH)
+            else:
+                v.string(value, field_path, JSONPATH)
+        elif key in ("Next", "Assign"):
+            v.add(field_path, f'only top-level Choice rules may have "{key}"')
+        elif key == "Condition":
+            v.add(field_path, '"Condition" is not allowed in a JSONPath Choice rule')
+        else:
+            v.add(field_path, f'unknown field "{key}" in a Choice rule')
+    if top and "Next" not in rule:
+        v.add(path, 'missing required field "Next"')
+    if not operators:
+        v.add(path, "a Choice rule needs a comparison operator, And, Or or Not")
+        return
+    if len(operators) > 1:
+        v.add(path, f"a Choice rule takes exactly one operator, found {quoted(operators)}")
+        return
+    op = operators[0]
+    value, op_path = rule[op], ptr(path, op)
+    if op in _COMBINATORS:
+        if "Variable" in rule:
+            v.add(ptr(path, "Variable"), f'"Variable" is not allowed with "{op}"')
+        if op == "Not":
+            _rule(v, value, op_path, top=False)
+        elif not isinstance(value, list) or not value:
+            v.add(op_path, "must be a non-empty array of Choice rules")
+        else:
+            for i, sub in enumerate(value):
+                _rule(v, sub, ptr(op_path, i), top=False)
+        return
+    if "Variable" not in rule:
+        v.add(path, f'missing required field "Variable" for "{op}"')
+    else:
+        v.reference_path(rule["Variable"], ptr(path, "Variable"), JSONPATH)
+    _operand(v, _COMPARATORS[op], value, op_path)
+
+
+def _operand(v: Validator, kind: str, value: Any, path: str) -> None:
+    if kind == "path":
+        v.reference_path(value, path, JSONPATH)
+    elif kind == "string" and not isinstance(value, str):
+        v.add(path, f"must be a string, not {json_type(value)}")
+    elif kind == "number" and not is_number(value):
+        v.add(path, f"must be a number, not {json_type(value)}")
+    elif kind == "boolean" and not isinstance(value, bool):
+        v.add(path, f"must be a boolean, not {json_type(value)}")
+    elif kind == "timestamp":
+        v.timestamp(value, path)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stepline.asl import errors as E
 from stepline.asl.definition import build_graph
 from stepline.asl.errors import StatesError
-from stepline.asl.jsonata import compile_jsonata_template
+from stepline.asl.jsonata import compile_jsonata_template, is_jsonata
 from stepline.asl.paths import PathNotFound, compile_path
 from stepline.asl.states.base import (
     JSONATA,
@@ -18,16 +20,217 @@ from stepline.asl.states.base import (
     dumps,
     json_size,
 )
+from stepline.asl.states.fields import (
+    COMMON,
+    ERRORS,
+    FLOW,
+    JSONPATH,
+    RESULT_IO,
+    Fields,
+    f,
+    is_int,
+    json_type,
+    ptr,
+)
 from stepline.asl.templates import compile_template
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
+
+
+# -- validation: MapState.check and MapState.field_checks (asl/validate.py calls them) ---
+
+MAX_LABEL_LENGTH = 40
+MAX_BATCH_BYTES = 256 * 1024
+_PROCESSOR_FIELDS = f("StartAt", "States", "Comment", "ProcessorConfig")
+_LABEL_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+_READER_INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")
+_CSV_HEADER_LOCATIONS = ("FIRST_ROW", "GIVEN")
+_CSV_DELIMITERS = ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB")
+_WRITER_OUTPUT_TYPES = ("JSON", "JSONL")
+_WRITER_TRANSFORMATIONS = ("NONE", "COMPACT", "FLATTEN")
+
+
+def _processor(v: Validator, processor: Any, path: str, lang: str) -> None:
+    if isinstance(processor, dict) and "ProcessorConfig" in processor:
+        config, config_path = processor["ProcessorConfig"], ptr(path, "ProcessorConfig")
+        if not isinstance(config, dict):
+            v.add(config_path, "must be an object")
+        else:
+            v.object_fields(config, config_path, f("Mode", "ExecutionType"))
+            mode = config.get("Mode", "INLINE")
+            v.enum(config, "Mode", config_path, ("INLINE", "DISTRIBUTED"))
+            v.enum(config, "ExecutionType", config_path, ("STANDARD", "EXPRESS"))
+            if mode == "DISTRIBUTED" and "ExecutionType" not in config:
+                v.add(config_path, 'a DISTRIBUTED Map needs "ExecutionType"')
+    v.graph(processor, path, v.top_lang, _PROCESSOR_FIELDS)
+
+
+def _item_reader(v: Validator, value: Any, path: str, lang: str) -> None:
+    if not v.require_object(value, path):
+        return
+    _resource_object(v, value, path, lang, f("ReaderConfig"), resource_required=True)
+    if "ReaderConfig" not in value:
+        return
+    config, config_path = value["ReaderConfig"], ptr(path, "ReaderConfig")
+    if not v.require_object(config, config_path):
+        return
+    fields = f(
+        "InputType",
+        "CSVHeaderLocation",
+        "CSVHeaders",
+        "CSVDelimiter",
+        "MaxItems",
+        "ManifestType",
+    )
+    if lang == JSONPATH:
+        fields |= f("MaxItemsPath")
+    v.object_fields(config, config_path, fields)
+    v.enum(config, "InputType", config_path, _READER_INPUT_TYPES)
+    v.enum(config, "CSVHeaderLocation", config_path, _CSV_HEADER_LOCATIONS)
+    v.enum(config, "CSVDelimiter", config_path, _CSV_DELIMITERS)
+    headers = config.get("CSVHeaders", [])
+    if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
+        v.add(ptr(config_path, "CSVHeaders"), "must be an array of strings")
+    if "MaxItems" in config:
+        v.non_negative_int(config["MaxItems"], ptr(config_path, "MaxItems"), lang)
+    if "MaxItemsPath" in config:
+        v.reference_path(config["MaxItemsPath"], ptr(config_path, "MaxItemsPath"), lang)
+        if "MaxItems" in config:
+            v.add(config_path, '"MaxItems" and "MaxItemsPath" are mutually exclusive')
+
+
+def _result_writer(v: Validator, value: Any, path: str, lang: str) -> None:
+    if not v.require_object(value, path):
+        return
+    _resource_object(v, value, path, lang, f("WriterConfig"), resource_required=False)
+    if "Resource" not in value and "WriterConfig" not in value:
+        v.add(path, 'needs "Resource" or "WriterConfig"')
+    if "WriterConfig" in value:
+        config, config_path = value["WriterConfig"], ptr(path, "WriterConfig")
+        if v.require_object(config, config_path):
+            v.object_fields(config, config_path, f("OutputType", "Transformation"))
+            v.enum(config, "OutputType", config_path, _WRITER_OUTPUT_TYPES)
+            v.enum(config, "Transformation", config_path, _WRITER_TRANSFORMATIONS)
+
+
+def _resource_object(
+    v: Validator,
+    value: dict,
+    path: str,
+    lang: str,
+    extra: frozenset[str],
+    *,
+    resource_required: bool,
+) -> None:
+    """ItemReader / ResultWriter: a Resource plus Parameters (JSONPath) or Arguments."""
+    args = "Parameters" if lang == JSONPATH else "Arguments"
+    wrong = "Arguments" if lang == JSONPATH else "Parameters"
+    for key, item in value.items():
+        field_path = ptr(path, key)
+        if key == "Resource":
+            v.resource(item, field_path, lang)
+        elif key == args:
+            if lang == JSONPATH:
+                v.template_object(item, field_path, lang)
+            else:
+                v.arguments(item, field_path, lang)
+        elif key == wrong:
+            v.add(field_path, f'"{key}" is not allowed in a {lang} state')
+        elif key not in extra:
+            v.add(field_path, f'unknown field "{key}"')
+    if resource_required and "Resource" not in value:
+        v.add(path, 'missing required field "Resource"')
+
+
+def _item_batcher(v: Validator, value: Any, path: str, lang: str) -> None:
+    if not v.require_object(value, path):
+        return
+    fields = f("MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput")
+    if lang == JSONPATH:
+        fields |= f("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath")
+    v.object_fields(value, path, fields)
+    for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+        if field in value:
+            v.positive_int(value[field], ptr(path, field), lang)
+            if is_int(value[field]) and field == "MaxInputBytesPerBatch":
+                if value[field] > MAX_BATCH_BYTES:
+                    v.add(ptr(path, field), f"must be at most {MAX_BATCH_BYTES}")
+        if field + "Path" in value:
+            v.reference_path(value[field + "Path"], ptr(path, field + "Path"), lang)
+            if field in value:
+                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
+    if not any(f in value for f in fields - {"BatchInput"}):
+        v.add(path, "needs MaxItemsPerBatch or MaxInputBytesPerBatch")
+    if "BatchInput" in value:
+        v.selector(value["BatchInput"], ptr(path, "BatchInput"), lang)
+
+
+def _items(v: Validator, value: Any, path: str, lang: str) -> None:
+    if isinstance(value, list) or (isinstance(value, str) and is_jsonata(value)):
+        v.jsonata_value(value, path, lang)
+    else:
+        v.add(path, f"must be an array or a JSONata expression, not {json_type(value)}")
+
+
+def _label(v: Validator, value: Any, path: str, lang: str) -> None:
+    if not isinstance(value, str) or not value:
+        v.add(path, "must be a non-empty string")
+    elif len(value) > MAX_LABEL_LENGTH:
+        v.add(path, f"must be at most {MAX_LABEL_LENGTH} characters")
+    elif _LABEL_FORBIDDEN.search(value):
+        v.add(path, "must not contain whitespace or special characters")
 
 
 class MapState(RetryingState):
     """Iterations run as child fibers, ``MaxConcurrency`` at a time."""
 
     type = "Map"
+    fields = Fields(
+        both=COMMON
+        | FLOW
+        | ERRORS
+        | f("ItemProcessor", "Iterator", "ItemSelector", "ItemReader", "ItemBatcher")
+        | f("ResultWriter", "MaxConcurrency", "ToleratedFailurePercentage")
+        | f("ToleratedFailureCount", "Label"),
+        jsonpath=RESULT_IO
+        | f("ItemsPath", "MaxConcurrencyPath", "ToleratedFailurePercentagePath")
+        | f("ToleratedFailureCountPath"),
+        jsonata=f("Items", "Output"),
+        transitions=True,
+    )
+    field_checks = {
+        "Items": _items,
+        "Label": _label,
+        "ItemReader": _item_reader,
+        "ItemBatcher": _item_batcher,
+        "ResultWriter": _result_writer,
+    }
+    nesting = "iteration"
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """ItemProcessor (or Iterator) is a graph; fields that exclude each other."""
+        has_processor, has_iterator = "ItemProcessor" in state, "Iterator" in state
+        if has_processor and has_iterator:
+            v.add(path, '"ItemProcessor" and "Iterator" are mutually exclusive')
+        elif not has_processor and not has_iterator:
+            v.add(path, 'missing required field "ItemProcessor"')
+        if has_processor:
+            _processor(v, state["ItemProcessor"], ptr(path, "ItemProcessor"), lang)
+        if has_iterator:
+            _processor(v, state["Iterator"], ptr(path, "Iterator"), lang)
+        if "Parameters" in state and "ItemSelector" in state:
+            v.add(path, '"Parameters" and "ItemSelector" are mutually exclusive')
+        for field in ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"):
+            if lang == JSONPATH and field in state and field + "Path" in state:
+                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
+
+    @classmethod
+    def graphs(cls, spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        proc = spec.get("ItemProcessor") or spec.get("Iterator")
+        return [proc] if isinstance(proc, Mapping) else []
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stepline.asl.definition import build_graph
 from stepline.asl.states.base import JSONATA, RetryingState, StateGen
+from stepline.asl.states.fields import COMMON, ERRORS, FLOW, RESULT_IO, Fields, f, ptr
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
 
 
 class ParallelState(RetryingState):
     """Branches run as child fibers; the first failure aborts the others (fail fast)."""
 
     type = "Parallel"
+    fields = Fields(
+        both=COMMON | FLOW | ERRORS | f("Branches"),
+        jsonpath=RESULT_IO,
+        jsonata=f("Arguments", "Output"),
+        required=("Branches",),
+        transitions=True,
+    )
+    nesting = "branches"
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """Each branch is a graph of its own (names are unique across all of them)."""
+        branches = state.get("Branches")
+        if "Branches" not in state:
+            return
+        branches_path = ptr(path, "Branches")
+        if not isinstance(branches, list) or not branches:
+            v.add(branches_path, "must be a non-empty array of state graphs")
+            return
+        for i, branch in enumerate(branches):
+            v.graph(branch, ptr(branches_path, i), v.top_lang)
+
+    @classmethod
+    def graphs(cls, spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return [b for b in spec.get("Branches", []) if isinstance(b, Mapping)]
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)

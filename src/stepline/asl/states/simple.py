@@ -7,15 +7,23 @@ from typing import TYPE_CHECKING, Any
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
 from stepline.asl.states.base import JSONATA, NO_VALUE, State, StateGen, Transition, json_size
+from stepline.asl.states.fields import COMMON, FLOW, IO_PATHS, JSONPATH, Fields, f
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
 
 
 class PassState(State):
     """Passes its input (or ``Result``) to its output, reshaped by the usual fields."""
 
     type = "Pass"
+    fields = Fields(
+        both=COMMON | FLOW,
+        jsonpath=IO_PATHS | f("Parameters", "ResultPath", "Result"),
+        jsonata=f("Output"),
+        transitions=True,
+    )
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)
@@ -37,6 +45,8 @@ class SucceedState(State):
     """Ends the branch successfully."""
 
     type = "Succeed"
+    fields = Fields(both=COMMON, jsonpath=IO_PATHS, jsonata=f("Output"))
+    terminal = True
 
     def run(self, fiber: Fiber, raw_input: Any) -> StateGen:
         return Transition(None, self.passthrough(fiber, raw_input))
@@ -48,6 +58,17 @@ class FailState(State):
 
     type = "Fail"
     emits_exit = False
+    fields = Fields(
+        both=COMMON | f("Error", "Cause"), jsonpath=f("ErrorPath", "CausePath"), jsonata=f()
+    )
+    terminal = True
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """Error and Cause exclude their *Path forms."""
+        for field in ("Error", "Cause"):
+            if lang == JSONPATH and field in state and field + "Path" in state:
+                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)

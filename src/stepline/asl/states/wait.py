@@ -11,9 +11,11 @@ from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
 from stepline.asl.paths import PathNotFound
 from stepline.asl.states.base import JSONATA, NO_VALUE, State, StateGen, Transition, dumps
+from stepline.asl.states.fields import COMMON, FLOW, IO_PATHS, Fields, f
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
+    from stepline.asl.validate import Validator
 
 # ISO-8601 extended offset date-time, the only form AWS accepts ("2016-03-14T01:59:00Z").
 _TIMESTAMP = re.compile(
@@ -46,6 +48,26 @@ class WaitState(State):
     """Waits using the program's clock, so virtual time makes long waits instant."""
 
     type = "Wait"
+    fields = Fields(
+        both=COMMON | FLOW | f("Seconds", "Timestamp"),
+        jsonpath=IO_PATHS | f("SecondsPath", "TimestampPath"),
+        jsonata=f("Output"),
+        transitions=True,
+    )
+
+    @classmethod
+    def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
+        """Exactly one of the ways to say how long."""
+        fields = ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")
+        given = [field for field in fields if field in state]
+        if len(given) != 1:
+            names = (
+                "Seconds, Timestamp"
+                if lang == JSONATA
+                else ("Seconds, Timestamp, SecondsPath, TimestampPath")
+            )
+            found = f" (found {', '.join(given)})" if given else ""
+            v.add(path, f"a Wait state needs exactly one of {names}{found}")
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)
