@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepline.views._model import GROUP_TYPES
+from stepline.views._model import GROUP_TYPES, labels_branches
 
 NODE_H = 34
 GAP_Y = 34
@@ -103,7 +103,7 @@ class _Layout:
     def group_block(self, gid: str) -> Block:
         """A Parallel or Map: its header, its branches side by side, and the join below."""
         header = self.leaf_box(gid)
-        labelled = self.nodes[gid]["type"] == "Parallel"
+        labelled = labels_branches(self.nodes[gid]["type"])
         branches = [b for b in self.model["groups"] if b["parent"] == gid and b["type"] == "Branch"]
         inner = [self.scope_block(b["id"], labelled=labelled) for b in branches]
         row_w = sum(b.w for b in inner) + GAP_X * max(0, len(inner) - 1)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from stepline.asl.states import STATE_TYPES, State
+
 #: Every status a state can show, in the order the legend lists them.
 STATUSES = ("not_run", "running", "succeeded", "failed", "caught", "cached", "cancelled")
 
@@ -35,8 +37,19 @@ COLORS = {
     "cancelled": ("#f4f5f7", "#6b7280"),
 }
 
-#: State types drawn as a group holding nested graphs.
-GROUP_TYPES = ("Parallel", "Map")
+
+def state_class(stype: Any) -> type[State] | None:
+    """The language's class for a state's ``Type``; None for one it lacks.
+
+    What the views know of a type (its nested graphs, how they are labelled, whether it ends
+    its graph) is read from the class, so a new state type needs no edit here; a definition
+    the views draw may be invalid, and an unknown type is drawn as a plain box.
+    """
+    return STATE_TYPES.get(stype) if isinstance(stype, str) else None
+
+
+#: State types drawn as a group holding nested graphs (Parallel, Map).
+GROUP_TYPES = tuple(name for name, cls in STATE_TYPES.items() if cls.nesting is not None)
 
 
 def load(definition: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -51,13 +64,16 @@ def load(definition: Mapping[str, Any] | str) -> dict[str, Any]:
 
 
 def scopes(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The nested graphs of a Parallel (its branches) or a Map (its processor)."""
-    if spec.get("Type") == "Parallel":
-        return [b for b in spec.get("Branches", []) if isinstance(b, Mapping)]
-    if spec.get("Type") == "Map":
-        proc = spec.get("ItemProcessor") or spec.get("Iterator")
-        return [proc] if isinstance(proc, Mapping) else []
-    return []
+    """The nested graphs of a state: a Parallel's branches, a Map's processor (its class says)."""
+    cls = state_class(spec.get("Type"))
+    return cls.graphs(spec) if cls is not None else []
+
+
+def labels_branches(stype: Any) -> bool:
+    """Whether the nested graphs are drawn as labelled branches ("Branch 1", ...; Parallel's)
+    rather than as one unlabelled body run per item (Map's "Iteration")."""
+    cls = state_class(stype)
+    return cls is not None and cls.nesting == "branches"
 
 
 def transitions(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -77,7 +93,8 @@ def transitions(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _is_terminal(spec: Mapping[str, Any]) -> bool:
-    return bool(spec.get("End")) or spec.get("Type") in ("Succeed", "Fail")
+    cls = state_class(spec.get("Type"))
+    return bool(spec.get("End")) or (cls is not None and cls.terminal)
 
 
 def graph_model(definition: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -112,7 +129,7 @@ def graph_model(definition: Mapping[str, Any] | str) -> dict[str, Any]:
                 join = f"{sid}/end"
                 for i, branch in enumerate(scopes(st)):
                     bid = f"{sid}/{i}"
-                    label = f"Branch {i + 1}" if stype == "Parallel" else "Iteration"
+                    label = f"Branch {i + 1}" if labels_branches(stype) else "Iteration"
                     groups.append({"id": bid, "name": label, "type": "Branch", "parent": sid})
                     entry, ends = scope(branch, bid + "/", bid)
                     edges.append({"source": sid, "target": entry, "kind": "branch"})

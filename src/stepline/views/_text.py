@@ -8,6 +8,7 @@ from typing import Any
 from stepline.views._model import (
     STATUS_LABELS,
     graph_model,
+    labels_branches,
     load,
     normalise_statuses,
     scopes,
@@ -44,7 +45,7 @@ def to_text(definition: Mapping[str, Any] | str, statuses: Mapping[str, Any] | N
             tail = f"  [{STATUS_LABELS[status]}]" if status else ""
             lines.append(f"{pad}{mark}{name} ({stype}){arrow}{tail}")
             for i, sub in enumerate(scopes(s)):
-                if stype == "Parallel":
+                if labels_branches(stype):
                     lines.append(f"{pad}  branch {i + 1}:")
                     walk(sub, f"{nid}/{i}/", depth + 2)
                 else:
