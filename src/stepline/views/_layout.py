@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepline.views._model import GROUP_TYPES, labels_branches
+from stepline.views._model import is_group, labels_branches
 
 NODE_H = 34
 GAP_Y = 34
@@ -64,7 +64,7 @@ class _Layout:
         self.members: dict[str | None, list[str]] = {}
         for n in model["nodes"]:
             container = n.get("group")
-            if n["kind"] == "state" and n["type"] in GROUP_TYPES:
+            if n["kind"] == "state" and is_group(n["type"]):
                 container = self.groups[n["id"]]["parent"]
             if n["kind"] == "join":
                 continue
@@ -79,7 +79,7 @@ class _Layout:
         while cur is not None:
             n = self.nodes.get(cur)
             container = n.get("group") if n else self.groups.get(cur, {}).get("parent")
-            if n is not None and n["kind"] == "state" and n["type"] in GROUP_TYPES:
+            if n is not None and n["kind"] == "state" and is_group(n["type"]):
                 container = self.groups[cur]["parent"]
             if n is not None and n["kind"] == "join":
                 cur = n["group"]

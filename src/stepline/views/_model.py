@@ -48,8 +48,10 @@ def state_class(stype: Any) -> type[State] | None:
     return STATE_TYPES.get(stype) if isinstance(stype, str) else None
 
 
-#: State types drawn as a group holding nested graphs (Parallel, Map).
-GROUP_TYPES = tuple(name for name, cls in STATE_TYPES.items() if cls.nesting is not None)
+def is_group(stype: Any) -> bool:
+    """Whether a state of this type is drawn as a group holding nested graphs (Parallel, Map)."""
+    cls = state_class(stype)
+    return cls is not None and cls.nesting is not None
 
 
 def load(definition: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def graph_model(definition: Mapping[str, Any] | str) -> dict[str, Any]:
             sid = ids[name]
             stype = st.get("Type", "?")
             node = {"id": sid, "name": name, "type": stype, "kind": "state", "group": parent}
-            if stype in GROUP_TYPES:
+            if is_group(stype):
                 groups.append({"id": sid, "name": name, "type": stype, "parent": parent})
                 node["group"] = sid
                 nodes.append(node)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stepline.views._model import GROUP_TYPES, graph_model
+from stepline.views._model import graph_model, is_group, state_class
 
 _FAILURE_SUFFIXES = ("Failed", "TimedOut", "Aborted")
 _RETRY_TYPES = ("Scheduled",)
@@ -215,7 +215,8 @@ class _Replay:
             iteration=iteration,
             after_redrive=self.redriven,
         )
-        if visit.type == "Fail":
+        cls = state_class(visit.type)
+        if cls is not None and not cls.emits_exit:  # Fail: it fails as it enters, never exits
             visit.failed, visit.status = True, "failed"
         self.visits[eid] = visit
         if parent is not None:
@@ -348,6 +349,6 @@ def state_statuses(
     out = {nid: _summary(nid, vs, replay.redriven, index) for nid, vs in per_node.items()}
     # A group's join node shares its state's status, so edges out of it read right.
     for nid in list(out):
-        if index.types.get(nid) in GROUP_TYPES and f"{nid}/end" in index.group_of:
+        if is_group(index.types.get(nid)) and f"{nid}/end" in index.group_of:
             out[f"{nid}/end"] = {"status": out[nid]["status"], "type": "Join"}
     return out
