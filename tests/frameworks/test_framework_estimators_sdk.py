@@ -2,6 +2,12 @@
 ``stepline server``: ``SKLearn(...).fit()``, ``.deploy()`` then ``predict()``,
 ``Transformer(...).transform()`` and ``PyTorch(...).fit()``.
 
+The scripts are AWS's own, byte-identical (aws_scripts/, see its NOTICE): the SDK's
+scikit-learn MNIST and failure scripts, the ``sagemaker-script-mode`` example's PyTorch and
+XGBoost scripts (the latter network-isolated) and AWS's BERT inference script on the Hugging
+Face inference image.  Hugging Face fine-tuning and the processors run our scripts: AWS's
+Hugging Face training scripts need packages the image lacks (aws_scripts/NOTICE says which).
+
 The user's code runs in a subprocess with only what ``stepline env`` prints (the SDK reads
 the environment); the images are AWS's URIs as the SDK picks them, built by stepline on
 first use (cached in the framework test home, see conftest).
@@ -17,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from frameworks_support import SCRIPTS
+from frameworks_support import (
+    AWS_SCRIPTS,
+    SCRIPTS,
+    mnist_npz,
+    pytorch_regression,
+    tiny_bert_archive,
+)
 
 USER_SCRIPT = r"""
 import json, sys, time
@@ -31,20 +43,22 @@ from sagemaker.pytorch.processing import PyTorchProcessor
 from sagemaker.sklearn.processing import SKLearnProcessor
 from sagemaker.sklearn import SKLearn
 
-SCRIPTS, WORK = sys.argv[1], sys.argv[2]
+SCRIPTS, WORK, AWS = sys.argv[1], sys.argv[2], sys.argv[3]
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 sess = sagemaker.Session()
 bucket = sess.default_bucket()
-train = sess.upload_data(f"{WORK}/train.csv", bucket, "sdk/train")
+train = sess.upload_data(f"{WORK}/mnist/train", bucket, "sdk/mnist/train")
+test = sess.upload_data(f"{WORK}/mnist/test", bucket, "sdk/mnist/test")
 batch = sess.upload_data(f"{WORK}/batch.csv", bucket, "sdk/batch")
+pixels = np.load(f"{WORK}/pixels.npy")
 result = {}
 
+# AWS's scikit-learn MNIST script, as the SDK's own integration test runs it.
 sk = SKLearn(
-    entry_point="sklearn_train.py", source_dir=SCRIPTS, framework_version="1.2-1",
-    instance_type="ml.c4.2xlarge", role=ROLE, hyperparameters={"regularization": 0.5},
-    sagemaker_session=sess,
+    entry_point="mnist.py", source_dir=f"{AWS}/sklearn", framework_version="1.2-1",
+    instance_type="ml.c4.2xlarge", role=ROLE, sagemaker_session=sess,
 )
-sk.fit({"train": train}, wait=False, job_name="sdk-sklearn")
+sk.fit({"train": train, "test": test}, wait=False, job_name="sdk-sklearn")
 sess.wait_for_job("sdk-sklearn", poll=1)
 sess.logs_for_job("sdk-sklearn", wait=False, poll=1)
 result["image"] = sk.training_image_uri()
@@ -54,9 +68,9 @@ predictor = sk.deploy(
     initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="sdk-sk-ep", wait=False
 )
 sess.wait_for_endpoint("sdk-sk-ep", poll=1)
-result["npy"] = np.asarray(predictor.predict(np.array([[2.0, 2.0], [-2.0, -2.0]]))).tolist()
+result["npy"] = np.asarray(predictor.predict(pixels)).tolist()
 predictor.serializer, predictor.deserializer = CSVSerializer(), CSVDeserializer()
-result["csv"] = predictor.predict([[3.0, 1.0], [-3.0, -1.0]])
+result["csv"] = predictor.predict(pixels.tolist())
 predictor.delete_endpoint(delete_endpoint_config=True)
 
 transformer = sk.transformer(
@@ -68,12 +82,16 @@ transformer.transform(batch, content_type="text/csv", split_type="Line", wait=Fa
 sess.wait_for_transform_job("sdk-sk-batch", poll=1)
 result["batch"] = sess.read_s3_file(bucket, "sdk/batch-out/batch.csv.out").split()
 
+# AWS's PyTorch script-mode example (its model module beside it in source_dir).
+pt_train = sess.upload_data(f"{WORK}/pt/train", bucket, "sdk/pt/train")
+pt_test = sess.upload_data(f"{WORK}/pt/test", bucket, "sdk/pt/test")
 pt = PyTorch(
-    entry_point="pytorch_train.py", source_dir=SCRIPTS, framework_version="2.6.0",
-    py_version="py312", instance_type="ml.m5.xlarge", instance_count=1, role=ROLE,
-    hyperparameters={"epochs": 300}, sagemaker_session=sess,
+    entry_point="train_deploy_pytorch_without_dependencies.py", source_dir=f"{AWS}/pytorch",
+    framework_version="2.6.0", py_version="py312", instance_type="ml.m5.xlarge",
+    instance_count=1, role=ROLE, hyperparameters={"epochs": 40, "learning_rate": 0.1},
+    sagemaker_session=sess,
 )
-pt.fit(wait=False, job_name="sdk-pytorch")
+pt.fit({"train": pt_train, "test": pt_test}, wait=False, job_name="sdk-pytorch")
 sess.wait_for_job("sdk-pytorch", poll=1)
 result["pytorch"] = sess.describe_training_job("sdk-pytorch")["TrainingJobStatus"]
 # PyTorchModel repacks the code into the model archive (S3 download + upload) and serves it.
@@ -82,7 +100,7 @@ pt_predictor = pt.deploy(
     serializer=JSONSerializer(), deserializer=JSONDeserializer(),
 )
 sess.wait_for_endpoint("sdk-pt-ep", poll=1)
-result["pytorch_predict"] = pt_predictor.predict([0.0, 1.0])
+result["pytorch_predict"] = pt_predictor.predict([[0.5, 0, 0, 0, 0, 0, 0, 0.5]])
 pt_predictor.delete_endpoint()
 pt_batch = sess.upload_data(f"{WORK}/pt_batch.jsonl", bucket, "sdk/pt-batch")
 # One JSON document a line: each its own request (SingleRecord), as JSON can't be concatenated.
@@ -141,11 +159,13 @@ from sagemaker.inputs import TrainingInput
 from sagemaker.processing import (
     FrameworkProcessor, ProcessingInput, ProcessingOutput, ScriptProcessor,
 )
-from sagemaker.serializers import CSVSerializer
+from sagemaker.deserializers import CSVDeserializer, StringDeserializer
+from sagemaker.huggingface import HuggingFaceModel
+from sagemaker.serializers import CSVSerializer, JSONSerializer
 from sagemaker.sklearn import SKLearn
 from sagemaker.xgboost import XGBoost
 
-SCRIPTS, WORK = sys.argv[1], sys.argv[2]
+SCRIPTS, WORK, AWS = sys.argv[1], sys.argv[2], sys.argv[3]
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 sess = sagemaker.Session()
 bucket, region = sess.default_bucket(), sess.boto_region_name
@@ -181,12 +201,14 @@ transformer.transform(batch, content_type="text/csv", split_type="Line", wait=Fa
 sess.wait_for_transform_job("sdk-xgb-batch", poll=1)
 result["xgb_batch"] = sess.read_s3_file(bucket, "sdk2/xgb/batch-out/xgb_batch.csv.out").split()
 
-# XGBoost script mode with network isolation: the SDK sends the code as a "code" channel.
-labelled = sess.upload_data(f"{WORK}/train.csv", bucket, "sdk2/labelled")
+# AWS's XGBoost script-mode example (with its my_custom_library) under network isolation:
+# the SDK sends the code as a "code" channel, and deploy() repacks it into the model.
+labelled = sess.upload_data(f"{WORK}/xgb_script", bucket, "sdk2/labelled")
 xs = XGBoost(
-    entry_point="xgboost_train.py", source_dir=SCRIPTS, framework_version="1.7-1",
-    instance_type="ml.m5.large", instance_count=1, role=ROLE, enable_network_isolation=True,
-    hyperparameters={"num_round": 10}, sagemaker_session=sess,
+    entry_point="train_deploy_xgboost_with_dependencies.py", source_dir=f"{AWS}/xgboost",
+    framework_version="1.7-1", instance_type="ml.m5.large", instance_count=1, role=ROLE,
+    enable_network_isolation=True, hyperparameters={"num_round": 10, "K": 3},
+    sagemaker_session=sess,
 )
 xs.fit({"train": labelled}, job_name="sdk-xgb-script", wait=False)
 sess.wait_for_job("sdk-xgb-script", poll=1)
@@ -194,6 +216,11 @@ desc = sess.describe_training_job("sdk-xgb-script")
 result["xgb_script"] = [desc["TrainingJobStatus"], desc["EnableNetworkIsolation"],
                         sorted(c["ChannelName"] for c in desc["InputDataConfig"])]
 sess.logs_for_job("sdk-xgb-script", wait=False, poll=1)  # printed: read by the test
+xs_predictor = xs.deploy(1, "ml.m5.large", endpoint_name="sdk-xgb-script-ep", wait=False,
+                         serializer=CSVSerializer(), deserializer=CSVDeserializer())
+sess.wait_for_endpoint("sdk-xgb-script-ep", poll=1)
+result["xgb_script_predict"] = xs_predictor.predict([[0.5, 0.0, 0.0], [-0.5, 0.0, 0.0]])
+xs_predictor.delete_endpoint()
 
 # Hugging Face: fine-tune (a GPU instance type, as the training images are GPU-only; it runs
 # scaled down here), then deploy() on a CPU instance and predict().
@@ -212,6 +239,19 @@ result["hf_predict"] = hf_predictor.predict(
     {"inputs": ["I loved every minute", "a dull, boring mess"]}
 )
 hf_predictor.delete_endpoint()
+
+# AWS's BERT inference script (model_fn ... output_fn) on the Hugging Face inference image.
+bert_data = sess.upload_data(f"{WORK}/bert/model.tar.gz", bucket, "sdk2/bert")
+bert = HuggingFaceModel(
+    model_data=bert_data, entry_point="inference_code.py", source_dir=f"{AWS}/huggingface",
+    transformers_version="4.48.0", pytorch_version="2.3.0", py_version="py311", role=ROLE,
+    sagemaker_session=sess,
+)
+bert_predictor = bert.deploy(1, "ml.m5.large", endpoint_name="sdk-bert-ep", wait=False,
+                             serializer=JSONSerializer(), deserializer=StringDeserializer())
+sess.wait_for_endpoint("sdk-bert-ep", poll=1)
+result["bert_predict"] = bert_predictor.predict("great acting and a great story")
+bert_predictor.delete_endpoint()
 
 # ScriptProcessor on the scikit-learn image, and FrameworkProcessor for SKLearn.
 raw = sess.upload_data(f"{WORK}/data.csv", bucket, "sdk2/raw")
@@ -238,7 +278,7 @@ result["frameworkprocessor"] = sess.read_s3_file(bucket, "sdk2/fwproc/test/test.
 
 # A failing script: fit() raises with SageMaker's FailureReason.
 failing = SKLearn(
-    entry_point="failing_train.py", source_dir=SCRIPTS, framework_version="1.2-1",
+    entry_point="failure_script.py", source_dir=f"{AWS}/sklearn", framework_version="1.2-1",
     instance_type="ml.m5.large", role=ROLE, hyperparameters={"epochs": 1},
     sagemaker_session=sess,
 )
@@ -284,18 +324,31 @@ def _free_port() -> int:
 
 @pytest.mark.timeout(900)  # a dozen jobs and endpoints in one user script (subprocess: 900 s)
 def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> None:
+    for split, rows, seed in (("train", 60, 0), ("test", 20, 1)):
+        (tmp_path / "mnist" / split).mkdir(parents=True)
+        (tmp_path / "mnist" / split / f"{split}.npz").write_bytes(mnist_npz(rows, seed)[0])
+        (tmp_path / "pt" / split).mkdir(parents=True)
+        for name, data in pytorch_regression(rows * 4, seed, split).items():
+            (tmp_path / "pt" / split / name).write_bytes(data)
+    _, images, digits = mnist_npz(3, 7)
+    pixels = images.astype(float) / 255.0  # as AWS's script scales them for training
+    np.save(tmp_path / "pixels.npy", pixels)
+    (tmp_path / "batch.csv").write_text(
+        "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in pixels)
+    )
+    # One JSON request a line: AWS's predict_fn answers the first row's prediction.
+    (tmp_path / "pt_batch.jsonl").write_text(
+        "[[0.5, 0, 0, 0, 0, 0, 0, 0.5]]\n[[0, 0, 0, 0, 0, 0, 0, 1]]\n"
+    )
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 2))
+    x = rng.normal(size=(40, 2))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     rows = [f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "batch.csv").write_text("2.0,2.0\n-2.0,-2.0\n")
-    (tmp_path / "pt_batch.jsonl").write_text("[0.0]\n[1.0]\n")
-    (tmp_path / "data.csv").write_text("\n".join(rows[:40]) + "\n")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     script = tmp_path / "user.py"
     script.write_text(USER_SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script), str(SCRIPTS), str(tmp_path)],
+        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS)],
         env=sdk_env,
         capture_output=True,
         text=True,
@@ -308,14 +361,14 @@ def test_framework_estimators_through_the_sagemaker_sdk(sdk_env, tmp_path) -> No
         "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
     )
     assert result["training"] == "Completed"
-    assert "train accuracy:" in done.stdout  # the job's log, read through CloudWatch Logs
-    assert result["npy"] == [1.0, 0.0] or result["npy"] == [1, 0]
-    assert [[float(v) for v in row] for row in result["csv"]] == [[1.0], [0.0]]
-    assert [float(v) for v in result["batch"]] == [1.0, 0.0]
+    assert "mnist.py" in done.stdout  # the job's log, read through CloudWatch Logs
+    assert [int(v) for v in result["npy"]] == digits.tolist()
+    assert [int(float(row[0])) for row in result["csv"]] == digits.tolist()
+    assert [int(float(v)) for v in result["batch"]] == digits.tolist()
     assert result["pytorch"] == "Completed"
-    assert [round(v[0], 1) for v in result["pytorch_predict"]] == [1.0, 3.0]
+    assert result["pytorch_predict"] == [pytest.approx(0.0, abs=0.35)]
     batch = [json.loads(line) for line in result["pytorch_batch"].splitlines()]
-    assert [round(row[0][0], 1) for row in batch] == [1.0, 3.0]
+    assert batch == [[pytest.approx(0.0, abs=0.35)], [pytest.approx(1.0, abs=0.35)]]
     assert result["skprocessor"] == 30 and result["ptprocessor"] == 10
 
 
@@ -335,11 +388,14 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     (tmp_path / "xgb_train.csv").write_text(regression(200))
     (tmp_path / "xgb_validation.csv").write_text(regression(50))
     (tmp_path / "xgb_batch.csv").write_text("0.5,0.0,0.0\n-0.5,0.0,0.0\n0.0,0.0,0.0\n")
-    x = rng.normal(size=(60, 2))
+    (tmp_path / "xgb_script").mkdir()
+    (tmp_path / "xgb_script" / "train.csv").write_text(regression(200))  # the script's name
+    x = rng.normal(size=(40, 2))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     rows = [f"{a},{b:.5f},{c:.5f}" for a, (b, c) in zip(y, x, strict=True)]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "data.csv").write_text("\n".join(rows[:40]) + "\n")
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "model.tar.gz").write_bytes(tiny_bert_archive())
     # The base model's tokenizer, as a fine-tuning job gets its base model (no weights needed).
     base = tmp_path / "hf_base"
     base.mkdir()
@@ -350,7 +406,7 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     script = tmp_path / "user2.py"
     script.write_text(USER_SCRIPT_2)
     done = subprocess.run(
-        [sys.executable, str(script), str(SCRIPTS), str(tmp_path)],
+        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS)],
         env=sdk_env,
         capture_output=True,
         text=True,
@@ -367,13 +423,20 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     assert [float(v) for v in result["xgb_batch"]] == pytest.approx([1.5, -1.5, 0.0], abs=0.4)
     status, isolated, channels = result["xgb_script"]
     assert (status, isolated, channels) == ("Completed", True, ["code", "train"])
-    assert "train error:" in done.stdout  # the isolated job's log, through CloudWatch Logs
+    # The isolated job's log, through CloudWatch Logs; its model served by the script's model_fn.
+    assert "RMSE average across folds:" in done.stdout
+    predicted = [float(v) for row in result["xgb_script_predict"] for v in row]
+    assert predicted == pytest.approx([1.5, -1.5], abs=0.5)
 
     assert "/huggingface-pytorch-training:2.3.0-transformers4.48.0-gpu-py311" in result["hf_image"]
     labels = [p["label"] for p in result["hf_predict"]]
     assert labels == ["POSITIVE", "NEGATIVE"], result["hf_predict"]
 
+    bert = result["bert_predict"]
+    assert bert.startswith("BaseModelOutputWithPoolingAndCrossAttentions("), bert[:200]
+    assert "last_hidden_state=tensor(" in bert
+
     assert result["scriptprocessor"] == 30 and result["frameworkprocessor"] == 10
     reason = result["failure"]
-    assert "ExecuteUserScriptError" in reason and "the labels column is missing" in reason
-    assert "failing_train.py --epochs 1" in reason
+    assert "ExecuteUserScriptError" in reason and "This failure is expected." in reason
+    assert "failure_script.py --epochs 1" in reason
