@@ -28,14 +28,16 @@ import binascii
 from pathlib import Path
 from typing import Any
 
-from stepline import config
+from stepline import config, sagemaker
 from stepline.awsapi._base import AwsError
 from stepline.awsapi._jsonproto import JsonService
 
+#: Log group -> job kind: one group per job type whose jobs have a record and so a log file
+#: (``/aws/sagemaker/TrainingJobs`` ...), from the service layer's job types, so a new job
+#: kind has its group with no edit here.  Tuning has none, as on AWS: its trials are
+#: training jobs and log there.
 JOB_GROUPS = {
-    "/aws/sagemaker/TrainingJobs": "training",
-    "/aws/sagemaker/ProcessingJobs": "processing",
-    "/aws/sagemaker/TransformJobs": "transform",
+    f"/aws/sagemaker/{t.label}Jobs": t.kind for t in sagemaker.JOB_TYPES.values() if t.has_records
 }
 ENDPOINT_GROUP = "/aws/sagemaker/Endpoints/"
 HOST = "algo-1"
@@ -82,8 +84,6 @@ def _not_found(what: str) -> AwsError:
 
 
 def _job_streams(group: str, kind: str, prefix: str) -> list[_Stream]:
-    from stepline import sagemaker
-
     job_name = prefix.split("/", 1)[0] if "/" in prefix else None
     streams = []
     for job in sagemaker.job_logs(kind, job_name):
@@ -97,8 +97,6 @@ def _job_streams(group: str, kind: str, prefix: str) -> list[_Stream]:
 
 
 def _endpoint_streams(group: str, prefix: str) -> list[_Stream]:
-    from stepline import sagemaker
-
     logs = sagemaker.endpoint_instance_logs(group[len(ENDPOINT_GROUP) :])
     if logs is None:
         raise _not_found("group")
