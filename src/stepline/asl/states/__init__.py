@@ -1,4 +1,12 @@
-"""One class per ASL state type, registered in the plain mapping ``STATE_TYPES``."""
+"""One class per ASL state type, registered in the plain mapping ``STATE_TYPES``.
+
+A class is everything stepline knows of its type: how it runs, its fields (``Fields``),
+whether it ends its graph, its own validation rules and its nested graphs.  The interpreter,
+the validator (``asl/validate.py``) and the views read them from here, so a new state type is
+one module plus one line in the list below.  The SDK's builder (``stepline.sdk``,
+``stepline.steps``) is a convenience: a new type may skip it (a definition written as JSON
+runs without it).
+"""
 
 from stepline.asl.states.base import State, Transition
 from stepline.asl.states.choice import ChoiceState
