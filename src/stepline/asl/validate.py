@@ -213,7 +213,11 @@ _Checker = Callable[[Any, str, str], None]
 
 
 class Validator:
-    """Walks one definition once, appending to ``problems`` as it goes."""
+    """Walks one definition once, appending to ``problems`` as it goes.
+
+    The state classes' ``check`` and ``field_checks`` receive it: they report through
+    :meth:`add` and use its public checkers (``string``, ``reference_path``, ``graph`` ...).
+    """
 
     def __init__(self, duplicates: dict[int, list[str]]) -> None:
         self.problems: list[Problem] = []
@@ -221,6 +225,8 @@ class Validator:
         #: state name -> pointer of its first definition, across all nested graphs.
         self.names: dict[str, str] = {}
         self.top_lang = JSONPATH
+        #: Checkers of the fields several types share, by name (a type's own fields are
+        #: checked by its ``field_checks``, which come first).
         self.checks: dict[str, _Checker] = {
             "Comment": self.string,
             "Next": self.string,
