@@ -137,7 +137,9 @@ class MetricTail:
 class Supervisor:
     """Runs the job ``(kind, name)``; see the module docstring."""
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, store: Any = None) -> None:
+        """``store``: the object store to use, when the caller already has one (the Ray
+        driver shares one client among its jobs); else the configured one is made."""
         self.kind, self.name = kind, name
         self.spec = kinds.get(kind)
         record = records.get(kind, name)
@@ -152,9 +154,11 @@ class Supervisor:
         #: State gathered while preparing, written with the next transition (fewer writes
         #: before the user's code starts).
         self.pending: dict[str, Any] = {}
-        from stepline.storage import get_store
+        if store is None:
+            from stepline.storage import get_store
 
-        self.store = get_store()
+            store = get_store()
+        self.store = store
 
     # -- helpers -------------------------------------------------------------------------
 
