@@ -7,7 +7,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stepline import detached
 from stepline.images.registry import Image
 
 
@@ -164,7 +163,3 @@ class Runtime(ABC):
     @abstractmethod
     def reattach(self, identifier: str) -> RunHandle:
         """A handle on a run started earlier, possibly by another process."""
-
-
-#: Kept for the Ray modules until they import :func:`stepline.detached.start_time` themselves.
-process_start_time = detached.start_time

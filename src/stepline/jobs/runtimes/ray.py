@@ -30,20 +30,28 @@ costs seconds, so it is done once, not per job), where a :class:`RaySupervisor` 
 * fails the job with a FailureReason naming the node when a node dies; the other instances
   are stopped, and nothing is uploaded.
 
-The actors are detached and named after the job, so a restarted supervisor finds them again.
+The actors are detached and named, and the record names each instance's actor, so a
+restarted supervisor finds them again.  A one-instance job's actor is not thrown away at the
+end: the driver keeps it warm for ``STEPLINE_RAY_ACTOR_IDLE`` seconds (default 5; 0: never)
+and hands it the next instance of the same shape (:class:`ActorPool`), which saves a new Ray
+worker process (over a second of CPU) per job.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import os
 import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 from stepline import config, wiring
+from stepline.detached import Lease
 from stepline.jobs import records
 from stepline.jobs.runtimes.base import Resources
 from stepline.jobs.runtimes.instances import resources_for
@@ -95,6 +103,25 @@ def check_store() -> Any:
             "in config.toml); the embedded store cannot be reached from other nodes"
         )
     return settings
+
+
+_stores: dict[Any, Any] = {}
+_stores_lock = threading.Lock()
+
+
+def shared_store(settings: Any) -> Any:
+    """This process's client of the store that ``settings`` names, made once.
+
+    Why: a boto3 client loads its JSON models when it is made (0.1 s of CPU, several times
+    that on a busy machine), and the shared driver made one per job, one at a time; boto3's
+    clients are thread-safe, so one serves every job of the driver."""
+    from stepline.storage import get_store
+
+    with _stores_lock:
+        store = _stores.get(settings)
+        if store is None:
+            store = _stores[settings] = get_store(settings)
+        return store
 
 
 _connect_lock = threading.Lock()
@@ -185,6 +212,209 @@ def _actor_class() -> Any:
     return ray.remote(InstanceRunner)
 
 
+#: Seconds a finished instance's actor is kept warm for the next instance of its shape.
+ACTOR_IDLE_ENV = "STEPLINE_RAY_ACTOR_IDLE"
+DEFAULT_ACTOR_IDLE = 5.0
+#: How much longer than the pool's idle time an unused actor waits before it ends itself
+#: (its driver died, say).  Should the driver hand it out just then, the job takes another.
+ACTOR_SELF_EXPIRY = 5.0
+
+
+def actor_idle() -> float:
+    """``STEPLINE_RAY_ACTOR_IDLE`` seconds (0 keeps no actor warm)."""
+    raw = os.environ.get(ACTOR_IDLE_ENV) or str(DEFAULT_ACTOR_IDLE)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise config.ConfigError(f"{ACTOR_IDLE_ENV}: {raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise config.ConfigError(f"{ACTOR_IDLE_ENV}: {raw!r} is negative")
+    return value
+
+
+class _Wait:
+    """A placement that waits for room: handed an actor of its shape when one is free."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self.got: tuple[Any, str] | None = None
+        self.error: BaseException | None = None
+        self.event = threading.Event()
+
+
+class ActorPool:
+    """Instance actors kept warm between one-instance jobs of the same shape.
+
+    Why: a new actor is a new Ray worker process, which imports Ray, boto3 and stepline (over
+    a second of CPU) before the instance can start; on a busy cluster that start was most of
+    a short job's cost.  An actor still hosts one instance at a time (one instance is one Ray
+    actor); it is only not thrown away between instances.  The shape (``key``) is the
+    instance's resources and the settings the actor was made with.
+
+    A job that finds no warm actor of its shape waits, and adds one new actor to the pool's
+    *pending* ones (which wait in Ray's queue for room).  Whichever comes first serves the
+    job that has waited longest: a warm actor freed by a job that ended, or a pending one
+    that Ray placed.  So an actor Ray is starting is never thrown away because its job got a
+    warm one first; pending actors beyond the number of waiting jobs are cancelled, the
+    newest first (Ray places the oldest first).
+
+    Room for other shapes: a freed actor whose longest waiter has another shape (or is a
+    multi-instance job's placement group) is killed instead, so that Ray can place that
+    waiter; a placement that starts waiting kills the warm actors of other shapes.  Warm
+    actors are killed after ``idle`` seconds unused, and when the driver leaves."""
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.lock = threading.Condition()
+        self.free: list[tuple[Any, Any, str, float]] = []  # (key, actor, name, since)
+        self.waits: list[_Wait] = []
+        self.pending: list[tuple[Any, Any, str, Any]] = []  # (key, actor, name, ready ref)
+        threading.Thread(target=self._expire, daemon=True, name="actor-pool-idle").start()
+        threading.Thread(target=self._place, daemon=True, name="actor-pool-place").start()
+
+    def wait(self, key: Any) -> _Wait:
+        """Register a placement of shape ``key`` (None: a placement group); a warm actor of
+        that shape is handed to it at once when there is one."""
+        entry = _Wait(key)
+        with self.lock:
+            for i, (k, actor, name, _) in enumerate(self.free):
+                if key is not None and k == key:
+                    del self.free[i]
+                    entry.got = (actor, name)
+                    entry.event.set()
+                    return entry
+            doomed, self.free = self.free, []
+            self.waits.append(entry)
+        _kill([actor for _, actor, _, _ in doomed])
+        return entry
+
+    def add_pending(self, key: Any, actor: Any, name: str, ready: Any) -> None:
+        """A new actor of shape ``key`` that Ray has yet to place (``ready``: a call that
+        returns once it runs)."""
+        with self.lock:
+            self.pending.append((key, actor, name, ready))
+            self.lock.notify_all()
+
+    def done(self, entry: _Wait) -> tuple[Any, str] | None:
+        """The placement waits no more; the actor it was handed, if any.  Pending actors
+        that no placement waits for any longer are cancelled."""
+        with self.lock:
+            if entry in self.waits:
+                self.waits.remove(entry)
+            got = entry.got
+            surplus: list[Any] = []
+            if entry.key is not None:
+                waiting = sum(1 for w in self.waits if w.key == entry.key)
+                mine = [p for p in self.pending if p[0] == entry.key]
+                for item in mine[waiting:]:
+                    self.pending.remove(item)
+                    surplus.append(item[1])
+        _kill(surplus)
+        return got
+
+    def give(self, key: Any, actor: Any, name: str) -> None:
+        """A free actor of shape ``key``: to the longest-waiting placement, kept, or killed."""
+        with self.lock:
+            if not self.waits:
+                self.free.append((key, actor, name, time.monotonic()))
+                return
+            first = self.waits[0]
+            if first.key == key:
+                del self.waits[0]
+                first.got = (actor, name)
+                first.event.set()
+                return
+        _kill([actor])
+
+    def _fail(self, key: Any, error: BaseException) -> None:
+        """A pending actor of shape ``key`` could not start: its longest waiter fails."""
+        with self.lock:
+            for entry in self.waits:
+                if entry.key == key:
+                    self.waits.remove(entry)
+                    entry.error = error
+                    entry.event.set()
+                    return
+
+    def _place(self) -> None:
+        """Hand each pending actor on once Ray has placed and started it."""
+        while True:
+            with self.lock:
+                while not self.pending:
+                    self.lock.wait()
+                refs = [p[3] for p in self.pending]
+            import ray
+
+            try:
+                ready, _ = ray.wait(refs, num_returns=1, timeout=0.2)
+            except Exception as exc:  # noqa: BLE001 - e.g. the cluster is gone: the waiting
+                # jobs fail with it rather than wait forever
+                with self.lock:
+                    lost, self.pending = self.pending, []
+                for key, _, _, _ in lost:
+                    self._fail(key, exc)
+                _kill([actor for _, actor, _, _ in lost])
+                continue
+            for ref in ready:
+                with self.lock:
+                    item = next((p for p in self.pending if p[3] == ref), None)
+                    if item is None:
+                        continue  # cancelled meanwhile
+                    self.pending.remove(item)
+                key, actor, name, _ = item
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    self._fail(key, exc)
+                    _kill([actor])
+                    continue
+                self.give(key, actor, name)
+
+    def _expire(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.idle))
+            now = time.monotonic()
+            with self.lock:
+                old = [e for e in self.free if now - e[3] > self.idle]
+                self.free = [e for e in self.free if now - e[3] <= self.idle]
+            _kill([actor for _, actor, _, _ in old])
+
+    def drain(self) -> None:
+        """Kill every warm and pending actor (the driver leaves)."""
+        with self.lock:
+            doomed = [a for _, a, _, _ in self.free] + [a for _, a, _, _ in self.pending]
+            self.free, self.pending = [], []
+        _kill(doomed)
+
+
+def _kill(actors: list[Any]) -> None:
+    if not actors:
+        return
+    import ray
+
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            ray.kill(actor, no_restart=True)
+
+
+#: The driver's pool (:mod:`.ray_driver` sets it); None where a supervisor runs its own job.
+_pool: ActorPool | None = None
+
+
+def enable_pool() -> None:
+    """Keep finished instances' actors warm in this process (the engine's shared driver)."""
+    global _pool
+    idle = actor_idle()
+    if idle > 0 and _pool is None:
+        _pool = ActorPool(idle)
+
+
+def drain_pool() -> None:
+    """Kill this process's warm actors."""
+    if _pool is not None:
+        _pool.drain()
+
+
 class RaySupervisor(Supervisor):
     """A job's supervisor when the runtime is Ray: the driver of the job's instance actors.
 
@@ -193,14 +423,18 @@ class RaySupervisor(Supervisor):
     engine watches; the driver sets it to the process that handed the job over."""
 
     def __init__(self, kind: str, name: str) -> None:
-        from stepline.jobs.runtimes.base import process_start_time
+        from stepline.storage.settings import load_settings
 
-        super().__init__(kind, name)
+        super().__init__(kind, name, store=shared_store(load_settings()))
         self.actors: list[Any] = []
         self.nodes: list[dict[str, Any]] = []
         self.pg: Any = None
         self.checkpoint_sync: Any = None
-        self.me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+        self.me = Lease.current().record()
+        #: The Ray names of the instances' actors (a warm actor keeps the name it was made
+        #: with), and the shape under which they go back to the pool; None: not pooled.
+        self.actor_names: list[str] = []
+        self.pool_key: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -341,11 +575,47 @@ class RaySupervisor(Supervisor):
             [dict(bundle)] * self.count, strategy="SPREAD", name=self.pg_name, lifetime="detached"
         )
         ready = self.pg.ready()
-        while not self._wait_ready(ready):
-            if self._stop_requested():
-                self._stopped_before_start()
-                return False
+        waiting = _pool.wait(None) if _pool is not None else None  # warm actors hold room
+        try:
+            while not self._wait_ready(ready):
+                if self._stop_requested():
+                    self._stopped_before_start()
+                    return False
+        finally:
+            if waiting is not None:
+                assert _pool is not None
+                _pool.done(waiting)
         return True
+
+    @property
+    def owner(self) -> str:
+        """What the instances' actors know this job by (``kind/name``)."""
+        return f"{self.kind}/{self.name}"
+
+    def _new_actor(
+        self,
+        name: str,
+        res: Resources,
+        args: tuple[dict[str, Any], dict[str, str]],
+        strategy: Any = "DEFAULT",
+        idle_limit: float | None = None,
+    ) -> Any:
+        """A detached, named instance actor with ``res`` (its creation may wait for room)."""
+        return (
+            _actor_class()
+            .options(
+                name=name,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                max_restarts=0,
+                max_concurrency=8,
+                num_cpus=res.cpus,
+                num_gpus=res.gpus,
+                memory=res.memory_bytes or None,
+                scheduling_strategy=strategy,
+            )
+            .remote(*args, idle_limit)
+        )
 
     def _create_actors(self, res: Resources, settings: Any) -> bool:
         """One detached, named actor per instance, each in its bundle; where each runs.
@@ -355,7 +625,9 @@ class RaySupervisor(Supervisor):
         import ray
 
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-        store_settings = dict(settings.__dict__)
+        args = (dict(settings.__dict__), env)
+        if _pool is not None and self.count == 1 and self.spec.ray_start is None:
+            return self._pooled_actor(res, args)
         for i in range(self.count):
             strategy = (
                 "DEFAULT"
@@ -364,34 +636,69 @@ class RaySupervisor(Supervisor):
                     placement_group=self.pg, placement_group_bundle_index=i
                 )
             )
-            self.actors.append(
-                _actor_class()
-                .options(
-                    name=self.actor_name(i),
-                    namespace=NAMESPACE,
-                    lifetime="detached",
-                    max_restarts=0,
-                    max_concurrency=8,
-                    num_cpus=res.cpus,
-                    num_gpus=res.gpus,
-                    memory=res.memory_bytes or None,
-                    scheduling_strategy=strategy,
-                )
-                .remote(store_settings, env)
-            )
-        where = [a.where.remote() for a in self.actors]
-        while not self._wait_ready(where):
-            if self._stop_requested():
+            self.actor_names.append(self.actor_name(i))
+            self.actors.append(self._new_actor(self.actor_name(i), res, args, strategy))
+        where = [a.where.remote(self.owner) for a in self.actors]
+        waiting = _pool.wait(None) if _pool is not None else None  # warm actors hold room
+        try:
+            while not self._wait_ready(where):
+                if self._stop_requested():
+                    self._stopped_before_start()
+                    return False
+        finally:
+            if waiting is not None:
+                assert _pool is not None
+                _pool.done(waiting)
+        self.nodes = ray.get(where)
+        return True
+
+    def _pooled_actor(self, res: Resources, args: tuple[dict[str, Any], dict[str, str]]) -> bool:
+        """The one instance's actor, from the driver's pool (:class:`ActorPool`): a warm one
+        of its shape, else the first of its shape that is freed or placed.  False when the
+        job was stopped while it waited."""
+        import ray
+
+        assert _pool is not None
+        digest = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()
+        key = (res.cpus, res.memory_bytes, res.gpus, digest)
+        while True:
+            waiting = _pool.wait(key)
+            stopped = False
+            try:
+                if not waiting.event.is_set():
+                    name = f"instance-{uuid.uuid4().hex[:16]}"
+                    limit = _pool.idle + ACTOR_SELF_EXPIRY
+                    actor = self._new_actor(name, res, args, idle_limit=limit)
+                    _pool.add_pending(key, actor, name, actor.where.remote())
+                    while not waiting.event.wait(0.5):
+                        if self._stop_requested():
+                            stopped = True
+                            break
+            finally:
+                got = _pool.done(waiting)
+            if waiting.error is not None:
+                raise waiting.error
+            if stopped or got is None:
+                if got is not None:
+                    _pool.give(key, *got)
                 self._stopped_before_start()
                 return False
-        self.nodes = ray.get(where)
+            actor, name = got
+            try:
+                node = ray.get(actor.where.remote(self.owner), timeout=60)
+            except ray.exceptions.RayError:
+                _kill([actor])  # it died (its node, say): wait for another
+                continue
+            break
+        self.actors, self.actor_names, self.nodes = [actor], [name], [node]
+        self.pool_key = key
         return True
 
     def _record_placement(self, res: Resources) -> list[dict[str, Any]]:
         """Write where each instance runs (Ray's node id and address); the instances."""
         instances = [
-            {"host": f"algo-{i + 1}", "node_id": n["node_id"], "node_ip": n["ip"]}
-            for i, n in enumerate(self.nodes)
+            {"host": f"algo-{i + 1}", "node_id": n["node_id"], "node_ip": n["ip"], "actor": a}
+            for i, (n, a) in enumerate(zip(self.nodes, self.actor_names, strict=True))
         ]
         resources = {
             "cpus": res.cpus,
@@ -485,20 +792,24 @@ class RaySupervisor(Supervisor):
     def pg_name(self) -> str:
         return f"stepline/{self.kind}/{self.name}"
 
-    def _wait_ready(self, refs: Any) -> bool:
+    def _wait_ready(self, refs: Any, timeout: float = 0.5) -> bool:
         import ray
 
         refs = refs if isinstance(refs, list) else [refs]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0.5)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         return len(ready) == len(refs)
 
     def _drop_leftovers(self, count: int) -> None:
         """Kill the actors of an earlier supervisor that died before the job started."""
         import ray
 
-        for i in range(count):
+        names = {self.actor_name(i) for i in range(count)}
+        names.update(
+            str(i["actor"]) for i in self.record.state.get("instances", []) if i.get("actor")
+        )
+        for name in sorted(names):
             try:
-                ray.kill(ray.get_actor(self.actor_name(i), namespace=NAMESPACE))
+                ray.kill(ray.get_actor(name, namespace=NAMESPACE))
             except ValueError:
                 continue  # none by that name
         with contextlib.suppress(Exception):
@@ -514,8 +825,11 @@ class RaySupervisor(Supervisor):
             {"node_id": i.get("node_id"), "ip": i.get("node_ip")}
             for i in self.record.state.get("instances", [])
         ]
+        recorded = self.record.state.get("instances", [])
         for i in range(self.count):
-            self.actors.append(ray.get_actor(self.actor_name(i), namespace=NAMESPACE))
+            name = (recorded[i].get("actor") if i < len(recorded) else None) or self.actor_name(i)
+            self.actor_names.append(name)
+            self.actors.append(ray.get_actor(name, namespace=NAMESPACE))
         with contextlib.suppress(Exception):
             from ray.util import get_placement_group
 
@@ -657,7 +971,7 @@ class RaySupervisor(Supervisor):
         """Ask every instance to stop (in the background: stop() waits out the grace)."""
         for actor in self.actors:
             with contextlib.suppress(Exception):
-                actor.stop.remote(grace)
+                actor.stop.remote(grace, self.owner)
 
     # -- finishing -----------------------------------------------------------------------
 
@@ -725,6 +1039,16 @@ class RaySupervisor(Supervisor):
 
         if not ray.is_initialized():
             return
+        if self.pool_key is not None and _pool is not None and len(self.actors) == 1:
+            actor, name = self.actors[0], self.actor_names[0]
+            try:
+                reusable = ray.get(actor.reset.remote(self.owner), timeout=10)
+            except Exception:  # noqa: BLE001 - a dead or stuck actor is killed below
+                reusable = False
+            if reusable:
+                self.actors = []
+                _pool.give(self.pool_key, actor, name)
+                return
         done = [a.cleanup.remote() for a in self.actors]
         with contextlib.suppress(Exception):
             ray.wait(done, num_returns=len(done), timeout=10)
@@ -752,13 +1076,13 @@ def run_if_selected(kind: str, name: str) -> bool:
         return False
     try:
         check_store()  # before a driver is started for nothing
-    except RayUnavailable as exc:
+        actor_idle()
+    except (RayUnavailable, config.ConfigError) as exc:
         Supervisor(kind, name).fail(f"ClientError: {exc}")
         return True
     from stepline.jobs.runtimes import ray_driver
-    from stepline.jobs.runtimes.base import process_start_time
 
-    me = {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+    me = Lease.current().record()
     try:
         ray_driver.hand_over(kind, name, me)
     except ray_driver.DriverUnavailable as exc:

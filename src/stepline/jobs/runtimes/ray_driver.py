@@ -26,7 +26,9 @@ own session, logging to ``$STEPLINE_HOME/ray-driver.log``) and exits after
 ``STEPLINE_RAY_DRIVER_IDLE`` seconds (default 60) without a job.  If it dies, every
 supervisor waiting on it sees end-of-file and hands its job to a new driver, which reattaches
 to the job's running actors.  If no driver can be reached at all, the supervisor runs the job
-itself, as a driver of its own.
+itself, as a driver of its own.  The driver keeps finished one-instance jobs' actors warm for
+the next jobs (:class:`~stepline.jobs.runtimes.ray.ActorPool`) and kills them when it leaves;
+an actor whose driver died unannounced ends itself once unused for a few seconds more.
 """
 
 from __future__ import annotations
@@ -37,14 +39,13 @@ import json
 import os
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 import traceback
 from typing import Any
 
-from stepline import config
+from stepline import config, detached
 
 #: Seconds without a job before the driver exits.
 IDLE_ENV = "STEPLINE_RAY_DRIVER_IDLE"
@@ -81,17 +82,10 @@ def _peer_uid(conn: socket.socket) -> int:
 
 
 def _start_driver() -> None:
+    """Start the home's driver, detached: it outlives this supervisor, like the job does."""
     log_path = config.home() / "ray-driver.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "stepline.jobs.runtimes.ray_driver"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives this supervisor, like the job does
-            close_fds=True,
-        )
+    detached.spawn([sys.executable, "-m", "stepline.jobs.runtimes.ray_driver"], log=log_path)
 
 
 def _connect(name: bytes, start: bool) -> socket.socket:
@@ -263,8 +257,14 @@ class Driver:
 
 def main() -> None:
     """``python -m stepline.jobs.runtimes.ray_driver``: serve until idle, then exit."""
+    from stepline.jobs.runtimes import ray as ray_runtime
+
     idle = float(os.environ.get(IDLE_ENV) or DEFAULT_IDLE)
-    Driver(idle).serve()
+    ray_runtime.enable_pool()  # finished instances' actors stay warm for the next ones
+    try:
+        Driver(idle).serve()
+    finally:
+        ray_runtime.drain_pool()
     sys.stdout.flush()
     # Not ray.shutdown(): the cluster may be gone, and every job has ended.
     os._exit(0)

@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -160,24 +161,67 @@ def _set_hosts(doc: Any, hosts: list[str], current: str, interface: str) -> None
 
 
 class InstanceRunner:
-    """One instance of a job on this node.  Created by :mod:`.ray` as a Ray actor."""
+    """One instance of a job on this node.  Created by :mod:`.ray` as a Ray actor.
 
-    def __init__(self, store_settings: dict[str, Any], env: dict[str, str]) -> None:
+    It hosts one instance at a time.  The engine's driver may keep it warm after its job
+    (:meth:`reset`) and hand it the next instance of the same shape: a new actor is a new
+    Ray worker process that imports Ray, boto3 and stepline, over a second of CPU per job.
+    ``idle_limit``: a warm actor that is given no job for that long ends itself (its driver
+    may have died without killing it); None for an actor that serves one job only."""
+
+    def __init__(
+        self, store_settings: dict[str, Any], env: dict[str, str], idle_limit: float | None = None
+    ) -> None:
         os.environ.update(env)  # STEPLINE_SANDBOX and the store's credentials, as the engine's
         self.store = get_store(StoreSettings(**store_settings))
+        self.lock = threading.Lock()
+        self.sync_lock = threading.Lock()
+        self._clear()
+        #: The job (``kind/name``) this actor serves now; None while it waits for one.
+        self.owner: str | None = None
+        #: When the engine last gave it work (an assignment, a start, a reset), and whether
+        #: an instance is being started (staging may take long).
+        self.last_work = time.monotonic()
+        self.starting = False
+        if idle_limit is not None:
+            threading.Thread(
+                target=self._expire, args=(idle_limit,), daemon=True, name="idle"
+            ).start()
+
+    def _clear(self) -> None:
         self.handle: Any = None
         self.folder: Path | None = None
-        self.lock = threading.Lock()
         self.stopping = False
         self.checkpoint: Path | None = None
-        self.sync_lock = threading.Lock()
+        self.files: _InstanceFiles | None = None
+        self.checkpoint_state: dict[str, Any] = {}
+
+    def _expire(self, limit: float) -> None:
+        import ray
+
+        while True:
+            time.sleep(min(1.0, limit))
+            with self.lock:
+                idle = (
+                    self.handle is None
+                    and not self.starting
+                    and time.monotonic() - self.last_work > limit
+                )
+            if idle:
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                return
 
     # -- where ---------------------------------------------------------------------------
 
-    def where(self) -> dict[str, Any]:
-        """This node: Ray's node id, its address, and a free port (MASTER_PORT on algo-1)."""
+    def where(self, owner: str | None = None) -> dict[str, Any]:
+        """This node: Ray's node id, its address, and a free port (MASTER_PORT on algo-1).
+        ``owner`` (``kind/name``): the job this actor serves from now on."""
         import ray
 
+        if owner is not None:
+            with self.lock:
+                self.owner = owner
+                self.last_work = time.monotonic()
         ip = ray.util.get_node_ip_address()
         with socket.socket() as s:
             s.bind(("", 0))
@@ -211,6 +255,16 @@ class InstanceRunner:
 
     def start(self, job: dict[str, Any]) -> dict[str, Any]:
         """Stage, pull the image, start the run.  ``job`` is built by the supervisor."""
+        with self.lock:
+            self.starting = True
+        try:
+            return self._start(job)
+        finally:
+            with self.lock:
+                self.starting = False
+                self.last_work = time.monotonic()
+
+    def _start(self, job: dict[str, Any]) -> dict[str, Any]:
         from stepline.jobs.runtimes.process import runtime_for
 
         hosts = _hosts(job["count"])
@@ -354,9 +408,12 @@ class InstanceRunner:
             code = None  # report the exit once the whole log is read
         return code, data
 
-    def stop(self, grace: float) -> None:
-        """SIGTERM the instance, SIGKILL after ``grace`` seconds."""
+    def stop(self, grace: float, owner: str | None = None) -> None:
+        """SIGTERM the instance, SIGKILL after ``grace`` seconds.  A stop meant for another
+        job (``owner``: one this actor served before) is ignored."""
         with self.lock:
+            if owner is not None and owner != self.owner:
+                return
             self.stopping = True
             handle = self.handle
         if handle is not None:
@@ -365,9 +422,9 @@ class InstanceRunner:
     def sync_checkpoints(self, uri: str) -> None:
         """Mirror the checkpoint folder to ``uri`` (CheckpointConfig), from this node: the
         supervisor's own sync, which refuses a folder the job turned into a symlink."""
-        if self.checkpoint is None:
-            return
         with self.sync_lock:
+            if self.checkpoint is None or self.files is None:
+                return  # none configured, or the job has been reset
             self.checkpoint_state = self.files.sync_checkpoints(
                 self.checkpoint, uri, self.checkpoint_state
             )
@@ -398,3 +455,20 @@ class InstanceRunner:
         """Remove the instance's folder on this node."""
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+    def reset(self, owner: str) -> bool:
+        """After ``owner``'s job: remove its folder and forget it, so that the next job's
+        instance can run here; whether this actor can serve again (not while its run still
+        has a process, nor for another job's call)."""
+        with self.lock:
+            if owner != self.owner:
+                return False
+            if self.handle is not None and self.handle.poll() is None:
+                return False
+        with self.sync_lock:  # a checkpoint sync of the job may still be running
+            self.cleanup()
+            with self.lock:
+                self._clear()
+                self.owner = None
+                self.last_work = time.monotonic()
+        return True
