@@ -88,7 +88,7 @@ pt_test = sess.upload_data(f"{WORK}/pt/test", bucket, "sdk/pt/test")
 pt = PyTorch(
     entry_point="train_deploy_pytorch_without_dependencies.py", source_dir=f"{AWS}/pytorch",
     framework_version="2.6.0", py_version="py312", instance_type="ml.m5.xlarge",
-    instance_count=1, role=ROLE, hyperparameters={"epochs": 40, "learning_rate": 0.1},
+    instance_count=1, role=ROLE, hyperparameters={"epochs": 100, "learning_rate": 0.1},
     sagemaker_session=sess,
 )
 pt.fit({"train": pt_train, "test": pt_test}, wait=False, job_name="sdk-pytorch")

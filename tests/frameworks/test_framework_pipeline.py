@@ -192,7 +192,7 @@ def test_framework_images_in_a_stepline_pipeline(fw_home, monkeypatch) -> None:
             output_path="s3://bucket/pipe/models",
             entry_point=pt_program,
             source_dir=str(AWS_SCRIPTS / "pytorch"),
-            hyperparameters={"epochs": 40, "learning_rate": 0.1},
+            hyperparameters={"epochs": 100, "learning_rate": 0.1},
         ),
         job_name="pipe-torch",
         data={
