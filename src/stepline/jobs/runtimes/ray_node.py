@@ -13,6 +13,7 @@ ends), images in ``$STEPLINE_HOME/images/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -452,9 +453,12 @@ class InstanceRunner:
         return lines[-1] if lines else ""
 
     def cleanup(self) -> None:
-        """Remove the instance's folder on this node."""
+        """Remove the instance's folder on this node (and the job's, once it is empty: a
+        warm actor serves many jobs)."""
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another instance of the job still runs here
+                self.folder.parent.rmdir()
 
     def reset(self, owner: str) -> bool:
         """After ``owner``'s job: remove its folder and forget it, so that the next job's
