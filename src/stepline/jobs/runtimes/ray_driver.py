@@ -232,7 +232,7 @@ class Driver:
                 job.supervisor.me = me
                 records.update(kind, name, supervisor=me)
             else:
-                supervisor = RaySupervisor(kind, name)  # one at a time: boto3's sessions
+                supervisor = RaySupervisor(kind, name)  # cheap: one store client for all
                 supervisor.me = me
                 job = self.jobs[key] = _Job(supervisor)
                 threading.Thread(
