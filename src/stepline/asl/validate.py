@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,6 +269,17 @@ class Validator:
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def path_forms_exclusive(
+        self, state: dict, path: str, lang: str, fields: Iterable[str]
+    ) -> None:
+        """In JSONPath a field ``X`` and its ``XPath`` form (X read from the input) exclude
+        each other; a state type names the fields of its own that have both forms."""
+        if lang != JSONPATH:
+            return
+        for field in fields:
+            if field in state and field + "Path" in state:
+                self.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
 
     # -- top level and graphs -------------------------------------------------------
 

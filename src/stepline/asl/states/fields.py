@@ -48,6 +48,9 @@ IO_PATHS = f("InputPath", "OutputPath")
 RESULT_IO = IO_PATHS | f("Parameters", "ResultSelector", "ResultPath")
 FLOW = f("Next", "End", "Assign")
 ERRORS = f("Retry", "Catch")
+#: What every :class:`~stepline.asl.states.base.RetryingState` (Task, Parallel, Map) accepts
+#: in both languages: it transitions, and it has Retry and Catch.
+RETRYING = COMMON | FLOW | ERRORS
 
 
 def ptr(base: str, *parts: str | int) -> str:

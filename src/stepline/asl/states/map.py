@@ -21,11 +21,9 @@ from stepline.asl.states.base import (
     json_size,
 )
 from stepline.asl.states.fields import (
-    COMMON,
-    ERRORS,
-    FLOW,
     JSONPATH,
     RESULT_IO,
+    RETRYING,
     Fields,
     f,
     is_int,
@@ -188,9 +186,7 @@ class MapState(RetryingState):
 
     type = "Map"
     fields = Fields(
-        both=COMMON
-        | FLOW
-        | ERRORS
+        both=RETRYING
         | f("ItemProcessor", "Iterator", "ItemSelector", "ItemReader", "ItemBatcher")
         | f("ResultWriter", "MaxConcurrency", "ToleratedFailurePercentage")
         | f("ToleratedFailureCount", "Label"),
@@ -223,9 +219,12 @@ class MapState(RetryingState):
             _processor(v, state["Iterator"], ptr(path, "Iterator"), lang)
         if "Parameters" in state and "ItemSelector" in state:
             v.add(path, '"Parameters" and "ItemSelector" are mutually exclusive')
-        for field in ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"):
-            if lang == JSONPATH and field in state and field + "Path" in state:
-                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
+        v.path_forms_exclusive(
+            state,
+            path,
+            lang,
+            ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount"),
+        )
 
     @classmethod
     def graphs(cls, spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:

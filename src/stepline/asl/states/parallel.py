@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepline.asl.definition import build_graph
 from stepline.asl.states.base import JSONATA, RetryingState, StateGen
-from stepline.asl.states.fields import COMMON, ERRORS, FLOW, RESULT_IO, Fields, f, ptr
+from stepline.asl.states.fields import RESULT_IO, RETRYING, Fields, f, ptr
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
@@ -19,7 +19,7 @@ class ParallelState(RetryingState):
 
     type = "Parallel"
     fields = Fields(
-        both=COMMON | FLOW | ERRORS | f("Branches"),
+        both=RETRYING | f("Branches"),
         jsonpath=RESULT_IO,
         jsonata=f("Arguments", "Output"),
         required=("Branches",),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
 from stepline.asl.states.base import JSONATA, NO_VALUE, State, StateGen, Transition, json_size
-from stepline.asl.states.fields import COMMON, FLOW, IO_PATHS, JSONPATH, Fields, f
+from stepline.asl.states.fields import COMMON, FLOW, IO_PATHS, Fields, f
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
@@ -66,9 +66,7 @@ class FailState(State):
     @classmethod
     def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
         """Error and Cause exclude their *Path forms."""
-        for field in ("Error", "Cause"):
-            if lang == JSONPATH and field in state and field + "Path" in state:
-                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
+        v.path_forms_exclusive(state, path, lang, ("Error", "Cause"))
 
     def __init__(self, name: str, spec: dict, query_language: str) -> None:
         super().__init__(name, spec, query_language)

@@ -7,17 +7,7 @@ from typing import TYPE_CHECKING, Any
 from stepline.asl import errors as E
 from stepline.asl.errors import StatesError
 from stepline.asl.states.base import JSONATA, NO_VALUE, RetryingState, StateGen, dumps
-from stepline.asl.states.fields import (
-    COMMON,
-    ERRORS,
-    FLOW,
-    JSONPATH,
-    RESULT_IO,
-    Fields,
-    f,
-    is_int,
-    ptr,
-)
+from stepline.asl.states.fields import RESULT_IO, RETRYING, Fields, f, is_int, ptr
 
 if TYPE_CHECKING:
     from stepline.asl.program import Fiber
@@ -41,11 +31,7 @@ class TaskState(RetryingState):
 
     type = "Task"
     fields = Fields(
-        both=COMMON
-        | FLOW
-        | ERRORS
-        | f("Resource", "Credentials")
-        | f("TimeoutSeconds", "HeartbeatSeconds"),
+        both=RETRYING | f("Resource", "Credentials") | f("TimeoutSeconds", "HeartbeatSeconds"),
         jsonpath=RESULT_IO | f("TimeoutSecondsPath", "HeartbeatSecondsPath"),
         jsonata=f("Arguments", "Output"),
         required=("Resource",),
@@ -55,9 +41,7 @@ class TaskState(RetryingState):
     @classmethod
     def check(cls, v: Validator, state: dict, path: str, lang: str, edges: list) -> None:
         """TimeoutSeconds/HeartbeatSeconds exclude their *Path forms; heartbeat < timeout."""
-        for field in ("TimeoutSeconds", "HeartbeatSeconds"):
-            if lang == JSONPATH and field in state and field + "Path" in state:
-                v.add(path, f'"{field}" and "{field}Path" are mutually exclusive')
+        v.path_forms_exclusive(state, path, lang, ("TimeoutSeconds", "HeartbeatSeconds"))
         timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
         if is_int(timeout) and is_int(heartbeat) and heartbeat >= timeout:
             v.add(ptr(path, "HeartbeatSeconds"), "must be smaller than TimeoutSeconds")
