@@ -461,8 +461,7 @@ class Validator:
             self.add(path, 'missing required field "ErrorEquals"')
             return
         errors_path = ptr(path, "ErrorEquals")
-        if not isinstance(errors, list) or not errors:
-            self.add(errors_path, "must be a non-empty array of error names")
+        if not self.non_empty_array(errors, errors_path, "error names"):
             return
         for i, error in enumerate(errors):
             if not isinstance(error, str) or not error:
@@ -706,6 +705,14 @@ class Validator:
         if isinstance(value, dict):
             return True
         self.add(path, f"must be an object, not {json_type(value)}")
+        return False
+
+    def non_empty_array(self, value: Any, path: str, of: str) -> bool:
+        """Whether ``value`` is a non-empty array; if not, says it must be one (of ``of``:
+        state graphs, Choice rules, error names)."""
+        if isinstance(value, list) and value:
+            return True
+        self.add(path, f"must be a non-empty array of {of}")
         return False
 
     def object_fields(

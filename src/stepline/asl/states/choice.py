@@ -206,8 +206,8 @@ class ChoiceState(State):
         """Every rule, in either language; rules and Default are its transitions."""
         choices = state.get("Choices")
         choices_path = ptr(path, "Choices")
-        if "Choices" in state and (not isinstance(choices, list) or not choices):
-            v.add(choices_path, "must be a non-empty array of Choice rules")
+        if "Choices" in state:
+            v.non_empty_array(choices, choices_path, "Choice rules")
         for i, rule in enumerate(choices if isinstance(choices, list) else []):
             rule_path = ptr(choices_path, i)
             if lang == JSONATA:
@@ -364,9 +364,7 @@ def _rule(v: Validator, rule: Any, path: str, *, top: bool) -> None:
             v.add(ptr(path, "Variable"), f'"Variable" is not allowed with "{op}"')
         if op == "Not":
             _rule(v, value, op_path, top=False)
-        elif not isinstance(value, list) or not value:
-            v.add(op_path, "must be a non-empty array of Choice rules")
-        else:
+        elif v.non_empty_array(value, op_path, "Choice rules"):
             for i, sub in enumerate(value):
                 _rule(v, sub, ptr(op_path, i), top=False)
         return

@@ -34,8 +34,7 @@ class ParallelState(RetryingState):
         if "Branches" not in state:
             return
         branches_path = ptr(path, "Branches")
-        if not isinstance(branches, list) or not branches:
-            v.add(branches_path, "must be a non-empty array of state graphs")
+        if not v.non_empty_array(branches, branches_path, "state graphs"):
             return
         for i, branch in enumerate(branches):
             v.graph(branch, ptr(branches_path, i), v.top_lang)
