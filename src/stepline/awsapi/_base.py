@@ -9,8 +9,11 @@ query) renders them in the shape AWS's SDKs parse.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from stepline.errors import ServiceError
@@ -74,6 +77,24 @@ class AwsError(ServiceError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically, with permissions ``mode`` (else 0600).
+
+    The services' files on disk (multipart uploads' parts, the proxy's CA, the SageMaker
+    SDK's config) are read by other processes at any time: a reader sees the old file or
+    the new one, never half of one, and a failed write leaves no temporary file behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class AwsService(Protocol):

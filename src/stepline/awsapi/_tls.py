@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from stepline import config
+from stepline.awsapi._base import write_file
 
 #: DNS suffixes whose TLS the server terminates (every AWS service endpoint is under one).
 AWS_SUFFIXES = ("amazonaws.com", "api.aws")
@@ -123,20 +124,8 @@ def ensure_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         existing = x509.load_pem_x509_certificate(cert_path.read_bytes())
         if existing.public_key() == key.public_key():
             return key, existing
-        _replace(cert_path, pem)  # a stale certificate of an older key
+        write_file(cert_path, pem, 0o644)  # a stale certificate of an older key
     return key, cert
-
-
-def _replace(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".new-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:

@@ -10,12 +10,11 @@ catches that too, but the file saves the call).  The file names the default buck
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from stepline import config
 from stepline.awsapi._auth import credentials
+from stepline.awsapi._base import write_file
 
 
 def default_bucket() -> str:
@@ -44,15 +43,7 @@ def sagemaker_config_path() -> Path:
             return path
     except OSError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sagemaker-config.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file(path, text.encode(), 0o644)
     return path
 
 

@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import stat
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -47,7 +46,7 @@ from xml.sax.saxutils import escape
 import google_crc32c
 
 from stepline import config
-from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse
+from stepline.awsapi._base import AwsError, AwsRequest, AwsResponse, write_file
 from stepline.storage import (
     InvalidBucketName,
     InvalidKey,
@@ -606,7 +605,7 @@ class S3Service:
             "metadata": _user_metadata(req),
             "initiated": time.time(),
         }
-        _atomic_write(folder / "upload.json", json.dumps(meta).encode())
+        write_file(folder / "upload.json", json.dumps(meta).encode())
         body = _xml(
             "InitiateMultipartUploadResult",
             f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
@@ -625,8 +624,8 @@ class S3Service:
             raise AwsError("NotImplemented", "UploadPartCopy is not supported", 501)
         echo = self._check_body(req, req.body)
         etag = hashlib.md5(req.body).hexdigest()
-        _atomic_write(folder / f"part-{number:05d}", req.body)
-        _atomic_write(folder / f"part-{number:05d}.etag", etag.encode())
+        write_file(folder / f"part-{number:05d}", req.body)
+        write_file(folder / f"part-{number:05d}.etag", etag.encode())
         headers = {"ETag": f'"{etag}"', **echo, **self._base_headers(req)}
         return AwsResponse(200, headers, b"")
 
@@ -891,17 +890,6 @@ def _part_number(value: str | None) -> int:
             "InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}"
         )
     return number
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _local(tag: str) -> str:
