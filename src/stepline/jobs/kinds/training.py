@@ -25,10 +25,14 @@ from stepline.jobs.kinds._base import (
 from stepline.jobs.records import JobRecord
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from stepline.jobs.runtimes.base import Mount
     from stepline.jobs.runtimes.ray import RaySupervisor
     from stepline.jobs.runtimes.ray_node import InstanceRunner
     from stepline.jobs.supervisor import Supervisor
+    from stepline.storage import ObjectStore
 
 
 def _training_rules(req: dict[str, Any]) -> list[str]:
@@ -238,24 +242,17 @@ def finish(
     sup.transition("Uploading", "Uploading generated training model")
     out_path = req["OutputDataConfig"]["S3OutputPath"].rstrip("/")
     base = f"{out_path}/{sup.name}/output"
-    artifacts = sup.folder / "artifacts"
-    outputs = []
-    model_dir = staging.inside(sup.folder, sup.ml / "model")
-    if req["OutputDataConfig"].get("CompressionType") == "NONE":
-        sup.store.upload_dir(model_dir, f"{base}/model/")
-        model_uri = f"{base}/model/"
-    else:
-        tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
-        model_uri = f"{base}/model.tar.gz"
-        sup.store.put_file(model_uri, tarball)
-    outputs.append({"name": "model", "uri": model_uri})
-    data_dir = staging.inside(sup.folder, sup.ml / "output" / "data")
-    if data_dir.is_dir() and any(data_dir.iterdir()):
-        tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
-        sup.store.put_file(f"{base}/output.tar.gz", tarball)
-        outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
-    state["model_artifacts"] = model_uri
-    state["outputs"] = outputs
+    folder = sup.folder
+    state.update(
+        _upload_model(
+            sup.store,
+            sup.ml,
+            folder / "artifacts",
+            lambda path: staging.inside(folder, path),
+            base,
+            req["OutputDataConfig"].get("CompressionType"),
+        )
+    )
     final, message, status = _final(reason if stopped else None)
     sup.transition(final, message, status=status, ended=time.time(), state=state)
 
@@ -288,21 +285,38 @@ def upload_from_node(
     if success:
         (ml / "output").mkdir(parents=True, exist_ok=True)
         (ml / "output" / "success").touch()
-    artifacts = runner.folder / "artifacts"
+    return _upload_model(
+        runner.store, ml, runner.folder / "artifacts", runner.inside, base, compression
+    )
+
+
+def _upload_model(
+    store: ObjectStore,
+    ml: Path,
+    artifacts: Path,
+    inside: Callable[[Path], Path],
+    base: str,
+    compression: str | None,
+) -> dict[str, Any]:
+    """Upload ``ml/model`` (a tarball unless ``compression`` is ``NONE``) and a non-empty
+    ``ml/output/data`` (always a tarball) under ``base``; the state that records them.
+
+    The supervisor (local runs) and algo-1's node (Ray runs) both end a training job this
+    way; ``inside`` is the caller's check that a path the job wrote stays in its folder."""
     outputs = []
-    model_dir = runner.inside(ml / "model")
+    model_dir = inside(ml / "model")
     if compression == "NONE":
-        runner.store.upload_dir(model_dir, f"{base}/model/")
+        store.upload_dir(model_dir, f"{base}/model/")
         model_uri = f"{base}/model/"
     else:
         tarball = staging.make_tarball(model_dir, artifacts / "model.tar.gz")
         model_uri = f"{base}/model.tar.gz"
-        runner.store.put_file(model_uri, tarball)
+        store.put_file(model_uri, tarball)
     outputs.append({"name": "model", "uri": model_uri})
-    data_dir = runner.inside(ml / "output" / "data")
+    data_dir = inside(ml / "output" / "data")
     if data_dir.is_dir() and any(data_dir.iterdir()):
         tarball = staging.make_tarball(data_dir, artifacts / "output.tar.gz")
-        runner.store.put_file(f"{base}/output.tar.gz", tarball)
+        store.put_file(f"{base}/output.tar.gz", tarball)
         outputs.append({"name": "output", "uri": f"{base}/output.tar.gz"})
     return {"model_artifacts": model_uri, "outputs": outputs}
 

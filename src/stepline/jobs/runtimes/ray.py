@@ -574,18 +574,7 @@ class RaySupervisor(Supervisor):
         self.pg = placement_group(
             [dict(bundle)] * self.count, strategy="SPREAD", name=self.pg_name, lifetime="detached"
         )
-        ready = self.pg.ready()
-        waiting = _pool.wait(None) if _pool is not None else None  # warm actors hold room
-        try:
-            while not self._wait_ready(ready):
-                if self._stop_requested():
-                    self._stopped_before_start()
-                    return False
-        finally:
-            if waiting is not None:
-                assert _pool is not None
-                _pool.done(waiting)
-        return True
+        return self._wait_for_room(self.pg.ready())
 
     @property
     def owner(self) -> str:
@@ -639,16 +628,8 @@ class RaySupervisor(Supervisor):
             self.actor_names.append(self.actor_name(i))
             self.actors.append(self._new_actor(self.actor_name(i), res, args, strategy))
         where = [a.where.remote(self.owner) for a in self.actors]
-        waiting = _pool.wait(None) if _pool is not None else None  # warm actors hold room
-        try:
-            while not self._wait_ready(where):
-                if self._stop_requested():
-                    self._stopped_before_start()
-                    return False
-        finally:
-            if waiting is not None:
-                assert _pool is not None
-                _pool.done(waiting)
+        if not self._wait_for_room(where):
+            return False
         self.nodes = ray.get(where)
         return True
 
@@ -791,6 +772,22 @@ class RaySupervisor(Supervisor):
     @property
     def pg_name(self) -> str:
         return f"stepline/{self.kind}/{self.name}"
+
+    def _wait_for_room(self, refs: Any) -> bool:
+        """Wait until ``refs`` (a placement group's readiness, the actors' placement) are
+        ready; False, with the job recorded as stopped, when it is stopped first.  While it
+        waits, the driver's pool knows a job wants room, so warm actors give theirs up."""
+        waiting = _pool.wait(None) if _pool is not None else None
+        try:
+            while not self._wait_ready(refs):
+                if self._stop_requested():
+                    self._stopped_before_start()
+                    return False
+        finally:
+            if waiting is not None:
+                assert _pool is not None
+                _pool.done(waiting)
+        return True
 
     def _wait_ready(self, refs: Any, timeout: float = 0.5) -> bool:
         import ray
