@@ -15,6 +15,7 @@ from typing import Any
 
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.integrations._params import object_params
 
 _RESOURCE = re.compile(r"^arn:[a-z-]+:states:::aws-sdk:sagemaker:((?:describe|list)[A-Za-z]+)$")
 
@@ -44,7 +45,7 @@ class AwsSdkSageMakerIntegration:
         assert match is not None
         operation = _operation(match.group(1))
         assert operation is not None
-        params = request.parameters if isinstance(request.parameters, dict) else {}
+        params = object_params(request)
         try:
             return to_sfn_json(sagemaker.call(operation, params, coerce_scalars=True))
         except sagemaker.SageMakerError as exc:

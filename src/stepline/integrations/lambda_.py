@@ -17,6 +17,7 @@ from typing import Any
 
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.integrations._params import json_document, object_params
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}
 _LOCK = threading.Lock()
@@ -71,19 +72,14 @@ class LambdaIntegration:
         parts = request.resource.split(":")
         if parts[2] == "lambda":
             return self._call(function_name(request.resource), request.parameters, request)
-        params = request.parameters if isinstance(request.parameters, dict) else {}
+        params = object_params(request)
         if "FunctionName" not in params:
             raise StatesError(
                 "States.Runtime",
                 "lambda:invoke needs a FunctionName parameter",
                 in_state=False,
             )
-        payload = params.get("Payload", {})
-        if isinstance(payload, str):
-            try:
-                payload = json.loads(payload)
-            except json.JSONDecodeError:
-                pass
+        payload = json_document(params.get("Payload", {}))
         result = self._call(function_name(params["FunctionName"]), payload, request)
         return {
             "ExecutedVersion": "$LATEST",

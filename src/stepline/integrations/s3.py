@@ -16,6 +16,7 @@ from typing import Any
 
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.integrations._params import object_params
 
 _OPS = ("getObject", "listObjectsV2", "putObject")
 
@@ -52,7 +53,7 @@ class S3Integration:
         from stepline.storage import StorageError
 
         op = request.resource.rsplit(":", 1)[1].split(".")[0]
-        params = request.parameters if isinstance(request.parameters, dict) else {}
+        params = object_params(request)
         try:
             if "ItemReader" in params:
                 return self.read_items(op, params["ItemReader"])

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.integrations._params import object_params
 
 if TYPE_CHECKING:
     from stepline.sagemaker import JobType
@@ -130,7 +131,7 @@ class SageMakerIntegration:
                 f"{request.resource}: sagemaker:{action} has no .sync form",
                 in_state=False,
             )
-        params = request.parameters if isinstance(request.parameters, dict) else {}
+        params = object_params(request)
         try:
             created = sagemaker.call(
                 operation,

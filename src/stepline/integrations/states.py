@@ -15,6 +15,7 @@ from typing import Any
 from stepline import config
 from stepline.asl.errors import StatesError
 from stepline.asl.program import TaskRequest
+from stepline.integrations._params import json_document, object_params
 
 _MACHINES: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -52,7 +53,7 @@ class StatesIntegration:
     def invoke(self, request: TaskRequest) -> Any:
         from stepline.asl import execute
 
-        params = request.parameters if isinstance(request.parameters, dict) else {}
+        params = object_params(request)
         arn = params.get("StateMachineArn")
         if not arn:
             raise StatesError(
@@ -66,12 +67,7 @@ class StatesIntegration:
                 f"State Machine Does Not Exist: '{arn}'",
                 in_state=False,
             )
-        child_input = params.get("Input", {})
-        if isinstance(child_input, str):
-            try:
-                child_input = json.loads(child_input)
-            except json.JSONDecodeError:
-                pass
+        child_input = json_document(params.get("Input", {}))
         # The same task attempt always names its child the same, so a resumed parent finds
         # the child it started before a crash instead of starting a second one.
         name = params.get("Name") or str(uuid.uuid5(uuid.NAMESPACE_URL, request.token))
