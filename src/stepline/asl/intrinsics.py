@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from stepline.asl.errors import INTRINSIC_FAILURE, StatesError
+from stepline.asl.limits import bounded_range
 from stepline.asl.paths import compile_path, path_syntax_error, to_json
 
 __all__ = [
@@ -65,7 +66,6 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
 
 MAX_NESTING = 10
 MAX_INPUT_CHARS = 10000
-MAX_RANGE_ITEMS = 1000
 HASH_ALGORITHMS = {
     "MD5": "md5",
     "SHA-1": "sha1",
@@ -442,16 +442,7 @@ def _f_array_range(args: list[Any]) -> list[int]:
     start = _integer(name, "first", args[0])
     end = _integer(name, "second", args[1])
     step = _integer(name, "third", args[2])
-    if step == 0:
-        raise _fail("The step of States.ArrayRange cannot be 0")
-    # A range object's length costs nothing: the size is checked before any list exists.
-    steps = range(start, end + (1 if step > 0 else -1), step)
-    if len(steps) > MAX_RANGE_ITEMS:
-        raise _fail(
-            f"States.ArrayRange would produce {len(steps)} items; at most {MAX_RANGE_ITEMS} "
-            "are allowed"
-        )
-    return list(steps)
+    return bounded_range(name, start, end, step, _fail)
 
 
 def _f_array_get_item(args: list[Any]) -> Any:

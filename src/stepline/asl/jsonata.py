@@ -41,7 +41,7 @@ from jsonata.functions import Functions as _Functions
 from jsonata.utils import Utils as _Utils
 
 from stepline.asl.errors import DATA_LIMIT_EXCEEDED, QUERY_EVALUATION_ERROR, StatesError
-from stepline.asl.limits import AWS_PAYLOAD_BYTES
+from stepline.asl.limits import AWS_PAYLOAD_BYTES, bounded_range
 from stepline.asl.paths import to_json
 
 __all__ = [
@@ -92,9 +92,6 @@ def jsonata_syntax_error(expr: str) -> str | None:
 
 
 # ----------------------------------------------------------------- the budget
-
-#: Most items ``$range`` (like ``States.ArrayRange``) may return, as AWS documents.
-MAX_RANGE_ITEMS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,15 +227,7 @@ def _fn_partition(array: Any, size: Any) -> list:
 
 def _fn_range(start: Any, end: Any, step: Any) -> list[int]:
     s, e, st = _int_arg("$range", start), _int_arg("$range", end), _int_arg("$range", step)
-    if st == 0:
-        raise _query_error("The step of $range cannot be 0")
-    # A range object's length costs nothing: the size is checked before any list exists.
-    steps = range(s, e + (1 if st > 0 else -1), st)
-    if len(steps) > MAX_RANGE_ITEMS:
-        raise _query_error(
-            f"$range would produce {len(steps)} items; at most {MAX_RANGE_ITEMS} are allowed"
-        )
-    return list(steps)
+    return bounded_range("$range", s, e, st, _query_error)
 
 
 def _fn_pad(string: Any, width: Any, char: Any = None) -> Any:

@@ -19,6 +19,7 @@ function); past either the state fails with ``States.QueryEvaluationError``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stepline import config
@@ -27,6 +28,25 @@ from stepline import config
 AWS_PAYLOAD_BYTES = 256 * 1024
 #: AWS's hard quota of events in one execution's history.
 AWS_HISTORY_EVENTS = 25_000
+#: Most items ``States.ArrayRange`` and JSONata's ``$range`` may return, as AWS documents.
+MAX_RANGE_ITEMS = 1000
+
+
+def bounded_range(
+    name: str, start: int, end: int, step: int, fail: Callable[[str], Exception]
+) -> list[int]:
+    """``start`` to ``end`` inclusive by ``step``, as ``States.ArrayRange`` and ``$range``
+    (``name``) both count; ``fail(message)`` is raised, in the caller's error, for a zero
+    step or more than :data:`MAX_RANGE_ITEMS` items."""
+    if step == 0:
+        raise fail(f"The step of {name} cannot be 0")
+    # A range object's length costs nothing: the size is checked before any list exists.
+    steps = range(start, end + (1 if step > 0 else -1), step)
+    if len(steps) > MAX_RANGE_ITEMS:
+        raise fail(
+            f"{name} would produce {len(steps)} items; at most {MAX_RANGE_ITEMS} are allowed"
+        )
+    return list(steps)
 
 
 @dataclass(frozen=True, slots=True)
