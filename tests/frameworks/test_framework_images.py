@@ -78,17 +78,22 @@ def test_aws_uris_resolve_to_recipes() -> None:
 
 def test_requirements_say_what_differs() -> None:
     reqs, notes = frameworks.requirements(frameworks.lookup(SKLEARN))
-    assert "scikit-learn==1.2.*" in reqs and "numpy<2" in reqs
+    assert "scikit-learn==1.2.1" in reqs and "numpy<2" in reqs  # what AWS's 1.2-1 image has
     assert any(r.startswith("sagemaker-training") for r in reqs)
     assert notes == []
     reqs, notes = frameworks.requirements(frameworks.lookup(PYTORCH))
     assert any("torch 2.8.0 requested" in n for n in notes)
     assert any("py312" in n for n in notes)
     reqs, notes = frameworks.requirements(frameworks.lookup(HUGGINGFACE))
-    assert "transformers" in reqs
-    locked = frameworks.recipe(frameworks.lookup(HUGGINGFACE)).pins["transformers"]
-    assert f"transformers 4.48.0 requested; using {locked}" in notes
+    # The URI's transformers, with the datasets and accelerate AWS's image ships beside it.
+    assert {"transformers==4.48.0", "datasets==3.1.0", "accelerate==1.1.0"} <= set(reqs)
+    assert not any("transformers" in n for n in notes)
     assert any("GPU image" in n for n in notes)
+    # transformers before 4.17 needs a tokenizers with no wheel for this Python: the closest.
+    old_hf = "huggingface-pytorch-training:1.8.1-transformers4.6.1-gpu-py36-cu111-ubuntu18.04"
+    reqs, notes = frameworks.requirements(frameworks.lookup(old_hf))
+    assert "transformers==4.17.0" in reqs
+    assert any("transformers 4.6.1 has no installable tokenizers" in n for n in notes)
     old = "sagemaker-scikit-learn:0.23-1-cpu-py3"
     reqs, notes = frameworks.requirements(frameworks.lookup(old))
     assert "scikit-learn==1.1.*" in reqs and any("no wheel" in n for n in notes)
@@ -113,11 +118,47 @@ def test_every_recipe_installs_pinned_versions() -> None:
             assert req.specifier.contains(made.pins[name], prereleases=True), (ref, spec)
         text = made.constraints()
         assert all(re.fullmatch(r"[a-z0-9._-]+==\S+", line) for line in text.splitlines()[1:])
-    assert {"sklearn-1.2", "xgboost-1.7", "pytorch", "huggingface"} <= variants
+    assert {"sklearn-1.2.1", "xgboost-1.7.4", "pytorch", "huggingface-4.48.0"} <= variants
     sk = frameworks.recipe(frameworks.lookup(SKLEARN))
-    assert sk.pins["scikit-learn"] == "1.2.2" and sk.pins["numpy"].startswith("1.")
+    assert sk.pins["scikit-learn"] == "1.2.1" and sk.pins["numpy"].startswith("1.")
     dockerfile = frameworks.dockerfile(frameworks.lookup(SKLEARN), sk.requirements)
     assert "-c /opt/stepline-framework/constraints.txt" in dockerfile
+
+
+def test_each_recipe_installs_the_uris_framework_version() -> None:
+    """The framework each URI names is installed at its version (AWS's exact one where the
+    tag abbreviates it), or the record's notes say what is used instead: no URI silently
+    gets another version (a Hugging Face URI once got the newest transformers)."""
+    for ref in frameworks._table()["tags"]:
+        image = frameworks.lookup(ref)
+        made = frameworks.recipe(image)
+        aws = frameworks.AWS_PACKAGES.get((image.framework, image.version), {})
+        if image.framework == "huggingface":
+            wanted = {"transformers": re.search(r"transformers([\d.]+\d)", ref).group(1), **aws}
+        elif image.framework == "sklearn":
+            wanted = {"scikit-learn": aws.get("scikit-learn", image.version.split("-")[0])}
+        elif image.framework == "xgboost":
+            wanted = {"xgboost": aws.get("xgboost", image.version.split("-")[0])}
+        else:
+            continue  # torch is the host's, and the notes say so (test above)
+        for dist, version in wanted.items():
+            pinned = made.pins.get(dist) or made.pins.get(f"{dist}-cpu")
+            exact = pinned == version or (
+                version.count(".") == 1 and pinned.startswith(version + ".")
+            )
+            # Only versions with no wheel for this Python (or, for XGBoost, none that works
+            # with its NumPy) give way to the closest, and the notes say so.
+            floor = {"scikit-learn": "1.1", "xgboost": "1.7"}.get(dist, "0")
+            if dist == "transformers":
+                floor = frameworks.OLDEST_TRANSFORMERS
+            if _release(version) >= _release(floor):
+                assert exact, (ref, dist, version, pinned)
+            else:
+                assert any(n.startswith(f"{dist} ") for n in made.notes), (ref, dist)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version))
 
 
 def test_unknown_image_is_still_not_found(fw_home) -> None:
@@ -226,10 +267,10 @@ def test_sklearn_script_mode_trains_and_serves(fw_home) -> None:
     image = images.resolve(SKLEARN)
     record_fw = images.ImageStore().record(image.digest)["framework"]
     assert record_fw["requested"] == "1.2-1"
-    assert record_fw["installed"]["scikit-learn"].startswith("1.2.")
+    assert record_fw["installed"]["scikit-learn"] == "1.2.1"  # AWS's 1.2-1 image's
     # The record says what the recipe put in the image, each at the lock's version.
     pins = frameworks.recipe(frameworks.lookup(SKLEARN)).pins
-    assert record_fw["lock"] == "sklearn-1.2"
+    assert record_fw["lock"] == "sklearn-1.2.1"
     assert record_fw["image_packages"]["scikit-learn"] == pins["scikit-learn"]
     from packaging.utils import canonicalize_name
 

@@ -53,6 +53,30 @@ _ECR = re.compile(
 _FILE_NAMES = ("entry.py", "framework_training.py", "serve.py", "xgboost_algorithm.py")
 #: The toolkits every recipe installs (AWS's own, from the package index).
 TOOLKITS = ("sagemaker-training>=5,<6", "sagemaker-inference>=1.10,<2")
+#: Packages whose sdists need a compiler or Rust: only wheels, in the lock and in the image.
+ONLY_BINARY = ("scikit-learn", "xgboost", "xgboost-cpu", "numpy", "scipy", "tokenizers")
+
+#: The exact versions AWS's image for a framework version installs, where its tag does not say
+#: them all ("1.2-1" is scikit-learn 1.2.1; a Hugging Face image adds datasets and accelerate).
+#: From AWS's Dockerfiles: sagemaker-scikit-learn-container docker/<v>/base/Dockerfile.cpu,
+#: sagemaker-xgboost-container docker/<v>/base/Dockerfile.cpu, and deep-learning-containers
+#: huggingface/pytorch/training (buildspec-2-3-0.yml, docker/2.3/py3/cu121/Dockerfile.gpu).
+#: A version not listed installs the newest release of its minor version (and, for Hugging
+#: Face, the newest datasets and accelerate that resolve beside its transformers).
+AWS_PACKAGES: dict[tuple[str, str], dict[str, str]] = {
+    ("sklearn", "1.2-1"): {"scikit-learn": "1.2.1"},
+    ("sklearn", "1.4-2"): {"scikit-learn": "1.4.2"},
+    ("xgboost", "1.7-1"): {"xgboost": "1.7.4"},
+    ("xgboost", "3.0-5"): {"xgboost": "3.0.5"},
+    ("huggingface", "4.48.0"): {
+        "datasets": "3.1.0",
+        "accelerate": "1.1.0",
+        "huggingface-hub": "0.25.1",
+    },
+}
+#: The oldest transformers that installs on Python 3.11: earlier ones need tokenizers<0.11,
+#: which has no wheel for it (and would need Rust to build).
+OLDEST_TRANSFORMERS = "4.17.0"
 
 
 @functools.cache
@@ -116,6 +140,10 @@ def _installed(dist: str) -> str | None:
         return None
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version))
+
+
 def _minor(version: str) -> tuple[int, int]:
     nums = [int(x) for x in re.findall(r"\d+", version)[:2]] + [0, 0]
     return nums[0], nums[1]
@@ -137,7 +165,7 @@ class Recipe:
     the URI's versions allow), the exact versions the lock pins them and their dependencies
     to, and notes on what differs from the URI."""
 
-    variant: str  # "sklearn-1.2", "xgboost-1.7", "pytorch", "huggingface"
+    variant: str  # "sklearn-1.2.1", "xgboost-1.7", "pytorch", "huggingface-4.48.0"
     requirements: tuple[str, ...]
     pins: dict[str, str]
     notes: tuple[str, ...]
@@ -152,22 +180,26 @@ class Recipe:
 def recipe(image: FrameworkImage) -> Recipe:
     """What the recipe installs for ``image`` on this Python.
 
-    Versions are the URI's where a wheel for this Python exists; otherwise the closest one
-    that installs, with a note.  Frameworks built before NumPy 2 get ``numpy<2`` in the image
-    (the host's NumPy may be newer).  Every package is then pinned by the lock variant, so two
-    builds of one URI install the same versions whatever the package index holds today."""
+    Versions are the URI's where a wheel for this Python exists (AWS's exact ones where
+    :data:`AWS_PACKAGES` knows them: "1.2-1" is scikit-learn 1.2.1, and a Hugging Face image
+    gets its transformers plus the datasets and accelerate AWS ships beside it); otherwise the
+    closest one that installs, with a note.  Frameworks built before NumPy 2 get ``numpy<2``
+    in the image (the host's NumPy may be newer).  Every package is then pinned by the lock
+    variant, so two builds of one URI install the same versions whatever the index holds."""
     notes: list[str] = []
     major, minor = _minor(image.version)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if image.py not in ("py3", "py" + here.replace(".", "")):
         notes.append(f"the URI's Python is {image.py}; this image runs Python {here}")
+    aws = AWS_PACKAGES.get((image.framework, image.version), {})
     if image.framework == "sklearn":
         # scikit-learn publishes wheels for Python 3.11 from 1.1.3 on; 1.4.2 added NumPy 2.
         if (major, minor) < (1, 1):
             notes.append(f"scikit-learn {image.version} has no wheel for this Python; using 1.1")
             major, minor = 1, 1
-        variant = f"sklearn-{major}.{minor}"
-        reqs = [f"scikit-learn=={major}.{minor}.*"]
+        exact = aws.get("scikit-learn")
+        variant = f"sklearn-{exact or f'{major}.{minor}'}"
+        reqs = [f"scikit-learn=={exact or f'{major}.{minor}.*'}"]
         if (major, minor) < (1, 4):
             # The host's pandas may need NumPy 2: give the image one that works with NumPy 1.
             reqs += ["numpy<2", "pandas>=2,<2.3"]
@@ -175,12 +207,14 @@ def recipe(image: FrameworkImage) -> Recipe:
         if (major, minor) < (1, 7):
             notes.append(f"xgboost {image.version} predates NumPy 2 support here; using 1.7")
             major, minor = 1, 7
-        variant = f"xgboost-{major}.{minor}"
+        exact = aws.get("xgboost")
+        variant = f"xgboost-{exact or f'{major}.{minor}'}"
         # xgboost-cpu (2.1+) is the same library without the CUDA runtime (a few MB, not 300).
-        reqs = [f"xgboost-cpu=={major}.{minor}.*" if major >= 2 else f"xgboost=={major}.{minor}.*"]
+        spec = exact or f"{major}.{minor}.*"
+        reqs = [f"xgboost-cpu=={spec}" if major >= 2 else f"xgboost=={spec}"]
         reqs += ["scikit-learn"]  # the algorithm reads LIBSVM files with it
     elif image.framework in ("pytorch", "huggingface"):
-        variant = image.framework
+        variant = "pytorch"
         torch = _installed("torch")
         wanted = image.version if image.framework == "pytorch" else (image.base or "")
         wanted = wanted.removeprefix("pytorch")
@@ -194,12 +228,26 @@ def recipe(image: FrameworkImage) -> Recipe:
         # torch stays the host's (a locked torch from PyPI drags in GBs of CUDA packages).
         reqs = [f"torch=={torch}"]
         if image.framework == "huggingface":
+            # One variant per transformers version: the URI's, as AWS's image has it, with
+            # the datasets and accelerate AWS ships beside it (its training scripts read
+            # datasets with load_from_disk and train with Trainer, which needs accelerate).
             hf = re.search(r"transformers(\d+\.\d+\.\d+)", image.tag)
             want_tf = hf.group(1) if hf else image.version
-            locked_tf = (_lock()["variants"].get(variant) or {}).get("transformers")
-            if locked_tf and locked_tf != want_tf:
-                notes.append(f"transformers {want_tf} requested; using {locked_tf}")
-            reqs.append("transformers")
+            tf = want_tf
+            if _release(want_tf) < _release(OLDEST_TRANSFORMERS):
+                tf = OLDEST_TRANSFORMERS
+                notes.append(
+                    f"transformers {want_tf} has no installable tokenizers for this Python; "
+                    f"using {tf}"
+                )
+            variant = f"huggingface-{tf}"
+            reqs.append(f"transformers=={tf}")
+            companions = AWS_PACKAGES.get(("huggingface", tf), {})
+            for dist in ("datasets", "accelerate", "huggingface-hub"):
+                if dist in companions:
+                    reqs.append(f"{dist}=={companions[dist]}")
+                elif dist != "huggingface-hub":
+                    reqs.append(dist)
     else:  # pragma: no cover - the table holds only the four above
         raise ImageError(f"{image.uri}: no recipe for framework {image.framework}")
     if image.processor == "gpu":
@@ -226,7 +274,7 @@ def dockerfile(image: FrameworkImage, reqs: list[str] | tuple[str, ...]) -> str:
         f"# stepline's recipe for {image.repository}:{image.tag}\n"
         f"FROM python:{py}\n"
         f"COPY {' '.join(_FILE_NAMES)} constraints.txt /opt/stepline-framework/\n"
-        "RUN pip install --only-binary=scikit-learn,xgboost,xgboost-cpu,numpy,scipy "
+        f"RUN pip install --only-binary={','.join(ONLY_BINARY)} "
         f"-c /opt/stepline-framework/constraints.txt {quoted}\n"
         f"ENV STEPLINE_FRAMEWORK={image.framework} PYTHONUNBUFFERED=1 "
         "SAGEMAKER_TRAINING_MODULE=framework_training:main "
