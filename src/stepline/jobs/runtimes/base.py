@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -111,15 +112,43 @@ def exit_code(status: int) -> int:
 
 
 class RunHandle(ABC):
-    """A started run.  Exit codes are docker-style: ``128 + N`` when killed by signal N."""
+    """A started run.  Exit codes are docker-style: ``128 + N`` when killed by signal N.
+
+    A handle either started its run (``_popen``: this process is the parent and reaps it)
+    or found it again after a restart (:meth:`Runtime.reattach`, ``_popen`` None); both
+    kinds learn the exit code the same way (:meth:`poll`), from what each runtime records."""
 
     #: Give this to :meth:`Runtime.reattach` to find the run again (e.g. after a restart).
     identifier: str
     prepared: Prepared | None = None
+    _popen: subprocess.Popen | None = None
+    _code: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code, or None while running.  Once known it is kept (and the run's
+        leftovers cleaned up, :meth:`_finish`); the code the runtime recorded wins over
+        what ``waitpid`` says of the parent process (a wrapper's own status)."""
+        if self._code is not None:
+            return self._code
+        if self._popen is None:
+            return self._poll_adopted()
+        status = self._popen.poll()
+        if status is None:
+            return None
+        recorded = self._recorded_exit()
+        return self._finish(recorded if recorded is not None else exit_code(status))
 
     @abstractmethod
-    def poll(self) -> int | None:
-        """The exit code, or None while running."""
+    def _recorded_exit(self) -> int | None:
+        """The run's exit code as the runtime recorded it, if it did."""
+
+    @abstractmethod
+    def _poll_adopted(self) -> int | None:
+        """:meth:`poll` for a run this process did not start."""
+
+    @abstractmethod
+    def _finish(self, code: int) -> int:
+        """Keep ``code`` as the run's exit code, clean up after the run; ``code``."""
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the exit code; None when ``timeout`` seconds pass first."""

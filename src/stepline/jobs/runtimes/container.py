@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from stepline.images import container_engine
-from stepline.jobs.runtimes.base import Prepared, RunHandle, RunSpec, Runtime, exit_code
+from stepline.jobs.runtimes.base import Prepared, RunHandle, RunSpec, Runtime
 
 
 class ContainerRuntime(Runtime):
@@ -138,18 +138,13 @@ class ContainerHandle(RunHandle):
         container_engine.run("rm", "-f", self.name, check=False)
         return code
 
-    def poll(self) -> int | None:
-        """The container's exit code, or None while it runs."""
-        if self._code is not None:
-            return self._code
-        if self._popen is not None:
-            status = self._popen.poll()
-            if status is None:
-                return None
-            state = self._state()
-            if state is not None and state[0] in ("exited", "stopped"):
-                return self._finish(state[1])
-            return self._finish(exit_code(status))
+    def _recorded_exit(self) -> int | None:
+        """The exited container's code, as podman recorded it."""
+        state = self._state()
+        return state[1] if state is not None and state[0] in ("exited", "stopped") else None
+
+    def _poll_adopted(self) -> int | None:
+        """The container's state: gone (255), exited, or still running (None)."""
         state = self._state()
         if state is None:
             return self._finish(255)

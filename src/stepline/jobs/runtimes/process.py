@@ -78,7 +78,6 @@ from stepline.jobs.runtimes.base import (
     RunHandle,
     RunSpec,
     Runtime,
-    exit_code,
     host_path,
 )
 from stepline.sandbox import (  # the sandbox itself; re-exported for callers of this module
@@ -561,16 +560,12 @@ class ProcessHandle(RunHandle):
                 pass
         return code
 
-    def poll(self) -> int | None:
-        """The exit code, or None while the job runs."""
-        if self._code is not None:
-            return self._code
-        if self._popen is not None:
-            status = self._popen.poll()
-            if status is None:
-                return None
-            code = self._status_code()
-            return self._finish(code if code is not None else exit_code(status))
+    def _recorded_exit(self) -> int | None:
+        """The job's exit code from bubblewrap's status file (None unsandboxed)."""
+        return self._status_code()
+
+    def _poll_adopted(self) -> int | None:
+        """None while the process group's leader lives; then its recorded exit code."""
         if Lease(self.pid, self.start or None).alive():
             return None
         code = self._status_code()
