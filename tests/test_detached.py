@@ -168,3 +168,31 @@ def test_signal_group_spares_the_skipped_member(tmp_path: Path) -> None:
     detached.signal_group(lease.pid, signal.SIGKILL)
     assert lease.wait(10)
     assert detached.group_members(lease.pid) == []
+
+
+def test_waits_work_on_descriptors_past_1024(tmp_path: Path) -> None:
+    """A long-lived process (the server, a test session, a notebook) can hold more than 1024
+    descriptors; ``select`` refuses those ("filedescriptor out of range"), so every wait on a
+    pidfd or pipe uses ``detached.wait_readable`` and still works there."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    ballast = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        proc = subprocess.Popen(["sleep", "0.3"])
+        lease = Lease.of(proc.pid)
+        assert lease.wait(10)
+        proc.wait()
+        read_end, write_end = os.pipe()
+        assert read_end >= 1024
+        assert not detached.wait_readable(read_end, 0.01)
+        os.write(write_end, b"x")
+        assert detached.wait_readable(read_end, 1)
+        os.close(read_end)
+        os.close(write_end)
+    finally:
+        for fd in ballast:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

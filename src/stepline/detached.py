@@ -81,9 +81,9 @@ def exit_notifier(pid: int | None) -> int | None:
 
     Why: a waiter that is not the parent (the engine waiting on a supervisor the fork server
     forked, a supervisor reattached to a run) would otherwise find an exit up to one poll
-    interval late; ``select`` on the pidfd, with the poll interval as its timeout, removes
-    the lag and keeps polling as the fallback.  The caller closes it (``os.close``); once
-    readable it stays readable.
+    interval late; waiting on the pidfd (:func:`wait_readable`), with the poll interval as
+    its timeout, removes the lag and keeps polling as the fallback.  The caller closes it
+    (``os.close``); once readable it stays readable.
     """
     if pid is None or not hasattr(os, "pidfd_open"):
         return None
@@ -91,6 +91,19 @@ def exit_notifier(pid: int | None) -> int | None:
         return os.pidfd_open(pid)
     except OSError:
         return None
+
+
+def wait_readable(fd: int, timeout: float | None) -> bool:
+    """Whether ``fd`` became readable within ``timeout`` seconds (None: no limit).
+
+    Why not ``select.select``: it refuses descriptors numbered 1024 and above, which a
+    long-lived process (``stepline server`` with many clients, a notebook that opened many
+    homes) reaches; ``poll`` has no such limit.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    millis = None if timeout is None else max(0, int(timeout * 1000))
+    return bool(poller.poll(millis))
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,7 @@ class Lease:
                 if left <= 0:
                     return False
                 if fd is not None:
-                    select.select([fd], [], [], left)
+                    wait_readable(fd, left)
                 else:
                     time.sleep(left)
             return True
@@ -267,5 +280,6 @@ __all__ = [
     "signal_group",
     "spawn",
     "start_time",
+    "wait_readable",
     "write_record",
 ]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import IO
+
+from stepline.detached import wait_readable
 
 #: Set to ``off`` to start every supervisor with ``subprocess`` instead.
 ENV = "STEPLINE_JOB_FORKSERVER"
@@ -71,8 +72,7 @@ class _Client:
         self.proc.stdin.flush()
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
-            ready, _, _ = select.select([fd], [], [], REPLY_TIMEOUT)
-            if not ready:
+            if not wait_readable(fd, REPLY_TIMEOUT):
                 raise ForkServerError("the fork server did not answer")
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -222,7 +222,7 @@ def _fork(request: dict) -> int:
     os.close(ready_w)
     os.close(log_fd)
     try:
-        select.select([ready_r], [], [], 5.0)
+        wait_readable(ready_r, 5.0)
     finally:
         os.close(ready_r)
     return pid

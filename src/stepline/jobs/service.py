@@ -14,7 +14,6 @@ crash reattaches to the job it had started -- while any other duplicate is
 from __future__ import annotations
 
 import os
-import select
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from stepline import detached
-from stepline.detached import Lease, exit_notifier
+from stepline.detached import Lease, exit_notifier, wait_readable
 from stepline.errors import ResourceInUse, ResourceNotFound, ValidationException
 from stepline.jobs import cache as job_cache
 from stepline.jobs import contract, forkserver, kinds, records
@@ -292,7 +291,7 @@ def wait(
                     watched = (record.supervisor, fd)
             step = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
             if watched is not None and watched[1] >= 0:
-                if select.select([watched[1]], [], [], step)[0]:
+                if wait_readable(watched[1], step):
                     os.close(watched[1])
                     watched = (watched[0], -1)  # exited: poll the record from now on
             elif cancel is not None:

@@ -18,7 +18,6 @@ import collections
 import math
 import os
 import posixpath
-import select
 import shutil
 import sys
 import threading
@@ -30,7 +29,7 @@ from typing import Any
 import regex
 
 from stepline import wiring
-from stepline.detached import Lease, exit_notifier
+from stepline.detached import Lease, exit_notifier, wait_readable
 from stepline.images import frameworks
 from stepline.jobs import contract, kinds, records, staging
 from stepline.jobs.runtimes import (
@@ -476,7 +475,7 @@ class Supervisor:
                 next_ck = now + CHECKPOINT_SYNC
                 ck_state = self.sync_checkpoints(Path(checkpoint_host), checkpoint_uri, ck_state)
             if exited is not None:
-                if select.select([exited], [], [], POLL)[0]:
+                if wait_readable(exited, POLL):
                     os.close(exited)  # it stays readable; handle.poll() sees the exit now
                     exited = None
             else:
