@@ -640,6 +640,31 @@ def serve_forever(port: int | None = None, *, resume_executions: bool = False) -
             _state_path().unlink()
     except (OSError, ValueError):
         pass
+    _exit_soon()
+
+
+#: Seconds the process may take to exit once the server has stopped (exit hooks, threads).
+EXIT_GRACE = 30.0
+
+
+def _exit_soon() -> None:
+    """Leave after :data:`EXIT_GRACE` seconds even if the interpreter's exit hangs.
+
+    Why: everything the server owns is stopped and its record is gone, but a library's exit
+    hook or non-daemon thread (a thread pool joined at exit, a client's atexit handler) can
+    hang the interpreter's exit.  Observed in tests: a server stopped by SIGTERM, its record
+    gone, still alive half an hour later and still holding ``server.lock``, so the next
+    ``stepline server`` for that home said it was already running.  A daemon timer ends the
+    process if the normal exit has not within the grace.
+    """
+    timer = threading.Timer(EXIT_GRACE, _hard_exit)
+    timer.daemon = True
+    timer.start()
+
+
+def _hard_exit() -> None:
+    _log(f"exit took more than {EXIT_GRACE:.0f} s after stopping; leaving now")
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
