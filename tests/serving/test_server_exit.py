@@ -47,3 +47,41 @@ def test_a_stopped_server_exits_even_if_a_thread_would_hang_the_exit(home: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send ``sig`` to one thread of another process (Python has no call for that)."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]  # SYS_tgkill
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, sig) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+def test_a_sigterm_that_lands_on_another_thread_still_stops_the_server(home: Path) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads; one that went to the
+    router's thread used to leave the main thread asleep in ``Event.wait()`` forever."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepline.serving.server", "--port", "0"],
+        env={**os.environ, "STEPLINE_HOME": str(home)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while server.server_info() is None:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert others, "the server runs threads besides its main one"
+        _tgkill(proc.pid, others[0], signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert "stopping" in proc.stderr.read()
+        assert server.server_info() is None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -605,6 +605,15 @@ def serve_forever(port: int | None = None, *, resume_executions: bool = False) -
             ) from None
         print(f"stepline server: already running for {home}{where}", file=sys.stderr)
         return
+    # The handlers come first: a stop that arrives while the server starts is kept, and acted
+    # on once it has started (nothing is half-started when the process leaves).
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     explicit = port is not None
     if port is None:
         port = configured_port()
@@ -625,14 +634,12 @@ def serve_forever(port: int | None = None, *, resume_executions: bool = False) -
     _log(f"stepline server listening on http://127.0.0.1:{bound} (home {home})")
     if resume_executions:
         threading.Thread(target=_resume_executions, name="resume", daemon=True).start()
-    done = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    done.wait()
+    # Wait in short steps: Python runs a signal handler only when the main thread gets back
+    # to its interpreter loop, and a SIGTERM the kernel hands to another of the server's
+    # threads does not wake a main thread blocked in an endless ``Event.wait()``, so the stop
+    # was lost (seen: a server SIGTERMed by ``stop_server`` waited on forever).
+    while not done.wait(0.5):
+        pass
     _log("stopping")
     server.stop()
     try:
