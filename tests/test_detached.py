@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -127,9 +126,9 @@ def test_exit_notifier_becomes_readable_on_exit(tmp_path: Path) -> None:
     fd = detached.exit_notifier(lease.pid)
     assert fd is not None
     try:
-        assert select.select([fd], [], [], 0)[0] == []
+        assert not detached.wait_readable(fd, 0)
         os.kill(lease.pid, signal.SIGKILL)
-        assert select.select([fd], [], [], 10)[0] == [fd]
+        assert detached.wait_readable(fd, 10)
     finally:
         os.close(fd)
     assert detached.exit_notifier(None) is None
